@@ -1,0 +1,17 @@
+//! The avatar link: how the sidecar talks to whatever shows the avatar.
+//!
+//! The sidecar runs a loopback WebSocket server; avatar outputs (the OBS plugin's *AI Avatar*
+//! source, the live2d-bridge) connect to it as clients, authenticated with a bearer token.
+//!
+//! * [`protocol`]: the messages. Control travels as JSON text frames, speech audio as compact
+//!   binary frames (16-bit PCM, so a minute of speech is ~5.6 MB instead of ~20 MB of JSON).
+//! * [`lipsync`]: the mouth envelope. Every output computes mouth openness from the very samples
+//!   it is playing, with the same code, so the OBS source and a Live2D model move alike.
+//!
+//! This crate is deliberately dependency-light and permissively licensed: the GPL plugin and the
+//! permissive sidecar both link it.
+
+pub mod lipsync;
+pub mod protocol;
+
+pub use protocol::*;

@@ -1,0 +1,466 @@
+//! Sidecar settings, read from TOML (`config/default.toml` documents every key).
+//!
+//! Errors name the file, the key path and the line: a streamer editing a config at 3 am should
+//! not have to guess which of forty keys is wrong. Every field has a default, so a config file
+//! only needs the keys it changes. Secrets (OBS password, link token) may instead come from the
+//! environment (`AIVS_OBS_PASSWORD`, `AIVS_LINK_TOKEN`) and are never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::rewards::tiers::{Tier, TierTable};
+use crate::template::Template;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub room: RoomConfig,
+    pub link: LinkConfig,
+    pub obs: ObsConfig,
+    pub ledger: LedgerConfig,
+    pub voice: VoiceConfig,
+    pub scheduler: SchedulerConfig,
+    pub persona: PersonaConfig,
+    pub gifts: GiftsConfig,
+    pub lines: LinesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Replay file (JSON Lines) to play as the live room.
+    pub replay: PathBuf,
+    /// Playback speed of the replay (1.0 = real time).
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Where the avatar link listens. Loopback by default; anything else is logged as a warning.
+    pub bind: SocketAddr,
+    /// Bearer token avatar clients must present. Empty: a random one is made at start (and handed
+    /// to the OBS source through obs-websocket).
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObsConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    /// Directory of scene definitions (`*.toml`).
+    pub scenes_dir: PathBuf,
+    /// Record the program output while the show runs.
+    pub record: bool,
+    /// Seconds between reconnection attempts while OBS is unreachable (grows up to 4×).
+    pub retry_secs: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// Local TTS program (espeak-ng).
+    pub espeak_program: String,
+    /// espeak-ng voice; `cmn-latn-pinyin` reads Chinese characters correctly.
+    pub espeak_voice: String,
+    /// Speaking rate in words per minute.
+    pub rate_wpm: u32,
+    /// Loudness target (RMS dBFS, seed 000).
+    pub loudness_dbfs: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Priority gap needed to interrupt what is playing (seed 000: 5).
+    pub interrupt_gap: i32,
+    /// Gap needed once more than `late_progress` of it has played (seed 000: 8).
+    pub interrupt_gap_late: i32,
+    pub late_progress: f32,
+    /// Unpaid lines waiting at most; beyond, the least urgent is dropped (paid lines never are).
+    pub max_queued_unpaid: usize,
+    /// A reply to a comment older than this is stale and skipped.
+    pub reply_ttl_secs: u64,
+    /// Comments containing one of these are "important" (priority 0 instead of 5).
+    pub important_keywords: Vec<String>,
+    /// Viewers at or above this level get VIP priority for comments.
+    pub vip_level: u32,
+    /// Seconds of silence after which the avatar says an idle line.
+    pub idle_after_secs: u64,
+    /// At most one welcome line per this many seconds.
+    pub welcome_every_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonaConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GiftsConfig {
+    /// Upper bounds in yuan of tiers 1, 2 and 3; above the last is tier 4 (seed 002).
+    pub tier_max_yuan: [f64; 3],
+    pub combo_idle_ms: u64,
+    pub combo_max_hold_ms: u64,
+    /// Gifts of this tier or above switch OBS to the celebration scene.
+    pub celebrate_from_tier: u8,
+    pub celebration_secs: f64,
+    pub thanks: TierLines,
+    /// Expression shown while thanking, per tier.
+    pub expression: [String; 4],
+    /// Motion played when thanking, per tier.
+    pub motion: [String; 4],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierLines {
+    pub tier1: Vec<Spanned<String>>,
+    pub tier2: Vec<Spanned<String>>,
+    pub tier3: Vec<Spanned<String>>,
+    pub tier4: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinesConfig {
+    pub follow: Vec<Spanned<String>>,
+    pub share: Vec<Spanned<String>>,
+    pub welcome: Vec<Spanned<String>>,
+    pub idle: Vec<Spanned<String>>,
+    pub default_reply: Vec<Spanned<String>>,
+    pub reply: Vec<ReplyRule>,
+}
+
+/// Comments containing any keyword get one of `say`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRule {
+    pub keywords: Vec<String>,
+    pub say: Vec<Spanned<String>>,
+}
+
+/// A config that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: key `{key}`: {message}")]
+    Invalid { path: PathBuf, key: String, line: usize, column: usize, message: String },
+}
+
+/// Placeholders every line template may use.
+pub const PLACEHOLDERS: &[&str] = &["user", "gift", "count", "value", "name", "text", "online"];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
+            ConfigError::Invalid { path: path.to_path_buf(), key, line, column, message }
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid("(syntax)".into(), e.span(), e.message().to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(key, inner.span(), inner.message().to_string())
+        })?;
+        config.validate().map_err(|(key, span, message)| invalid(key, span, message))?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: template syntax, tier bounds, ranges.
+    fn validate(&self) -> Result<(), (String, Option<std::ops::Range<usize>>, String)> {
+        TierTable::from_yuan(self.gifts.tier_max_yuan)
+            .map_err(|e| ("gifts.tier_max_yuan".to_string(), None, e.to_string()))?;
+        for (key, lines) in self.all_lines() {
+            if lines.is_empty() && !key.starts_with("lines.reply") {
+                return Err((key, None, "needs at least one line".into()));
+            }
+            for (i, line) in lines.iter().enumerate() {
+                Template::parse_with_placeholders(line.get_ref(), PLACEHOLDERS)
+                    .map_err(|e| (format!("{key}[{i}]"), Some(line.span()), e.to_string()))?;
+            }
+        }
+        let s = &self.scheduler;
+        if !(0.0..=1.0).contains(&s.late_progress) {
+            return Err(("scheduler.late_progress".into(), None, "must be between 0 and 1".into()));
+        }
+        if s.interrupt_gap_late < s.interrupt_gap {
+            return Err((
+                "scheduler.interrupt_gap_late".into(),
+                None,
+                "must be at least scheduler.interrupt_gap".into(),
+            ));
+        }
+        if !(1..=4).contains(&self.gifts.celebrate_from_tier) {
+            return Err(("gifts.celebrate_from_tier".into(), None, "must be 1..=4".into()));
+        }
+        if !(self.room.speed > 0.0 && self.room.speed.is_finite()) {
+            return Err(("room.speed".into(), None, "must be a positive number".into()));
+        }
+        Ok(())
+    }
+
+    fn all_lines(&self) -> Vec<(String, &Vec<Spanned<String>>)> {
+        let t = &self.gifts.thanks;
+        let l = &self.lines;
+        let mut all = vec![
+            ("gifts.thanks.tier1".to_string(), &t.tier1),
+            ("gifts.thanks.tier2".to_string(), &t.tier2),
+            ("gifts.thanks.tier3".to_string(), &t.tier3),
+            ("gifts.thanks.tier4".to_string(), &t.tier4),
+            ("lines.follow".to_string(), &l.follow),
+            ("lines.share".to_string(), &l.share),
+            ("lines.welcome".to_string(), &l.welcome),
+            ("lines.idle".to_string(), &l.idle),
+            ("lines.default_reply".to_string(), &l.default_reply),
+        ];
+        all.extend(l.reply.iter().enumerate().map(|(i, r)| (format!("lines.reply[{i}].say"), &r.say)));
+        all
+    }
+
+    pub fn tier_table(&self) -> TierTable {
+        TierTable::from_yuan(self.gifts.tier_max_yuan).unwrap_or_default()
+    }
+
+    pub fn celebrate_from(&self) -> Tier {
+        Tier::ALL[(self.gifts.celebrate_from_tier.clamp(1, 4) - 1) as usize]
+    }
+
+    /// Fills secrets from the environment when the file leaves them empty.
+    pub fn apply_env(&mut self) {
+        if let Ok(pw) = std::env::var("AIVS_OBS_PASSWORD") {
+            if self.obs.password.is_empty() {
+                self.obs.password = pw;
+            }
+        }
+        if let Ok(token) = std::env::var("AIVS_LINK_TOKEN") {
+            if self.link.token.is_empty() {
+                self.link.token = token;
+            }
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn lines(items: &[&str]) -> Vec<Spanned<String>> {
+    items.iter().map(|s| Spanned::new(0..0, s.to_string())).collect()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            room: RoomConfig::default(),
+            link: LinkConfig::default(),
+            obs: ObsConfig::default(),
+            ledger: LedgerConfig::default(),
+            voice: VoiceConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            persona: PersonaConfig::default(),
+            gifts: GiftsConfig::default(),
+            lines: LinesConfig::default(),
+        }
+    }
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self { replay: PathBuf::from("config/rooms/sample-room.jsonl"), speed: 1.0 }
+    }
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], avatar_link::DEFAULT_PORT)),
+            token: String::new(),
+        }
+    }
+}
+
+impl Default for ObsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 4455,
+            password: String::new(),
+            scenes_dir: PathBuf::from("scenes"),
+            record: false,
+            retry_secs: 2.0,
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::from("data/ledger.sqlite3") }
+    }
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            espeak_program: "espeak-ng".into(),
+            espeak_voice: "cmn-latn-pinyin".into(),
+            rate_wpm: 190,
+            loudness_dbfs: -20.0,
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            interrupt_gap: 5,
+            interrupt_gap_late: 8,
+            late_progress: 0.85,
+            max_queued_unpaid: 12,
+            reply_ttl_secs: 45,
+            important_keywords: ["主播", "？", "?", "怎么", "什么", "吗"].map(String::from).to_vec(),
+            vip_level: 30,
+            idle_after_secs: 20,
+            welcome_every_secs: 20,
+        }
+    }
+}
+
+impl Default for PersonaConfig {
+    fn default() -> Self {
+        Self { name: "小樱".into() }
+    }
+}
+
+impl Default for GiftsConfig {
+    fn default() -> Self {
+        Self {
+            tier_max_yuan: [1.0, 10.0, 100.0],
+            combo_idle_ms: 2_000,
+            combo_max_hold_ms: 8_000,
+            celebrate_from_tier: 3,
+            celebration_secs: 8.0,
+            thanks: TierLines::default(),
+            expression: ["happy", "happy", "surprised", "surprised"].map(String::from),
+            motion: ["nod", "bounce", "bounce", "wave"].map(String::from),
+        }
+    }
+}
+
+impl Default for TierLines {
+    fn default() -> Self {
+        Self {
+            tier1: lines(&["{谢谢|感谢}{user}的{gift}{~|！}"]),
+            tier2: lines(&["哇，{谢谢|感谢}{user}送的{count}个{gift}，{太开心了|好感动}！"]),
+            tier3: lines(&["天哪！{user}送了{gift}！{这也太豪气了吧|老板大气}！"]),
+            tier4: lines(&["{OMG|不得了}！{user}居然送了{gift}！{我要给你唱首歌|全场感谢{user}}！"]),
+        }
+    }
+}
+
+impl Default for LinesConfig {
+    fn default() -> Self {
+        Self {
+            follow: lines(&["{谢谢|感谢}{user}的关注{~|！}"]),
+            share: lines(&["谢谢{user}分享直播间！"]),
+            welcome: lines(&["{欢迎|你好呀}{user}{~|！}"]),
+            idle: lines(&["{大家|家人们}{有什么想聊的吗|可以在评论区跟我聊天哦}{~|！}"]),
+            default_reply: lines(&["{user}说得{对|好}{~|！}"]),
+            reply: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn shipped_default_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/default.toml");
+        let config = Config::load(&path).unwrap();
+        assert!(config.link.bind.ip().is_loopback());
+        assert!(!config.gifts.thanks.tier4.is_empty());
+    }
+
+    #[test]
+    fn empty_config_means_all_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.scheduler.interrupt_gap, 5);
+        assert_eq!(config.gifts.tier_max_yuan, [1.0, 10.0, 100.0]);
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let err = parse("[voice]\nespeak_voice = \"x\"\nrate_wpm = \"fast\"\n").unwrap_err().to_string();
+        assert!(err.contains("voice.rate_wpm"), "{err}");
+        assert!(err.contains("test.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("[scheduler]\n\ninterupt_gap = 3\n").unwrap_err().to_string();
+        assert!(err.contains("interupt_gap"), "{err}");
+        assert!(err.contains(":3:"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_gives_line() {
+        let err = parse("[obs]\nport = = 1\n").unwrap_err().to_string();
+        assert!(err.contains("test.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn bad_template_names_key_and_line() {
+        let text = "[gifts.thanks]\ntier1 = [\"ok\"]\ntier2 = [\"fine\", \"谢谢{user|\"]\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("gifts.thanks.tier2[1]"), "{err}");
+        assert!(err.contains("test.toml:3:"), "{err}");
+        assert!(err.contains("unclosed"), "{err}");
+    }
+
+    #[test]
+    fn unknown_placeholder_is_an_error() {
+        let err = parse("[lines]\nfollow = [\"谢谢{usr}\"]\n").unwrap_err().to_string();
+        assert!(err.contains("lines.follow[0]") && err.contains("{usr}"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let err = parse("[gifts]\ntier_max_yuan = [10, 5, 100]\n").unwrap_err().to_string();
+        assert!(err.contains("gifts.tier_max_yuan"), "{err}");
+        let err = parse("[scheduler]\ninterrupt_gap = 9\n").unwrap_err().to_string();
+        assert!(err.contains("scheduler.interrupt_gap_late"), "{err}");
+    }
+}

@@ -1,0 +1,45 @@
+//! A cue: one thing for the show to do — a line to say, with the avatar's reaction and any
+//! OBS effect that goes with it. Rewards and scripts produce cues; the scheduler orders them.
+
+/// What a cue is for (kept in the airtime log and used for OBS side effects).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CueKind {
+    /// Thanks for one gift batch; `msg_ids` are the ledger rows it covers.
+    GiftThanks { platform: String, msg_ids: Vec<String>, tier: u8, caption: String },
+    Reply,
+    Follow,
+    Share,
+    Welcome,
+    Idle,
+    /// Operator or system announcement.
+    Notice,
+}
+
+impl CueKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CueKind::GiftThanks { .. } => "gift",
+            CueKind::Reply => "reply",
+            CueKind::Follow => "follow",
+            CueKind::Share => "share",
+            CueKind::Welcome => "welcome",
+            CueKind::Idle => "idle",
+            CueKind::Notice => "notice",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    pub kind: CueKind,
+    pub text: String,
+    pub priority: i32,
+    /// Paid cues are never dropped.
+    pub paid: bool,
+    /// How long an unpaid cue stays worth saying.
+    pub ttl_ms: Option<u64>,
+    pub expression: Option<String>,
+    pub motion: Option<String>,
+    /// Switch OBS to the celebration scene for this long (seconds) when the gift arrives.
+    pub celebrate_secs: Option<f64>,
+}

@@ -1,0 +1,111 @@
+//! The normalized live-room event model.
+//!
+//! Every platform adapter (replay files now; Douyin, Bilibili… later) turns its own messages into
+//! [`LiveEvent`]s, and nothing downstream knows which platform an event came from except through
+//! [`LiveEvent::platform`]. The serde form is the one stored in replay files.
+
+use serde::{Deserialize, Serialize};
+
+/// 10 diamonds (抖币) are worth 1 CNY; values are kept as integer fen (1/100 CNY) to stay exact.
+pub const FEN_PER_DIAMOND: u64 = 10;
+
+/// One thing that happened in a live room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    /// Platform name, e.g. `douyin`, `bilibili`, `replay`.
+    pub platform: String,
+    /// The platform's message id: the de-duplication key for paid events.
+    pub msg_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Viewer>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The viewer who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub id: String,
+    pub name: String,
+    /// Platform user level (Douyin 财富等级), 0 when unknown.
+    #[serde(default)]
+    pub level: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Gift(Gift),
+    Comment { text: String },
+    Like { count: u32 },
+    Follow,
+    Enter,
+    Share,
+    ViewerStats { online: u64, total: u64 },
+}
+
+/// A gift message: `count` gifts of one kind sent by one viewer, already de-comboed by the
+/// adapter (an increment, not a running total).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gift {
+    pub gift_id: String,
+    pub gift_name: String,
+    /// Price of one gift in diamonds.
+    pub diamonds: u64,
+    pub count: u32,
+}
+
+impl Gift {
+    /// Total value of this message in fen.
+    pub fn value_fen(&self) -> u64 {
+        self.diamonds.saturating_mul(self.count as u64).saturating_mul(FEN_PER_DIAMOND)
+    }
+}
+
+impl LiveEvent {
+    pub fn viewer_name(&self) -> &str {
+        self.user.as_ref().map_or("朋友", |u| u.name.as_str())
+    }
+
+    pub fn user_level(&self) -> u32 {
+        self.user.as_ref().map_or(0, |u| u.level)
+    }
+
+    /// Paid events carry money and are never dropped, whatever the load.
+    pub fn is_paid(&self) -> bool {
+        matches!(self.kind, EventKind::Gift(_))
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            EventKind::Gift(_) => "gift",
+            EventKind::Comment { .. } => "comment",
+            EventKind::Like { .. } => "like",
+            EventKind::Follow => "follow",
+            EventKind::Enter => "enter",
+            EventKind::Share => "share",
+            EventKind::ViewerStats { .. } => "viewer_stats",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gift_events_use_a_flat_tagged_json_form() {
+        let line = r#"{"platform":"douyin","msg_id":"m1","user":{"id":"u1","name":"小明","level":12},"type":"gift","gift_id":"463","gift_name":"小心心","diamonds":1,"count":3}"#;
+        let ev: LiveEvent = serde_json::from_str(line).unwrap();
+        assert!(ev.is_paid());
+        let EventKind::Gift(g) = &ev.kind else { panic!() };
+        assert_eq!(g.value_fen(), 30);
+        assert_eq!(serde_json::to_string(&ev).unwrap(), line);
+    }
+
+    #[test]
+    fn absurd_gift_numbers_saturate_instead_of_overflowing() {
+        let g = Gift { gift_id: "x".into(), gift_name: "x".into(), diamonds: u64::MAX, count: 9 };
+        assert_eq!(g.value_fen(), u64::MAX);
+    }
+}

@@ -1,0 +1,183 @@
+//! `sidecar`: runs the show.
+//!
+//! ```text
+//! sidecar run [--config config/default.toml] [--replay FILE] [--speed X] [--exit-when-done] [--record]
+//! sidecar check-config [--config FILE]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use sidecar::config::Config;
+use sidecar::ledger::Ledger;
+use sidecar::link::{self, LinkHub};
+use sidecar::obs::scenes::SceneSet;
+use sidecar::obs::{ObsAction, ObsController};
+use sidecar::show::{Ending, Show};
+use sidecar::source::replay::Replay;
+use sidecar::speech::espeak::Espeak;
+
+#[derive(Parser)]
+#[command(version, about = "Controller of the AI virtual streamer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the show on a live-room source.
+    Run(RunArgs),
+    /// Validate a config file (and the scenes it points at) and exit.
+    CheckConfig {
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    config: PathBuf,
+    /// Replay file to play as the room (overrides room.replay).
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Replay speed (overrides room.speed).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Ledger database (overrides ledger.path).
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// obs-websocket port (overrides obs.port).
+    #[arg(long)]
+    obs_port: Option<u16>,
+    /// Avatar link address (overrides link.bind).
+    #[arg(long)]
+    link_bind: Option<std::net::SocketAddr>,
+    /// Do not talk to OBS at all.
+    #[arg(long)]
+    no_obs: bool,
+    /// Record OBS's program output while the show runs; prints the file at the end.
+    #[arg(long)]
+    record: bool,
+    /// Exit once the replay is over and every gift has been thanked on air.
+    #[arg(long)]
+    exit_when_done: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,obws=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Cmd::CheckConfig { config } => {
+            let cfg = Config::load(&config)?;
+            SceneSet::load_dir(&cfg.obs.scenes_dir)?;
+            println!("{}: OK", config.display());
+            Ok(())
+        }
+        Cmd::Run(args) => run(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(&args.config)?;
+    config.apply_env();
+    if let Some(p) = args.replay {
+        config.room.replay = p;
+    }
+    if let Some(s) = args.speed {
+        anyhow::ensure!(s > 0.0 && s.is_finite(), "--speed must be a positive number");
+        config.room.speed = s;
+    }
+    if let Some(p) = args.ledger {
+        config.ledger.path = p;
+    }
+    if let Some(p) = args.obs_port {
+        config.obs.port = p;
+    }
+    if let Some(b) = args.link_bind {
+        config.link.bind = b;
+    }
+    if args.no_obs {
+        config.obs.enabled = false;
+    }
+    if config.link.token.is_empty() {
+        // No token configured: make a fresh one. It reaches the OBS source through
+        // obs-websocket's authenticated channel and is never printed.
+        config.link.token = format!("{:032x}", rand::rng().random::<u128>());
+    }
+
+    let ledger = Ledger::open(&config.ledger.path)
+        .with_context(|| format!("opening ledger {}", config.ledger.path.display()))?;
+    let replay = Replay::load(&config.room.replay)?;
+    tracing::info!(
+        file = %config.room.replay.display(), events = replay.entries.len(),
+        minutes = replay.duration_ms() as f64 / 60_000.0, speed = config.room.speed, "replaying room"
+    );
+
+    let hub = LinkHub::default();
+    let (link_tx, link_rx) = mpsc::channel(1024);
+    let (link_addr, serve) = link::bind(config.link.bind, config.link.token.clone(), hub.clone(), link_tx).await?;
+    tokio::spawn(serve);
+    tracing::info!(%link_addr, "avatar link listening");
+
+    let obs = if config.obs.enabled {
+        let scenes = SceneSet::load_dir(&config.obs.scenes_dir)
+            .with_context(|| format!("loading scenes from {}", config.obs.scenes_dir.display()))?;
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            scenes.roles.avatar.clone(),
+            serde_json::json!({
+                "link_url": format!("ws://{link_addr}{}", avatar_link::PATH),
+                "link_token": config.link.token,
+            }),
+        );
+        let (controller, _task) = ObsController::spawn(config.obs.clone(), scenes, overrides);
+        if args.record || config.obs.record {
+            controller.send(ObsAction::StartRecording);
+        }
+        Some(controller)
+    } else {
+        tracing::info!("OBS control disabled");
+        None
+    };
+
+    let speech = Arc::new(Espeak::new(&config.voice));
+    let (event_tx, event_rx) = mpsc::channel(4096);
+    let speed = config.room.speed;
+    tokio::spawn(async move {
+        // Give OBS and the avatar a moment to connect before the room starts talking.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        replay.play(speed, event_tx).await
+    });
+
+    let ending = if args.exit_when_done { Ending::WhenDone } else { Ending::Never };
+    let show = Show::new(config, ledger, hub, obs.clone(), speech);
+    let summary = tokio::select! {
+        summary = show.run(event_rx, link_rx, ending) => summary,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("stopping on Ctrl-C");
+            Default::default()
+        }
+    };
+    tracing::info!(?summary, "show over");
+    if let Some(obs) = obs {
+        if args.record {
+            match obs.stop_recording().await {
+                Some(path) => println!("recording: {path}"),
+                None => println!("recording: none (OBS was not reachable)"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Unpaid interaction → cues: replies to comments (keyword rules, variant templates), thanks for
+//! follows and shares, welcomes, and idle talk when the room is quiet.
+//!
+//! Rate limits live here, not in the scheduler: the scheduler decides *order*, this decides what
+//! is worth saying at all. Replying to every "666" or welcoming each of 300 entrants a minute is
+//! what makes a bot sound like a bot.
+
+use rand::Rng;
+
+use crate::config::{Config, SchedulerConfig, PLACEHOLDERS};
+use crate::cue::{Cue, CueKind};
+use crate::event::{EventKind, LiveEvent};
+use crate::rewards::pick_line;
+use crate::scheduler::priority;
+use crate::template::Template;
+
+struct ReplyRule {
+    keywords: Vec<String>,
+    say: Vec<Template>,
+}
+
+pub struct Script {
+    scheduler: SchedulerConfig,
+    follow: Vec<Template>,
+    share: Vec<Template>,
+    welcome: Vec<Template>,
+    idle: Vec<Template>,
+    default_reply: Vec<Template>,
+    rules: Vec<ReplyRule>,
+    persona: String,
+    online: u64,
+    last_welcome_ms: Option<u64>,
+    last_default_reply_ms: Option<u64>,
+    last_line: Option<String>,
+}
+
+/// Ordinary comments that match no rule get a generic reply at most this often.
+const DEFAULT_REPLY_EVERY_MS: u64 = 15_000;
+
+fn parse_all(lines: &[toml::Spanned<String>]) -> Vec<Template> {
+    lines.iter().filter_map(|l| Template::parse_with_placeholders(l.get_ref(), PLACEHOLDERS).ok()).collect()
+}
+
+impl Script {
+    pub fn new(config: &Config) -> Self {
+        let l = &config.lines;
+        Self {
+            scheduler: config.scheduler.clone(),
+            follow: parse_all(&l.follow),
+            share: parse_all(&l.share),
+            welcome: parse_all(&l.welcome),
+            idle: parse_all(&l.idle),
+            default_reply: parse_all(&l.default_reply),
+            rules: l
+                .reply
+                .iter()
+                .map(|r| ReplyRule { keywords: r.keywords.clone(), say: parse_all(&r.say) })
+                .collect(),
+            persona: config.persona.name.clone(),
+            online: 0,
+            last_welcome_ms: None,
+            last_default_reply_ms: None,
+            last_line: None,
+        }
+    }
+
+    /// The cue (if any) for an unpaid event.
+    pub fn react<R: Rng>(&mut self, event: &LiveEvent, now_ms: u64, rng: &mut R) -> Option<Cue> {
+        let user = event.viewer_name().to_string();
+        let (kind, templates, priority, ttl_secs, text) = match &event.kind {
+            EventKind::Comment { text } => {
+                let prio = priority::for_comment(text, event.user_level(), &self.scheduler);
+                let rule = self.rules.iter().find(|r| r.keywords.iter().any(|k| text.contains(k.as_str())));
+                let templates = match rule {
+                    Some(rule) => &rule.say,
+                    None if prio < priority::NORMAL
+                        || self.last_default_reply_ms.is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS) =>
+                    {
+                        self.last_default_reply_ms = Some(now_ms);
+                        &self.default_reply
+                    }
+                    None => return None,
+                };
+                (CueKind::Reply, templates, prio, self.scheduler.reply_ttl_secs, text.clone())
+            }
+            EventKind::Follow => (CueKind::Follow, &self.follow, priority::NORMAL, 60, String::new()),
+            EventKind::Share => (CueKind::Share, &self.share, priority::SCRIPT, 60, String::new()),
+            EventKind::Enter => {
+                let every = self.scheduler.welcome_every_secs * 1_000;
+                if self.last_welcome_ms.is_some_and(|t| now_ms < t + every) {
+                    return None;
+                }
+                self.last_welcome_ms = Some(now_ms);
+                (CueKind::Welcome, &self.welcome, priority::SCRIPT, 15, String::new())
+            }
+            EventKind::ViewerStats { online, .. } => {
+                self.online = *online;
+                return None;
+            }
+            EventKind::Like { .. } | EventKind::Gift(_) => return None,
+        };
+        let online = self.online.to_string();
+        let persona = self.persona.clone();
+        let vars = move |name: &str| match name {
+            "user" => Some(user.clone()),
+            "text" => Some(text.clone()),
+            "online" => Some(online.clone()),
+            "name" => Some(persona.clone()),
+            _ => None,
+        };
+        let line = pick_line(templates, &vars, rng, &mut self.last_line)?;
+        Some(unpaid_cue(kind, line, priority, ttl_secs))
+    }
+
+    /// Something to say when nothing has been said for a while.
+    pub fn idle_line<R: Rng>(&mut self, rng: &mut R) -> Option<Cue> {
+        let online = self.online.to_string();
+        let persona = self.persona.clone();
+        let vars = move |name: &str| match name {
+            "online" => Some(online.clone()),
+            "name" => Some(persona.clone()),
+            _ => None,
+        };
+        let line = pick_line(&self.idle, &vars, rng, &mut self.last_line)?;
+        Some(unpaid_cue(CueKind::Idle, line, priority::SCRIPT, 10))
+    }
+}
+
+fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue {
+    let expression = match kind {
+        CueKind::Follow | CueKind::Welcome => Some("happy".to_string()),
+        _ => None,
+    };
+    let motion = matches!(kind, CueKind::Follow).then(|| "nod".to_string());
+    Cue { kind, text, priority, paid: false, ttl_ms: Some(ttl_secs * 1_000), expression, motion, celebrate_secs: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Viewer;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    fn ev(kind: EventKind) -> LiveEvent {
+        LiveEvent {
+            platform: "replay".into(),
+            msg_id: "m".into(),
+            user: Some(Viewer { id: "u".into(), name: "阿杰".into(), level: 0 }),
+            kind,
+        }
+    }
+
+    fn comment(text: &str) -> LiveEvent {
+        ev(EventKind::Comment { text: text.into() })
+    }
+
+    #[test]
+    fn keyword_rules_answer_and_plain_chatter_is_rate_limited() {
+        let text = "[[lines.reply]]\nkeywords = [\"唱歌\"]\nsay = [\"{user}想听歌呀，马上安排\"]\n";
+        let config = Config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let mut script = Script::new(&config);
+        let mut rng = StdRng::seed_from_u64(1);
+        let cue = script.react(&comment("能唱歌吗"), 0, &mut rng).unwrap();
+        assert_eq!(cue.text, "阿杰想听歌呀，马上安排");
+        assert!(!cue.paid && cue.ttl_ms.is_some());
+        assert!(script.react(&comment("666"), 1_000, &mut rng).is_some());
+        assert!(script.react(&comment("哈哈"), 2_000, &mut rng).is_none(), "rate limited");
+        assert!(script.react(&comment("主播多大了？"), 3_000, &mut rng).is_some(), "questions still answered");
+        assert!(script.react(&comment("哈哈"), 20_000, &mut rng).is_some());
+    }
+
+    #[test]
+    fn welcomes_are_rate_limited_and_follows_thanked() {
+        let mut script = Script::new(&Config::default());
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(script.react(&ev(EventKind::Enter), 0, &mut rng).is_some());
+        assert!(script.react(&ev(EventKind::Enter), 5_000, &mut rng).is_none());
+        assert!(script.react(&ev(EventKind::Enter), 25_000, &mut rng).is_some());
+        let follow = script.react(&ev(EventKind::Follow), 0, &mut rng).unwrap();
+        assert!(follow.text.contains("阿杰"));
+        assert!(script.react(&ev(EventKind::Like { count: 5 }), 0, &mut rng).is_none());
+    }
+}

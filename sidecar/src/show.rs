@@ -1,0 +1,469 @@
+//! The show: one task that turns live-room events into what the audience sees and hears.
+//!
+//! ```text
+//! source ──LiveEvent──▶ ledger (gift written first) ──▶ combo ─▶ rewards ─┐
+//!                      └──────────────▶ script (replies, thanks, welcomes) ─┴▶ timeline
+//! timeline ──line──▶ speech (blocking pool) ──clip──▶ link: Say + audio ──▶ avatar (OBS source)
+//! avatar ──Started/Progress/Finished──▶ timeline (interrupt rule uses real playout progress)
+//! rewards ──LatestGift/Celebrate──▶ OBS controller (never waited on)
+//! ```
+//!
+//! Everything here runs on one task and owns its state; the slow parts (synthesis, SQLite) run
+//! on the blocking pool and report back through channels, so no event waits behind them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use avatar_link::{AudioChunk, Command, Report};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::cue::{Cue, CueKind};
+use crate::event::{EventKind, LiveEvent};
+use crate::ledger::{AiredLine, Ledger};
+use crate::link::{LinkEvent, LinkHub};
+use crate::obs::{ObsAction, ObsController};
+use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
+use crate::rewards::RewardEngine;
+use crate::scheduler::{InterruptRules, Line, Timeline};
+use crate::script::Script;
+use crate::speech::{Clip, SpeechEngine, SpeechError};
+
+/// Audio is sent to the avatar in 100 ms chunks: small enough that a `Stop` cuts promptly on
+/// the avatar side, large enough to keep per-message overhead negligible.
+const CHUNK_SAMPLES: usize = avatar_link::SAMPLE_RATE as usize / 10;
+/// A playing line with no `Finished` report this long after its expected end is given up on.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How the show ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Run until the process is stopped.
+    Never,
+    /// Stop once the source is exhausted and everything paid has been thanked on air.
+    WhenDone,
+}
+
+/// Counters for the end-of-show summary.
+#[derive(Debug, Default, Clone)]
+pub struct ShowSummary {
+    pub events: u64,
+    pub gifts_recorded: u64,
+    pub duplicate_gifts: u64,
+    pub lines_aired: u64,
+    pub lines_interrupted: u64,
+    pub lines_dropped: u64,
+    pub speech_failures: u64,
+    pub unthanked_at_exit: usize,
+}
+
+struct OnAir {
+    line_id: u64,
+    cue: Cue,
+    started_ms: u64,
+    expected_end: Instant,
+}
+
+enum ClipState {
+    Pending,
+    Ready(Arc<Clip>),
+    Failed,
+}
+
+pub struct Show {
+    config: Config,
+    ledger: Arc<Mutex<Ledger>>,
+    hub: LinkHub,
+    obs: Option<ObsController>,
+    speech: Arc<dyn SpeechEngine>,
+    rewards: RewardEngine,
+    script: Script,
+    combos: ComboAggregator,
+    timeline: Timeline<Cue>,
+    clips: HashMap<u64, ClipState>,
+    synth_tx: mpsc::UnboundedSender<(u64, Result<Clip, SpeechError>)>,
+    synth_rx: mpsc::UnboundedReceiver<(u64, Result<Clip, SpeechError>)>,
+    /// Utterance id → what is being played under it.
+    on_air: HashMap<u64, OnAir>,
+    /// Utterance currently owned by the timeline's playing line.
+    current_utterance: Option<u64>,
+    next_line_id: u64,
+    next_utterance: u64,
+    last_spoke: Instant,
+    rng: StdRng,
+    summary: ShowSummary,
+}
+
+impl Show {
+    pub fn new(
+        config: Config,
+        ledger: Ledger,
+        hub: LinkHub,
+        obs: Option<ObsController>,
+        speech: Arc<dyn SpeechEngine>,
+    ) -> Self {
+        let s = &config.scheduler;
+        let rules = InterruptRules {
+            gap: s.interrupt_gap,
+            gap_late: s.interrupt_gap_late,
+            late_progress: s.late_progress,
+            max_unpaid: s.max_queued_unpaid,
+        };
+        let policy = ComboPolicy {
+            idle_ms: config.gifts.combo_idle_ms,
+            max_hold_ms: config.gifts.combo_max_hold_ms,
+            ..ComboPolicy::default()
+        };
+        let (synth_tx, synth_rx) = mpsc::unbounded_channel();
+        Self {
+            rewards: RewardEngine::new(&config),
+            script: Script::new(&config),
+            combos: ComboAggregator::new(policy, config.tier_table()),
+            timeline: Timeline::new(rules),
+            config,
+            ledger: Arc::new(Mutex::new(ledger)),
+            hub,
+            obs,
+            speech,
+            clips: HashMap::new(),
+            synth_tx,
+            synth_rx,
+            on_air: HashMap::new(),
+            current_utterance: None,
+            next_line_id: 1,
+            next_utterance: 1,
+            last_spoke: Instant::now(),
+            rng: StdRng::from_os_rng(),
+            summary: ShowSummary::default(),
+        }
+    }
+
+    /// Runs the show until `events` closes and `ending` says so (or forever).
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<LiveEvent>,
+        mut link: mpsc::Receiver<LinkEvent>,
+        ending: Ending,
+    ) -> ShowSummary {
+        self.resume_unthanked().await;
+        let mut source_open = true;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv(), if source_open => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => {
+                        source_open = false;
+                        tracing::info!("event source finished");
+                    }
+                },
+                Some(event) = link.recv() => self.on_link(event).await,
+                Some((line_id, result)) = self.synth_rx.recv() => self.on_clip(line_id, result),
+                _ = tick.tick() => self.on_tick(source_open).await,
+            }
+            self.pump();
+            if ending == Ending::WhenDone && !source_open && self.all_done() {
+                tracing::info!("replay finished and every line has aired");
+                break;
+            }
+        }
+        self.summary.unthanked_at_exit = self.with_ledger(|l| l.unthanked_gifts()).await.map_or(0, |v| v.len());
+        self.summary
+    }
+
+    fn all_done(&self) -> bool {
+        self.timeline.is_idle() && self.combos.next_due_ms().is_none() && self.on_air.is_empty()
+    }
+
+    async fn with_ledger<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
+    ) -> Option<T> {
+        let ledger = self.ledger.clone();
+        let result = tokio::task::spawn_blocking(move || f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))).await;
+        match result {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "ledger operation failed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger task panicked");
+                None
+            }
+        }
+    }
+
+    /// Gifts recorded by an earlier run but never thanked on air are thanked first.
+    async fn resume_unthanked(&mut self) {
+        let pending = self.with_ledger(|l| l.unthanked_gifts()).await.unwrap_or_default();
+        if pending.is_empty() {
+            return;
+        }
+        tracing::info!(count = pending.len(), "thanking gifts left over from the last run");
+        let now = now_ms();
+        for event in &pending {
+            self.combos.push(event, now);
+        }
+        for batch in self.combos.drain() {
+            self.release(batch);
+        }
+    }
+
+    async fn on_event(&mut self, event: LiveEvent) {
+        self.summary.events += 1;
+        let now = now_ms();
+        if let EventKind::Gift(gift) = &event.kind {
+            let tier = self.rewards.tiers().classify(gift.value_fen());
+            let record = event.clone();
+            // The ledger write comes first: once it returns, the gift survives a crash.
+            let fresh = self.with_ledger(move |l| l.record_gift(&record, tier, now)).await;
+            match fresh {
+                Some(true) => self.summary.gifts_recorded += 1,
+                Some(false) => {
+                    self.summary.duplicate_gifts += 1;
+                    tracing::debug!(msg_id = %event.msg_id, "duplicate gift ignored");
+                    return;
+                }
+                // The ledger is unwritable (disk full…): still thank on air, the error is logged.
+                None => {}
+            }
+            let ready = self.combos.push(&event, now);
+            for batch in ready {
+                self.release(batch);
+            }
+            return;
+        }
+        let touch = event.clone();
+        if touch.user.is_some() && !matches!(touch.kind, EventKind::Like { .. } | EventKind::ViewerStats { .. }) {
+            self.with_ledger(move |l| l.touch_viewer(&touch, 0, now)).await;
+        }
+        if let Some(cue) = self.script.react(&event, now, &mut self.rng) {
+            self.offer(cue);
+        }
+    }
+
+    /// A gift batch is ready to be thanked: OBS effects now, the line through the timeline.
+    fn release(&mut self, batch: GiftBatch) {
+        let cue = self.rewards.thank(&batch, &mut self.rng);
+        if let (Some(obs), CueKind::GiftThanks { caption, .. }) = (&self.obs, &cue.kind) {
+            obs.send(ObsAction::LatestGift { text: format!("最新礼物：{caption}") });
+            if let Some(secs) = cue.celebrate_secs {
+                obs.send(ObsAction::Celebrate { caption: format!("感谢 {caption}！"), secs });
+            }
+        }
+        tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
+        self.offer(cue);
+    }
+
+    fn offer(&mut self, cue: Cue) {
+        let id = self.next_line_id;
+        self.next_line_id += 1;
+        let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);
+        let line = Line::new(id, cue.priority, cue.paid, expires, cue);
+        self.synthesize(id, line.payload.text.clone());
+        let offer = self.timeline.offer(line);
+        if let Some(cut) = offer.interrupted {
+            tracing::info!(line = cut.id, requeued = cut.requeued, by = id, "interrupting the current line");
+            if let Some(utterance) = self.current_utterance.take() {
+                self.hub.send_command(&Command::Stop { utterance });
+            }
+            self.summary.lines_interrupted += 1;
+        }
+        for dropped in offer.dropped {
+            self.summary.lines_dropped += 1;
+            self.clips.remove(&dropped.id);
+            tracing::info!(line = dropped.id, text = %dropped.payload.text, "queue full: dropped an unpaid line");
+        }
+    }
+
+    /// Starts synthesis on the blocking pool (ahead of time, so the clip is usually ready by the
+    /// time its turn comes).
+    fn synthesize(&mut self, line_id: u64, text: String) {
+        self.clips.insert(line_id, ClipState::Pending);
+        let engine = self.speech.clone();
+        let tx = self.synth_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send((line_id, engine.synthesize(&text)));
+        });
+    }
+
+    fn on_clip(&mut self, line_id: u64, result: Result<Clip, SpeechError>) {
+        if !self.clips.contains_key(&line_id) {
+            return; // the line was dropped meanwhile
+        }
+        let state = match result {
+            Ok(clip) => ClipState::Ready(Arc::new(clip)),
+            Err(e) => {
+                self.summary.speech_failures += 1;
+                tracing::error!(line = line_id, engine = self.speech.name(), error = %e, "speech synthesis failed");
+                ClipState::Failed
+            }
+        };
+        self.clips.insert(line_id, state);
+    }
+
+    /// Starts the next line when the avatar is free and its audio is ready.
+    fn pump(&mut self) {
+        if !self.hub.has_audio_clock() {
+            return;
+        }
+        if self.timeline.playing().is_none() {
+            let mut skipped = Vec::new();
+            self.timeline.start_next(now_ms(), &mut skipped);
+            for line in skipped {
+                self.clips.remove(&line.id);
+                self.summary.lines_dropped += 1;
+                tracing::debug!(line = line.id, "stale line skipped");
+            }
+        }
+        let Some(line) = self.timeline.playing() else { return };
+        if self.current_utterance.is_some() {
+            return; // already on air
+        }
+        let line_id = line.id;
+        match self.clips.get(&line_id) {
+            Some(ClipState::Ready(clip)) => {
+                let clip = clip.clone();
+                self.air(line_id, &clip);
+            }
+            Some(ClipState::Pending) => {}
+            Some(ClipState::Failed) | None => {
+                // Nothing to play. A paid line is still marked as handled so the gift is not
+                // re-thanked forever; the failure is in the log and the summary.
+                let line = self.timeline.finish(line_id).expect("playing");
+                self.clips.remove(&line_id);
+                self.finish_cue(&line.payload, now_ms(), None);
+            }
+        }
+    }
+
+    fn air(&mut self, line_id: u64, clip: &Clip) {
+        let cue = self.timeline.playing().expect("playing").payload.clone();
+        let utterance = self.next_utterance;
+        self.next_utterance += 1;
+        self.timeline.set_duration(line_id, clip.duration_ms());
+        if let Some(motion) = &cue.motion {
+            self.hub.send_command(&Command::Motion { name: motion.clone() });
+        }
+        self.hub.send_command(&Command::Say {
+            utterance,
+            priority: cue.priority,
+            text: cue.text.clone(),
+            expression: cue.expression.clone(),
+        });
+        let chunks = clip.samples.chunks(CHUNK_SAMPLES);
+        let n = chunks.len();
+        for (i, samples) in chunks.enumerate() {
+            self.hub.send_audio(&AudioChunk { utterance, last: i + 1 == n, samples: samples.to_vec() });
+        }
+        tracing::info!(utterance, kind = cue.kind.name(), priority = cue.priority, ms = clip.duration_ms(), text = %cue.text, "on air");
+        self.current_utterance = Some(utterance);
+        let expected_end = Instant::now() + Duration::from_millis(clip.duration_ms() as u64) + WATCHDOG_GRACE;
+        self.on_air.insert(utterance, OnAir { line_id, cue, started_ms: now_ms(), expected_end });
+    }
+
+    async fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Connected { .. } => {}
+            LinkEvent::Disconnected { audio_clock, .. } => {
+                if audio_clock && !self.hub.has_audio_clock() {
+                    // The line may be half heard; give it another go when the avatar is back.
+                    if let Some(utterance) = self.current_utterance.take() {
+                        self.on_air.remove(&utterance);
+                        if let Some(id) = self.timeline.requeue_playing() {
+                            tracing::warn!(line = id, "avatar went away mid-line; it will be said again");
+                        }
+                    }
+                }
+            }
+            LinkEvent::Report { report, .. } => self.on_report(report).await,
+        }
+    }
+
+    async fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Progress { utterance, played_ms, .. } => {
+                if let Some(on_air) = self.on_air.get(&utterance) {
+                    self.timeline.progress(on_air.line_id, played_ms);
+                }
+            }
+            Report::Finished { utterance, played_ms, interrupted } => {
+                let Some(on_air) = self.on_air.remove(&utterance) else { return };
+                let end = now_ms();
+                self.log_airtime(utterance, &on_air, end, played_ms, interrupted).await;
+                if self.current_utterance == Some(utterance) {
+                    self.current_utterance = None;
+                }
+                if let Some(line) = self.timeline.finish(on_air.line_id) {
+                    self.clips.remove(&line.id);
+                    self.finish_cue(&line.payload, end, (!interrupted).then_some(line.payload.text.as_str()));
+                }
+                self.last_spoke = Instant::now();
+            }
+            Report::Started { .. } | Report::Hello { .. } => {}
+        }
+    }
+
+    async fn log_airtime(&mut self, utterance: u64, on_air: &OnAir, end: u64, played_ms: u32, interrupted: bool) {
+        self.summary.lines_aired += 1;
+        let kind = on_air.cue.kind.name().to_string();
+        let text = on_air.cue.text.clone();
+        let (priority, started) = (on_air.cue.priority, on_air.started_ms);
+        self.with_ledger(move |l| {
+            l.log_airtime(&AiredLine {
+                utterance,
+                kind: &kind,
+                priority,
+                text: &text,
+                started_ms: started,
+                ended_ms: end,
+                played_ms,
+                interrupted,
+            })
+        })
+        .await;
+    }
+
+    /// Notes in the ledger that a gift line was aired (or why not).
+    fn finish_cue(&mut self, cue: &Cue, now: u64, aired: Option<&str>) {
+        let CueKind::GiftThanks { platform, msg_ids, .. } = &cue.kind else { return };
+        let text = aired.map_or_else(|| format!("(voice failed) {}", cue.text), str::to_string);
+        let (platform, msg_ids) = (platform.clone(), msg_ids.clone());
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = ledger.lock().unwrap_or_else(|e| e.into_inner()).mark_aired(&platform, &msg_ids, &text, now) {
+                tracing::error!(error = %e, "cannot note aired gift line");
+            }
+        });
+    }
+
+    async fn on_tick(&mut self, source_open: bool) {
+        for batch in self.combos.poll(now_ms()) {
+            self.release(batch);
+        }
+        // Watchdog: an avatar that never reports the end must not stall the show.
+        if let Some(utterance) = self.current_utterance {
+            if self.on_air.get(&utterance).is_some_and(|a| Instant::now() > a.expected_end) {
+                tracing::warn!(utterance, "no end report from the avatar; moving on");
+                self.on_report(Report::Finished { utterance, played_ms: 0, interrupted: false }).await;
+            }
+        }
+        let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
+        if source_open && self.timeline.is_idle() && self.hub.has_audio_clock() && self.last_spoke.elapsed() > idle_for {
+            self.last_spoke = Instant::now();
+            if let Some(cue) = self.script.idle_line(&mut self.rng) {
+                self.offer(cue);
+            }
+        }
+    }
+}
