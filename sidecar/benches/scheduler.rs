@@ -56,6 +56,9 @@ fn main() {
         run(backlog, 100_000);
         let mut rates: Vec<f64> = (0..5).map(|_| run(backlog, 1_000_000)).collect();
         rates.sort_by(|a, b| a.total_cmp(b));
-        println!("  paid backlog {backlog:>6}: {:>12.0} decisions/s (median of 5)", rates[2]);
+        println!(
+            "  paid backlog {backlog:>6}: {:>12.0} decisions/s (median of 5)",
+            rates[2]
+        );
     }
 }

@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::rewards::tiers::{Tier, TierTable};
 use crate::template::Template;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub room: RoomConfig,
@@ -158,9 +158,18 @@ pub struct ReplyRule {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: key `{key}`: {message}")]
-    Invalid { path: PathBuf, key: String, line: usize, column: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Placeholders every line template may use.
@@ -168,8 +177,10 @@ pub const PLACEHOLDERS: &[&str] = &["user", "gift", "count", "value", "name", "t
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -177,7 +188,13 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: String| {
             let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
-            ConfigError::Invalid { path: path.to_path_buf(), key, line, column, message }
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                line,
+                column,
+                message,
+            }
         };
         let de = toml::Deserializer::parse(text)
             .map_err(|e| invalid("(syntax)".into(), e.span(), e.message().to_string()))?;
@@ -186,7 +203,9 @@ impl Config {
             let inner = e.into_inner();
             invalid(key, inner.span(), inner.message().to_string())
         })?;
-        config.validate().map_err(|(key, span, message)| invalid(key, span, message))?;
+        config
+            .validate()
+            .map_err(|(key, span, message)| invalid(key, span, message))?;
         Ok(config)
     }
 
@@ -205,7 +224,11 @@ impl Config {
         }
         let s = &self.scheduler;
         if !(0.0..=1.0).contains(&s.late_progress) {
-            return Err(("scheduler.late_progress".into(), None, "must be between 0 and 1".into()));
+            return Err((
+                "scheduler.late_progress".into(),
+                None,
+                "must be between 0 and 1".into(),
+            ));
         }
         if s.interrupt_gap_late < s.interrupt_gap {
             return Err((
@@ -215,10 +238,18 @@ impl Config {
             ));
         }
         if !(1..=4).contains(&self.gifts.celebrate_from_tier) {
-            return Err(("gifts.celebrate_from_tier".into(), None, "must be 1..=4".into()));
+            return Err((
+                "gifts.celebrate_from_tier".into(),
+                None,
+                "must be 1..=4".into(),
+            ));
         }
         if !(self.room.speed > 0.0 && self.room.speed.is_finite()) {
-            return Err(("room.speed".into(), None, "must be a positive number".into()));
+            return Err((
+                "room.speed".into(),
+                None,
+                "must be a positive number".into(),
+            ));
         }
         Ok(())
     }
@@ -237,7 +268,12 @@ impl Config {
             ("lines.idle".to_string(), &l.idle),
             ("lines.default_reply".to_string(), &l.default_reply),
         ];
-        all.extend(l.reply.iter().enumerate().map(|(i, r)| (format!("lines.reply[{i}].say"), &r.say)));
+        all.extend(
+            l.reply
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("lines.reply[{i}].say"), &r.say)),
+        );
         all
     }
 
@@ -272,28 +308,18 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn lines(items: &[&str]) -> Vec<Spanned<String>> {
-    items.iter().map(|s| Spanned::new(0..0, s.to_string())).collect()
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            room: RoomConfig::default(),
-            link: LinkConfig::default(),
-            obs: ObsConfig::default(),
-            ledger: LedgerConfig::default(),
-            voice: VoiceConfig::default(),
-            scheduler: SchedulerConfig::default(),
-            persona: PersonaConfig::default(),
-            gifts: GiftsConfig::default(),
-            lines: LinesConfig::default(),
-        }
-    }
+    items
+        .iter()
+        .map(|s| Spanned::new(0..0, s.to_string()))
+        .collect()
 }
 
 impl Default for RoomConfig {
     fn default() -> Self {
-        Self { replay: PathBuf::from("config/rooms/sample-room.jsonl"), speed: 1.0 }
+        Self {
+            replay: PathBuf::from("config/rooms/sample-room.jsonl"),
+            speed: 1.0,
+        }
     }
 }
 
@@ -322,7 +348,9 @@ impl Default for ObsConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from("data/ledger.sqlite3") }
+        Self {
+            path: PathBuf::from("data/ledger.sqlite3"),
+        }
     }
 }
 
@@ -345,7 +373,9 @@ impl Default for SchedulerConfig {
             late_progress: 0.85,
             max_queued_unpaid: 12,
             reply_ttl_secs: 45,
-            important_keywords: ["主播", "？", "?", "怎么", "什么", "吗"].map(String::from).to_vec(),
+            important_keywords: ["主播", "？", "?", "怎么", "什么", "吗"]
+                .map(String::from)
+                .to_vec(),
             vip_level: 30,
             idle_after_secs: 20,
             welcome_every_secs: 20,
@@ -355,7 +385,9 @@ impl Default for SchedulerConfig {
 
 impl Default for PersonaConfig {
     fn default() -> Self {
-        Self { name: "小樱".into() }
+        Self {
+            name: "小樱".into(),
+        }
     }
 }
 
@@ -380,7 +412,9 @@ impl Default for TierLines {
             tier1: lines(&["{谢谢|感谢}{user}的{gift}{~|！}"]),
             tier2: lines(&["哇，{谢谢|感谢}{user}送的{count}个{gift}，{太开心了|好感动}！"]),
             tier3: lines(&["天哪！{user}送了{gift}！{这也太豪气了吧|老板大气}！"]),
-            tier4: lines(&["{OMG|不得了}！{user}居然送了{gift}！{我要给你唱首歌|全场感谢{user}}！"]),
+            tier4: lines(&[
+                "{OMG|不得了}！{user}居然送了{gift}！{我要给你唱首歌|全场感谢{user}}！",
+            ]),
         }
     }
 }
@@ -423,14 +457,18 @@ mod tests {
 
     #[test]
     fn wrong_type_names_key_and_line() {
-        let err = parse("[voice]\nespeak_voice = \"x\"\nrate_wpm = \"fast\"\n").unwrap_err().to_string();
+        let err = parse("[voice]\nespeak_voice = \"x\"\nrate_wpm = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("voice.rate_wpm"), "{err}");
         assert!(err.contains("test.toml:3:"), "{err}");
     }
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let err = parse("[scheduler]\n\ninterupt_gap = 3\n").unwrap_err().to_string();
+        let err = parse("[scheduler]\n\ninterupt_gap = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("interupt_gap"), "{err}");
         assert!(err.contains(":3:"), "{err}");
     }
@@ -452,15 +490,24 @@ mod tests {
 
     #[test]
     fn unknown_placeholder_is_an_error() {
-        let err = parse("[lines]\nfollow = [\"谢谢{usr}\"]\n").unwrap_err().to_string();
-        assert!(err.contains("lines.follow[0]") && err.contains("{usr}"), "{err}");
+        let err = parse("[lines]\nfollow = [\"谢谢{usr}\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lines.follow[0]") && err.contains("{usr}"),
+            "{err}"
+        );
     }
 
     #[test]
     fn semantic_errors_name_the_key() {
-        let err = parse("[gifts]\ntier_max_yuan = [10, 5, 100]\n").unwrap_err().to_string();
+        let err = parse("[gifts]\ntier_max_yuan = [10, 5, 100]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gifts.tier_max_yuan"), "{err}");
-        let err = parse("[scheduler]\ninterrupt_gap = 9\n").unwrap_err().to_string();
+        let err = parse("[scheduler]\ninterrupt_gap = 9\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("scheduler.interrupt_gap_late"), "{err}");
     }
 }

@@ -5,7 +5,12 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum CueKind {
     /// Thanks for one gift batch; `msg_ids` are the ledger rows it covers.
-    GiftThanks { platform: String, msg_ids: Vec<String>, tier: u8, caption: String },
+    GiftThanks {
+        platform: String,
+        msg_ids: Vec<String>,
+        tier: u8,
+        caption: String,
+    },
     Reply,
     Follow,
     Share,

@@ -58,7 +58,9 @@ pub struct Gift {
 impl Gift {
     /// Total value of this message in fen.
     pub fn value_fen(&self) -> u64 {
-        self.diamonds.saturating_mul(self.count as u64).saturating_mul(FEN_PER_DIAMOND)
+        self.diamonds
+            .saturating_mul(self.count as u64)
+            .saturating_mul(FEN_PER_DIAMOND)
     }
 }
 
@@ -98,14 +100,21 @@ mod tests {
         let line = r#"{"platform":"douyin","msg_id":"m1","user":{"id":"u1","name":"小明","level":12},"type":"gift","gift_id":"463","gift_name":"小心心","diamonds":1,"count":3}"#;
         let ev: LiveEvent = serde_json::from_str(line).unwrap();
         assert!(ev.is_paid());
-        let EventKind::Gift(g) = &ev.kind else { panic!() };
+        let EventKind::Gift(g) = &ev.kind else {
+            panic!()
+        };
         assert_eq!(g.value_fen(), 30);
         assert_eq!(serde_json::to_string(&ev).unwrap(), line);
     }
 
     #[test]
     fn absurd_gift_numbers_saturate_instead_of_overflowing() {
-        let g = Gift { gift_id: "x".into(), gift_name: "x".into(), diamonds: u64::MAX, count: 9 };
+        let g = Gift {
+            gift_id: "x".into(),
+            gift_name: "x".into(),
+            diamonds: u64::MAX,
+            count: 9,
+        };
         assert_eq!(g.value_fen(), u64::MAX);
     }
 }

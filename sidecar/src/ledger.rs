@@ -18,7 +18,10 @@ pub enum LedgerError {
     #[error("ledger database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create ledger directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Ledger {
@@ -94,8 +97,10 @@ CREATE TABLE IF NOT EXISTS airtime (
 impl Ledger {
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| LedgerError::Dir { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -108,10 +113,19 @@ impl Ledger {
     }
 
     /// Records a gift; returns false when this message id was already recorded (a duplicate).
-    pub fn record_gift(&self, event: &LiveEvent, tier: Tier, now_ms: u64) -> Result<bool, LedgerError> {
-        let EventKind::Gift(gift) = &event.kind else { return Ok(false) };
-        let (user_id, user_name) =
-            event.user.as_ref().map_or(("", "朋友"), |u| (u.id.as_str(), u.name.as_str()));
+    pub fn record_gift(
+        &self,
+        event: &LiveEvent,
+        tier: Tier,
+        now_ms: u64,
+    ) -> Result<bool, LedgerError> {
+        let EventKind::Gift(gift) = &event.kind else {
+            return Ok(false);
+        };
+        let (user_id, user_name) = event
+            .user
+            .as_ref()
+            .map_or(("", "朋友"), |u| (u.id.as_str(), u.name.as_str()));
         let inserted = self.conn.execute(
             "INSERT OR IGNORE INTO gifts (platform, msg_id, user_id, user_name, gift_id, gift_name,
                 count, diamonds, value_fen, tier, received_ms)
@@ -137,8 +151,15 @@ impl Ledger {
     }
 
     /// Updates viewer memory (name, last seen, totals).
-    pub fn touch_viewer(&self, event: &LiveEvent, gift_fen: u64, now_ms: u64) -> Result<(), LedgerError> {
-        let Some(user) = &event.user else { return Ok(()) };
+    pub fn touch_viewer(
+        &self,
+        event: &LiveEvent,
+        gift_fen: u64,
+        now_ms: u64,
+    ) -> Result<(), LedgerError> {
+        let Some(user) = &event.user else {
+            return Ok(());
+        };
         self.conn.execute(
             "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms, events, gift_fen)
              VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)
@@ -151,10 +172,16 @@ impl Ledger {
     }
 
     /// Notes what was aired to thank these gifts.
-    pub fn mark_aired(&self, platform: &str, msg_ids: &[String], text: &str, now_ms: u64) -> Result<(), LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("UPDATE gifts SET aired_text = ?1, aired_ms = ?2 WHERE platform = ?3 AND msg_id = ?4")?;
+    pub fn mark_aired(
+        &self,
+        platform: &str,
+        msg_ids: &[String],
+        text: &str,
+        now_ms: u64,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE gifts SET aired_text = ?1, aired_ms = ?2 WHERE platform = ?3 AND msg_id = ?4",
+        )?;
         for id in msg_ids {
             stmt.execute(params![text, clamp_i64(now_ms), platform, id])?;
         }
@@ -189,7 +216,11 @@ impl Ledger {
             Ok(LiveEvent {
                 platform: r.get(0)?,
                 msg_id: r.get(1)?,
-                user: Some(crate::event::Viewer { id: r.get(2)?, name: r.get(3)?, level: 0 }),
+                user: Some(crate::event::Viewer {
+                    id: r.get(2)?,
+                    name: r.get(3)?,
+                    level: 0,
+                }),
                 kind: EventKind::Gift(crate::event::Gift {
                     gift_id: r.get(4)?,
                     gift_name: r.get(5)?,
@@ -249,8 +280,17 @@ mod tests {
         LiveEvent {
             platform: "douyin".into(),
             msg_id: msg.into(),
-            user: Some(Viewer { id: "u1".into(), name: "小明".into(), level: 3 }),
-            kind: EventKind::Gift(Gift { gift_id: "g".into(), gift_name: "小心心".into(), diamonds, count }),
+            user: Some(Viewer {
+                id: "u1".into(),
+                name: "小明".into(),
+                level: 3,
+            }),
+            kind: EventKind::Gift(Gift {
+                gift_id: "g".into(),
+                gift_name: "小心心".into(),
+                diamonds,
+                count,
+            }),
         }
     }
 
@@ -258,9 +298,15 @@ mod tests {
     fn a_gift_is_recorded_once_per_message_id() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(&dir.path().join("sub/ledger.sqlite3")).unwrap();
-        assert!(ledger.record_gift(&gift("m1", 1, 3), Tier::Small, 1).unwrap());
-        assert!(!ledger.record_gift(&gift("m1", 1, 3), Tier::Small, 2).unwrap());
-        assert!(ledger.record_gift(&gift("m2", 1, 1), Tier::Small, 3).unwrap());
+        assert!(ledger
+            .record_gift(&gift("m1", 1, 3), Tier::Small, 1)
+            .unwrap());
+        assert!(!ledger
+            .record_gift(&gift("m1", 1, 3), Tier::Small, 2)
+            .unwrap());
+        assert!(ledger
+            .record_gift(&gift("m2", 1, 1), Tier::Small, 3)
+            .unwrap());
         let rows = ledger.gifts().unwrap();
         assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 4);
         assert_eq!(ledger.viewer_gift_fen("douyin", "u1").unwrap(), 40);
@@ -272,20 +318,34 @@ mod tests {
         let path = dir.path().join("ledger.sqlite3");
         {
             let ledger = Ledger::open(&path).unwrap();
-            ledger.record_gift(&gift("m1", 1, 1), Tier::Small, 1).unwrap();
-            ledger.record_gift(&gift("m2", 1, 1), Tier::Small, 2).unwrap();
-            ledger.mark_aired("douyin", &["m1".into()], "谢谢", 3).unwrap();
+            ledger
+                .record_gift(&gift("m1", 1, 1), Tier::Small, 1)
+                .unwrap();
+            ledger
+                .record_gift(&gift("m2", 1, 1), Tier::Small, 2)
+                .unwrap();
+            ledger
+                .mark_aired("douyin", &["m1".into()], "谢谢", 3)
+                .unwrap();
         }
         let ledger = Ledger::open(&path).unwrap();
         let pending = ledger.unthanked_gifts().unwrap();
-        assert_eq!(pending.iter().map(|e| e.msg_id.as_str()).collect::<Vec<_>>(), vec!["m2"]);
+        assert_eq!(
+            pending
+                .iter()
+                .map(|e| e.msg_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["m2"]
+        );
     }
 
     #[test]
     fn absurd_values_are_clamped_not_wrapped() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
-        ledger.record_gift(&gift("m", u64::MAX, u32::MAX), Tier::Super, 1).unwrap();
+        ledger
+            .record_gift(&gift("m", u64::MAX, u32::MAX), Tier::Super, 1)
+            .unwrap();
         assert_eq!(ledger.gifts().unwrap()[0].value_fen, i64::MAX as u64);
     }
 }

@@ -54,6 +54,9 @@ struct RunArgs {
     /// Ledger database (overrides ledger.path).
     #[arg(long)]
     ledger: Option<PathBuf>,
+    /// obs-websocket host (overrides obs.host).
+    #[arg(long)]
+    obs_host: Option<String>,
     /// obs-websocket port (overrides obs.port).
     #[arg(long)]
     obs_port: Option<u16>,
@@ -75,7 +78,8 @@ struct RunArgs {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,obws=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,obws=warn".into()),
         )
         .init();
     match Cli::parse().command {
@@ -96,11 +100,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         config.room.replay = p;
     }
     if let Some(s) = args.speed {
-        anyhow::ensure!(s > 0.0 && s.is_finite(), "--speed must be a positive number");
+        anyhow::ensure!(
+            s > 0.0 && s.is_finite(),
+            "--speed must be a positive number"
+        );
         config.room.speed = s;
     }
     if let Some(p) = args.ledger {
         config.ledger.path = p;
+    }
+    if let Some(h) = args.obs_host {
+        config.obs.host = h;
     }
     if let Some(p) = args.obs_port {
         config.obs.port = p;
@@ -127,7 +137,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let hub = LinkHub::default();
     let (link_tx, link_rx) = mpsc::channel(1024);
-    let (link_addr, serve) = link::bind(config.link.bind, config.link.token.clone(), hub.clone(), link_tx).await?;
+    let (link_addr, serve) = link::bind(
+        config.link.bind,
+        config.link.token.clone(),
+        hub.clone(),
+        link_tx,
+    )
+    .await?;
     tokio::spawn(serve);
     tracing::info!(%link_addr, "avatar link listening");
 
@@ -161,7 +177,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         replay.play(speed, event_tx).await
     });
 
-    let ending = if args.exit_when_done { Ending::WhenDone } else { Ending::Never };
+    let ending = if args.exit_when_done {
+        Ending::WhenDone
+    } else {
+        Ending::Never
+    };
     let show = Show::new(config, ledger, hub, obs.clone(), speech);
     let summary = tokio::select! {
         summary = show.run(event_rx, link_rx, ending) => summary,

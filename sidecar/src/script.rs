@@ -38,7 +38,10 @@ pub struct Script {
 const DEFAULT_REPLY_EVERY_MS: u64 = 15_000;
 
 fn parse_all(lines: &[toml::Spanned<String>]) -> Vec<Template> {
-    lines.iter().filter_map(|l| Template::parse_with_placeholders(l.get_ref(), PLACEHOLDERS).ok()).collect()
+    lines
+        .iter()
+        .filter_map(|l| Template::parse_with_placeholders(l.get_ref(), PLACEHOLDERS).ok())
+        .collect()
 }
 
 impl Script {
@@ -54,7 +57,10 @@ impl Script {
             rules: l
                 .reply
                 .iter()
-                .map(|r| ReplyRule { keywords: r.keywords.clone(), say: parse_all(&r.say) })
+                .map(|r| ReplyRule {
+                    keywords: r.keywords.clone(),
+                    say: parse_all(&r.say),
+                })
                 .collect(),
             persona: config.persona.name.clone(),
             online: 0,
@@ -70,28 +76,57 @@ impl Script {
         let (kind, templates, priority, ttl_secs, text) = match &event.kind {
             EventKind::Comment { text } => {
                 let prio = priority::for_comment(text, event.user_level(), &self.scheduler);
-                let rule = self.rules.iter().find(|r| r.keywords.iter().any(|k| text.contains(k.as_str())));
+                let rule = self
+                    .rules
+                    .iter()
+                    .find(|r| r.keywords.iter().any(|k| text.contains(k.as_str())));
                 let templates = match rule {
                     Some(rule) => &rule.say,
                     None if prio < priority::NORMAL
-                        || self.last_default_reply_ms.is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS) =>
+                        || self
+                            .last_default_reply_ms
+                            .is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS) =>
                     {
                         self.last_default_reply_ms = Some(now_ms);
                         &self.default_reply
                     }
                     None => return None,
                 };
-                (CueKind::Reply, templates, prio, self.scheduler.reply_ttl_secs, text.clone())
+                (
+                    CueKind::Reply,
+                    templates,
+                    prio,
+                    self.scheduler.reply_ttl_secs,
+                    text.clone(),
+                )
             }
-            EventKind::Follow => (CueKind::Follow, &self.follow, priority::NORMAL, 60, String::new()),
-            EventKind::Share => (CueKind::Share, &self.share, priority::SCRIPT, 60, String::new()),
+            EventKind::Follow => (
+                CueKind::Follow,
+                &self.follow,
+                priority::NORMAL,
+                60,
+                String::new(),
+            ),
+            EventKind::Share => (
+                CueKind::Share,
+                &self.share,
+                priority::SCRIPT,
+                60,
+                String::new(),
+            ),
             EventKind::Enter => {
                 let every = self.scheduler.welcome_every_secs * 1_000;
                 if self.last_welcome_ms.is_some_and(|t| now_ms < t + every) {
                     return None;
                 }
                 self.last_welcome_ms = Some(now_ms);
-                (CueKind::Welcome, &self.welcome, priority::SCRIPT, 15, String::new())
+                (
+                    CueKind::Welcome,
+                    &self.welcome,
+                    priority::SCRIPT,
+                    15,
+                    String::new(),
+                )
             }
             EventKind::ViewerStats { online, .. } => {
                 self.online = *online;
@@ -132,7 +167,16 @@ fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue 
         _ => None,
     };
     let motion = matches!(kind, CueKind::Follow).then(|| "nod".to_string());
-    Cue { kind, text, priority, paid: false, ttl_ms: Some(ttl_secs * 1_000), expression, motion, celebrate_secs: None }
+    Cue {
+        kind,
+        text,
+        priority,
+        paid: false,
+        ttl_ms: Some(ttl_secs * 1_000),
+        expression,
+        motion,
+        celebrate_secs: None,
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +189,11 @@ mod tests {
         LiveEvent {
             platform: "replay".into(),
             msg_id: "m".into(),
-            user: Some(Viewer { id: "u".into(), name: "阿杰".into(), level: 0 }),
+            user: Some(Viewer {
+                id: "u".into(),
+                name: "阿杰".into(),
+                level: 0,
+            }),
             kind,
         }
     }
@@ -164,8 +212,16 @@ mod tests {
         assert_eq!(cue.text, "阿杰想听歌呀，马上安排");
         assert!(!cue.paid && cue.ttl_ms.is_some());
         assert!(script.react(&comment("666"), 1_000, &mut rng).is_some());
-        assert!(script.react(&comment("哈哈"), 2_000, &mut rng).is_none(), "rate limited");
-        assert!(script.react(&comment("主播多大了？"), 3_000, &mut rng).is_some(), "questions still answered");
+        assert!(
+            script.react(&comment("哈哈"), 2_000, &mut rng).is_none(),
+            "rate limited"
+        );
+        assert!(
+            script
+                .react(&comment("主播多大了？"), 3_000, &mut rng)
+                .is_some(),
+            "questions still answered"
+        );
         assert!(script.react(&comment("哈哈"), 20_000, &mut rng).is_some());
     }
 
@@ -174,10 +230,16 @@ mod tests {
         let mut script = Script::new(&Config::default());
         let mut rng = StdRng::seed_from_u64(1);
         assert!(script.react(&ev(EventKind::Enter), 0, &mut rng).is_some());
-        assert!(script.react(&ev(EventKind::Enter), 5_000, &mut rng).is_none());
-        assert!(script.react(&ev(EventKind::Enter), 25_000, &mut rng).is_some());
+        assert!(script
+            .react(&ev(EventKind::Enter), 5_000, &mut rng)
+            .is_none());
+        assert!(script
+            .react(&ev(EventKind::Enter), 25_000, &mut rng)
+            .is_some());
         let follow = script.react(&ev(EventKind::Follow), 0, &mut rng).unwrap();
         assert!(follow.text.contains("阿杰"));
-        assert!(script.react(&ev(EventKind::Like { count: 5 }), 0, &mut rng).is_none());
+        assert!(script
+            .react(&ev(EventKind::Like { count: 5 }), 0, &mut rng)
+            .is_none());
     }
 }

@@ -40,7 +40,9 @@ const CHUNK_SAMPLES: usize = avatar_link::SAMPLE_RATE as usize / 10;
 const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How the show ends.
@@ -176,7 +178,10 @@ impl Show {
                 break;
             }
         }
-        self.summary.unthanked_at_exit = self.with_ledger(|l| l.unthanked_gifts()).await.map_or(0, |v| v.len());
+        self.summary.unthanked_at_exit = self
+            .with_ledger(|l| l.unthanked_gifts())
+            .await
+            .map_or(0, |v| v.len());
         self.summary
     }
 
@@ -189,7 +194,10 @@ impl Show {
         f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
     ) -> Option<T> {
         let ledger = self.ledger.clone();
-        let result = tokio::task::spawn_blocking(move || f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))).await;
+        let result = tokio::task::spawn_blocking(move || {
+            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+        .await;
         match result {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
@@ -205,11 +213,17 @@ impl Show {
 
     /// Gifts recorded by an earlier run but never thanked on air are thanked first.
     async fn resume_unthanked(&mut self) {
-        let pending = self.with_ledger(|l| l.unthanked_gifts()).await.unwrap_or_default();
+        let pending = self
+            .with_ledger(|l| l.unthanked_gifts())
+            .await
+            .unwrap_or_default();
         if pending.is_empty() {
             return;
         }
-        tracing::info!(count = pending.len(), "thanking gifts left over from the last run");
+        tracing::info!(
+            count = pending.len(),
+            "thanking gifts left over from the last run"
+        );
         let now = now_ms();
         for event in &pending {
             self.combos.push(event, now);
@@ -226,7 +240,9 @@ impl Show {
             let tier = self.rewards.tiers().classify(gift.value_fen());
             let record = event.clone();
             // The ledger write comes first: once it returns, the gift survives a crash.
-            let fresh = self.with_ledger(move |l| l.record_gift(&record, tier, now)).await;
+            let fresh = self
+                .with_ledger(move |l| l.record_gift(&record, tier, now))
+                .await;
             match fresh {
                 Some(true) => self.summary.gifts_recorded += 1,
                 Some(false) => {
@@ -244,8 +260,14 @@ impl Show {
             return;
         }
         let touch = event.clone();
-        if touch.user.is_some() && !matches!(touch.kind, EventKind::Like { .. } | EventKind::ViewerStats { .. }) {
-            self.with_ledger(move |l| l.touch_viewer(&touch, 0, now)).await;
+        if touch.user.is_some()
+            && !matches!(
+                touch.kind,
+                EventKind::Like { .. } | EventKind::ViewerStats { .. }
+            )
+        {
+            self.with_ledger(move |l| l.touch_viewer(&touch, 0, now))
+                .await;
         }
         if let Some(cue) = self.script.react(&event, now, &mut self.rng) {
             self.offer(cue);
@@ -256,9 +278,14 @@ impl Show {
     fn release(&mut self, batch: GiftBatch) {
         let cue = self.rewards.thank(&batch, &mut self.rng);
         if let (Some(obs), CueKind::GiftThanks { caption, .. }) = (&self.obs, &cue.kind) {
-            obs.send(ObsAction::LatestGift { text: format!("最新礼物：{caption}") });
+            obs.send(ObsAction::LatestGift {
+                text: format!("最新礼物：{caption}"),
+            });
             if let Some(secs) = cue.celebrate_secs {
-                obs.send(ObsAction::Celebrate { caption: format!("感谢 {caption}！"), secs });
+                obs.send(ObsAction::Celebrate {
+                    caption: format!("感谢 {caption}！"),
+                    secs,
+                });
             }
         }
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
@@ -273,7 +300,12 @@ impl Show {
         self.synthesize(id, line.payload.text.clone());
         let offer = self.timeline.offer(line);
         if let Some(cut) = offer.interrupted {
-            tracing::info!(line = cut.id, requeued = cut.requeued, by = id, "interrupting the current line");
+            tracing::info!(
+                line = cut.id,
+                requeued = cut.requeued,
+                by = id,
+                "interrupting the current line"
+            );
             if let Some(utterance) = self.current_utterance.take() {
                 self.hub.send_command(&Command::Stop { utterance });
             }
@@ -326,7 +358,9 @@ impl Show {
                 tracing::debug!(line = line.id, "stale line skipped");
             }
         }
-        let Some(line) = self.timeline.playing() else { return };
+        let Some(line) = self.timeline.playing() else {
+            return;
+        };
         if self.current_utterance.is_some() {
             return; // already on air
         }
@@ -353,7 +387,9 @@ impl Show {
         self.next_utterance += 1;
         self.timeline.set_duration(line_id, clip.duration_ms());
         if let Some(motion) = &cue.motion {
-            self.hub.send_command(&Command::Motion { name: motion.clone() });
+            self.hub.send_command(&Command::Motion {
+                name: motion.clone(),
+            });
         }
         self.hub.send_command(&Command::Say {
             utterance,
@@ -364,12 +400,25 @@ impl Show {
         let chunks = clip.samples.chunks(CHUNK_SAMPLES);
         let n = chunks.len();
         for (i, samples) in chunks.enumerate() {
-            self.hub.send_audio(&AudioChunk { utterance, last: i + 1 == n, samples: samples.to_vec() });
+            self.hub.send_audio(&AudioChunk {
+                utterance,
+                last: i + 1 == n,
+                samples: samples.to_vec(),
+            });
         }
         tracing::info!(utterance, kind = cue.kind.name(), priority = cue.priority, ms = clip.duration_ms(), text = %cue.text, "on air");
         self.current_utterance = Some(utterance);
-        let expected_end = Instant::now() + Duration::from_millis(clip.duration_ms() as u64) + WATCHDOG_GRACE;
-        self.on_air.insert(utterance, OnAir { line_id, cue, started_ms: now_ms(), expected_end });
+        let expected_end =
+            Instant::now() + Duration::from_millis(clip.duration_ms() as u64) + WATCHDOG_GRACE;
+        self.on_air.insert(
+            utterance,
+            OnAir {
+                line_id,
+                cue,
+                started_ms: now_ms(),
+                expected_end,
+            },
+        );
     }
 
     async fn on_link(&mut self, event: LinkEvent) {
@@ -381,7 +430,10 @@ impl Show {
                     if let Some(utterance) = self.current_utterance.take() {
                         self.on_air.remove(&utterance);
                         if let Some(id) = self.timeline.requeue_playing() {
-                            tracing::warn!(line = id, "avatar went away mid-line; it will be said again");
+                            tracing::warn!(
+                                line = id,
+                                "avatar went away mid-line; it will be said again"
+                            );
                         }
                     }
                 }
@@ -392,21 +444,36 @@ impl Show {
 
     async fn on_report(&mut self, report: Report) {
         match report {
-            Report::Progress { utterance, played_ms, .. } => {
+            Report::Progress {
+                utterance,
+                played_ms,
+                ..
+            } => {
                 if let Some(on_air) = self.on_air.get(&utterance) {
                     self.timeline.progress(on_air.line_id, played_ms);
                 }
             }
-            Report::Finished { utterance, played_ms, interrupted } => {
-                let Some(on_air) = self.on_air.remove(&utterance) else { return };
+            Report::Finished {
+                utterance,
+                played_ms,
+                interrupted,
+            } => {
+                let Some(on_air) = self.on_air.remove(&utterance) else {
+                    return;
+                };
                 let end = now_ms();
-                self.log_airtime(utterance, &on_air, end, played_ms, interrupted).await;
+                self.log_airtime(utterance, &on_air, end, played_ms, interrupted)
+                    .await;
                 if self.current_utterance == Some(utterance) {
                     self.current_utterance = None;
                 }
                 if let Some(line) = self.timeline.finish(on_air.line_id) {
                     self.clips.remove(&line.id);
-                    self.finish_cue(&line.payload, end, (!interrupted).then_some(line.payload.text.as_str()));
+                    self.finish_cue(
+                        &line.payload,
+                        end,
+                        (!interrupted).then_some(line.payload.text.as_str()),
+                    );
                 }
                 self.last_spoke = Instant::now();
             }
@@ -414,7 +481,14 @@ impl Show {
         }
     }
 
-    async fn log_airtime(&mut self, utterance: u64, on_air: &OnAir, end: u64, played_ms: u32, interrupted: bool) {
+    async fn log_airtime(
+        &mut self,
+        utterance: u64,
+        on_air: &OnAir,
+        end: u64,
+        played_ms: u32,
+        interrupted: bool,
+    ) {
         self.summary.lines_aired += 1;
         let kind = on_air.cue.kind.name().to_string();
         let text = on_air.cue.text.clone();
@@ -436,12 +510,21 @@ impl Show {
 
     /// Notes in the ledger that a gift line was aired (or why not).
     fn finish_cue(&mut self, cue: &Cue, now: u64, aired: Option<&str>) {
-        let CueKind::GiftThanks { platform, msg_ids, .. } = &cue.kind else { return };
+        let CueKind::GiftThanks {
+            platform, msg_ids, ..
+        } = &cue.kind
+        else {
+            return;
+        };
         let text = aired.map_or_else(|| format!("(voice failed) {}", cue.text), str::to_string);
         let (platform, msg_ids) = (platform.clone(), msg_ids.clone());
         let ledger = self.ledger.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = ledger.lock().unwrap_or_else(|e| e.into_inner()).mark_aired(&platform, &msg_ids, &text, now) {
+            if let Err(e) = ledger
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .mark_aired(&platform, &msg_ids, &text, now)
+            {
                 tracing::error!(error = %e, "cannot note aired gift line");
             }
         });
@@ -453,13 +536,26 @@ impl Show {
         }
         // Watchdog: an avatar that never reports the end must not stall the show.
         if let Some(utterance) = self.current_utterance {
-            if self.on_air.get(&utterance).is_some_and(|a| Instant::now() > a.expected_end) {
+            if self
+                .on_air
+                .get(&utterance)
+                .is_some_and(|a| Instant::now() > a.expected_end)
+            {
                 tracing::warn!(utterance, "no end report from the avatar; moving on");
-                self.on_report(Report::Finished { utterance, played_ms: 0, interrupted: false }).await;
+                self.on_report(Report::Finished {
+                    utterance,
+                    played_ms: 0,
+                    interrupted: false,
+                })
+                .await;
             }
         }
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
-        if source_open && self.timeline.is_idle() && self.hub.has_audio_clock() && self.last_spoke.elapsed() > idle_for {
+        if source_open
+            && self.timeline.is_idle()
+            && self.hub.has_audio_clock()
+            && self.last_spoke.elapsed() > idle_for
+        {
             self.last_spoke = Instant::now();
             if let Some(cue) = self.script.idle_line(&mut self.rng) {
                 self.offer(cue);

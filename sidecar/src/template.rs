@@ -43,9 +43,14 @@ pub enum TemplateError {
 
 impl Template {
     pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        let mut parser = Parser { chars: source.char_indices().peekable() };
+        let mut parser = Parser {
+            chars: source.char_indices().peekable(),
+        };
         let nodes = parser.sequence(None)?;
-        Ok(Self { source: source.to_string(), nodes })
+        Ok(Self {
+            source: source.to_string(),
+            nodes,
+        })
     }
 
     /// Like [`Template::parse`], and also rejects placeholders not in `known`.
@@ -53,7 +58,10 @@ impl Template {
         let template = Self::parse(source)?;
         for name in template.placeholders() {
             if !known.contains(&name.as_str()) {
-                return Err(TemplateError::UnknownPlaceholder { name, known: known.join(", ") });
+                return Err(TemplateError::UnknownPlaceholder {
+                    name,
+                    known: known.join(", "),
+                });
             }
         }
         Ok(template)
@@ -83,9 +91,12 @@ impl Template {
     pub fn variant_count(&self) -> u64 {
         fn count(nodes: &[Node]) -> u64 {
             nodes.iter().fold(1u64, |acc, node| match node {
-                Node::Choice(options) => {
-                    acc.saturating_mul(options.iter().map(|o| count(o)).fold(0, u64::saturating_add))
-                }
+                Node::Choice(options) => acc.saturating_mul(
+                    options
+                        .iter()
+                        .map(|o| count(o))
+                        .fold(0, u64::saturating_add),
+                ),
                 _ => acc,
             })
         }
@@ -93,7 +104,11 @@ impl Template {
     }
 
     /// Renders one variant; `vars` supplies placeholder values (missing ones render empty).
-    pub fn render<R: Rng + ?Sized>(&self, vars: &dyn Fn(&str) -> Option<String>, rng: &mut R) -> String {
+    pub fn render<R: Rng + ?Sized>(
+        &self,
+        vars: &dyn Fn(&str) -> Option<String>,
+        rng: &mut R,
+    ) -> String {
         let mut out = String::new();
         render_into(&self.nodes, vars, rng, &mut out);
         out
@@ -213,14 +228,18 @@ mod tests {
     #[test]
     fn variants_pick_every_option() {
         let t = Template::parse("{你好|嗨}呀").unwrap();
-        assert_eq!(all_renders(&t), HashSet::from(["你好呀".into(), "嗨呀".into()]));
+        assert_eq!(
+            all_renders(&t),
+            HashSet::from(["你好呀".into(), "嗨呀".into()])
+        );
         assert_eq!(t.variant_count(), 2);
     }
 
     #[test]
     fn variants_nest() {
         let t = Template::parse("{谢谢{老板|家人}|感谢}!").unwrap();
-        let expected: HashSet<String> = ["谢谢老板!", "谢谢家人!", "感谢!"].map(String::from).into();
+        let expected: HashSet<String> =
+            ["谢谢老板!", "谢谢家人!", "感谢!"].map(String::from).into();
         assert_eq!(all_renders(&t), expected);
         assert_eq!(t.variant_count(), 3);
     }
@@ -241,8 +260,14 @@ mod tests {
     #[test]
     fn syntax_errors_say_where() {
         assert_eq!(Template::parse("ab{c|d"), Err(TemplateError::Unclosed(2)));
-        assert_eq!(Template::parse("ab}"), Err(TemplateError::UnmatchedClose(2)));
-        assert_eq!(Template::parse("{a|\nb}"), Err(TemplateError::LineBreakInVariant(0)));
+        assert_eq!(
+            Template::parse("ab}"),
+            Err(TemplateError::UnmatchedClose(2))
+        );
+        assert_eq!(
+            Template::parse("{a|\nb}"),
+            Err(TemplateError::LineBreakInVariant(0))
+        );
         assert_eq!(Template::parse("x{}"), Err(TemplateError::Empty(1)));
     }
 

@@ -62,13 +62,22 @@ impl MouthEnvelope {
     /// Tuned for 10 ms blocks: attack reaches the new level within one block, release
     /// takes ~60 ms, about the time a mouth needs to close between syllables.
     pub fn new() -> Self {
-        Self { level_db: SILENCE_DB, shape: MouthShape::Closed, attack: 0.9, release: 0.3 }
+        Self {
+            level_db: SILENCE_DB,
+            shape: MouthShape::Closed,
+            attack: 0.9,
+            release: 0.3,
+        }
     }
 
     /// Feeds one block of samples in -1..=1 (typically 10 ms) and returns the resulting shape.
     pub fn push_block(&mut self, samples: &[f32]) -> MouthShape {
         let block_db = rms_dbfs(samples);
-        let coeff = if block_db > self.level_db { self.attack } else { self.release };
+        let coeff = if block_db > self.level_db {
+            self.attack
+        } else {
+            self.release
+        };
         self.level_db += (block_db - self.level_db) * coeff;
         self.shape = quantise(self.level_db, self.shape);
         self.shape
@@ -143,10 +152,16 @@ mod tests {
             .iter()
             .map(|a| {
                 let mut env = MouthEnvelope::new();
-                (0..5).map(|_| env.push_block(&tone(*a, 480))).last().unwrap()
+                (0..5)
+                    .map(|_| env.push_block(&tone(*a, 480)))
+                    .last()
+                    .unwrap()
             })
             .collect();
-        assert_eq!(shapes, vec![MouthShape::Small, MouthShape::Medium, MouthShape::Wide]);
+        assert_eq!(
+            shapes,
+            vec![MouthShape::Small, MouthShape::Medium, MouthShape::Wide]
+        );
     }
 
     #[test]
@@ -154,7 +169,10 @@ mod tests {
         let mut env = MouthEnvelope::new();
         assert!(env.push_block(&tone(0.3, 480)) >= MouthShape::Medium);
         let closed_after = (1..=20).find(|_| env.push_block(&[0.0; 480]) == MouthShape::Closed);
-        assert!(matches!(closed_after, Some(n) if n <= 10), "closed after {closed_after:?} blocks");
+        assert!(
+            matches!(closed_after, Some(n) if n <= 10),
+            "closed after {closed_after:?} blocks"
+        );
     }
 
     #[test]

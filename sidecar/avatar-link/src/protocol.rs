@@ -27,7 +27,10 @@ const AUDIO_HEADER_LEN: usize = 1 + 1 + 8 + 4;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// First message after the handshake.
-    Hello { protocol: u32, sidecar_version: String },
+    Hello {
+        protocol: u32,
+        sidecar_version: String,
+    },
     /// A new utterance begins; its audio follows as [`AudioChunk`]s with the same id.
     Say {
         utterance: u64,
@@ -52,13 +55,25 @@ pub enum Command {
 pub enum Report {
     /// First message from the avatar. `audio_clock` is true for the output that actually plays
     /// the audio on air (the OBS source); followers (live2d-bridge) only mirror it.
-    Hello { protocol: u32, client: String, audio_clock: bool },
+    Hello {
+        protocol: u32,
+        client: String,
+        audio_clock: bool,
+    },
     /// The first sample of an utterance went out.
     Started { utterance: u64 },
     /// Periodic playout position of the current utterance.
-    Progress { utterance: u64, played_ms: u32, received_ms: u32 },
+    Progress {
+        utterance: u64,
+        played_ms: u32,
+        received_ms: u32,
+    },
     /// The utterance finished playing (`interrupted` when cut by [`Command::Stop`]).
-    Finished { utterance: u64, played_ms: u32, interrupted: bool },
+    Finished {
+        utterance: u64,
+        played_ms: u32,
+        interrupted: bool,
+    },
 }
 
 /// One piece of an utterance's audio: 48 kHz mono i16.
@@ -112,14 +127,18 @@ impl AudioChunk {
             return Err(DecodeError::SampleRate(rate));
         }
         let payload = &bytes[AUDIO_HEADER_LEN..];
-        if payload.len() % 2 != 0 {
+        if !payload.len().is_multiple_of(2) {
             return Err(DecodeError::OddLength(payload.len()));
         }
         let samples = payload
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
             .collect();
-        Ok(Self { utterance, last, samples })
+        Ok(Self {
+            utterance,
+            last,
+            samples,
+        })
     }
 }
 
@@ -134,14 +153,23 @@ mod tests {
 
     #[test]
     fn audio_chunk_round_trips() {
-        let chunk = AudioChunk { utterance: 42, last: true, samples: vec![0, -1, i16::MAX, i16::MIN] };
+        let chunk = AudioChunk {
+            utterance: 42,
+            last: true,
+            samples: vec![0, -1, i16::MAX, i16::MIN],
+        };
         assert_eq!(AudioChunk::decode(&chunk.encode()).unwrap(), chunk);
     }
 
     #[test]
     fn malformed_audio_frames_are_rejected_with_a_reason() {
         assert_eq!(AudioChunk::decode(&[1, 2]), Err(DecodeError::TooShort(2)));
-        let mut bytes = AudioChunk { utterance: 1, last: false, samples: vec![1] }.encode();
+        let mut bytes = AudioChunk {
+            utterance: 1,
+            last: false,
+            samples: vec![1],
+        }
+        .encode();
         bytes.push(0);
         assert_eq!(AudioChunk::decode(&bytes), Err(DecodeError::OddLength(3)));
         bytes[0] = 0;
@@ -152,8 +180,17 @@ mod tests {
     fn commands_are_tagged_json() {
         let json = serde_json::to_string(&Command::Stop { utterance: 7 }).unwrap();
         assert_eq!(json, r#"{"type":"stop","utterance":7}"#);
-        let back: Report =
-            serde_json::from_str(r#"{"type":"finished","utterance":7,"played_ms":10,"interrupted":true}"#).unwrap();
-        assert_eq!(back, Report::Finished { utterance: 7, played_ms: 10, interrupted: true });
+        let back: Report = serde_json::from_str(
+            r#"{"type":"finished","utterance":7,"played_ms":10,"interrupted":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            back,
+            Report::Finished {
+                utterance: 7,
+                played_ms: 10,
+                interrupted: true
+            }
+        );
     }
 }

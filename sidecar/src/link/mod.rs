@@ -22,9 +22,19 @@ use tokio_tungstenite::tungstenite::Message;
 /// What the show hears from the link.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
-    Connected { client: u64, name: String, audio_clock: bool },
-    Disconnected { client: u64, audio_clock: bool },
-    Report { client: u64, report: Report },
+    Connected {
+        client: u64,
+        name: String,
+        audio_clock: bool,
+    },
+    Disconnected {
+        client: u64,
+        audio_clock: bool,
+    },
+    Report {
+        client: u64,
+        report: Report,
+    },
 }
 
 struct Client {
@@ -59,7 +69,11 @@ impl LinkHub {
 
     /// True when an output that plays audio on air (the OBS source) is connected.
     pub fn has_audio_clock(&self) -> bool {
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).values().any(|c| c.audio_clock)
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|c| c.audio_clock)
     }
 
     pub fn client_count(&self) -> usize {
@@ -70,7 +84,10 @@ impl LinkHub {
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("cannot listen for avatar clients on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Binds the link server; the returned future serves until dropped.
@@ -83,8 +100,12 @@ pub async fn bind(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "avatar link listens beyond loopback; anyone who can reach it still needs the token");
     }
-    let listener = TcpListener::bind(addr).await.map_err(|source| LinkError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| LinkError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| LinkError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| LinkError::Bind { addr, source })?;
     let token = Arc::new(token);
     let next_id = Arc::new(AtomicU64::new(1));
     let serve = async move {
@@ -116,10 +137,18 @@ fn token_matches(given: &str, expected: &str) -> bool {
 }
 
 fn presented_token(request: &Request) -> Option<String> {
-    if let Some(value) = request.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+    if let Some(value) = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
         return value.strip_prefix("Bearer ").map(str::to_string);
     }
-    request.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
 }
 
 async fn serve_client(
@@ -129,7 +158,11 @@ async fn serve_client(
     hub: LinkHub,
     events: mpsc::Sender<LinkEvent>,
 ) -> Result<(), String> {
+    // The handshake callback's error type is fixed by tungstenite; it is built once per rejected
+    // connection, so its size does not matter.
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        #[allow(clippy::result_large_err)]
         let reject = |status: StatusCode, why: &str| {
             let mut r = ErrorResponse::new(Some(why.to_string()));
             *r.status_mut() = status;
@@ -143,7 +176,9 @@ async fn serve_client(
             _ => reject(StatusCode::UNAUTHORIZED, "missing or wrong token"),
         }
     };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, check).await.map_err(|e| e.to_string())?;
+    let ws = tokio_tungstenite::accept_hdr_async(stream, check)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = ws.split();
 
     // The first message must be the client's hello: it says whether it owns the audio clock.
@@ -152,17 +187,35 @@ async fn serve_client(
         .map_err(|_| "no hello within 10 s".to_string())?;
     let (name, audio_clock) = match hello {
         Some(Ok(Message::Text(text))) => match serde_json::from_str::<Report>(&text) {
-            Ok(Report::Hello { client, audio_clock, .. }) => (client, audio_clock),
+            Ok(Report::Hello {
+                client,
+                audio_clock,
+                ..
+            }) => (client, audio_clock),
             _ => return Err(format!("expected hello, got {text}")),
         },
         other => return Err(format!("expected hello, got {other:?}")),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let hello = Command::Hello { protocol: PROTOCOL_VERSION, sidecar_version: env!("CARGO_PKG_VERSION").into() };
-    let _ = tx.send(Message::text(serde_json::to_string(&hello).unwrap_or_default()));
-    hub.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Client { tx, audio_clock });
+    let hello = Command::Hello {
+        protocol: PROTOCOL_VERSION,
+        sidecar_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let _ = tx.send(Message::text(
+        serde_json::to_string(&hello).unwrap_or_default(),
+    ));
+    hub.clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, Client { tx, audio_clock });
     tracing::info!(client = id, %name, audio_clock, "avatar client connected");
-    let _ = events.send(LinkEvent::Connected { client: id, name, audio_clock }).await;
+    let _ = events
+        .send(LinkEvent::Connected {
+            client: id,
+            name,
+            audio_clock,
+        })
+        .await;
 
     let writer = async {
         while let Some(message) = rx.recv().await {
@@ -178,7 +231,9 @@ async fn serve_client(
                     Ok(report) => {
                         let _ = events.send(LinkEvent::Report { client: id, report }).await;
                     }
-                    Err(e) => tracing::warn!(client = id, error = %e, "unreadable report from avatar"),
+                    Err(e) => {
+                        tracing::warn!(client = id, error = %e, "unreadable report from avatar")
+                    }
                 },
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => {}
@@ -186,9 +241,17 @@ async fn serve_client(
         }
     };
     tokio::select! { _ = writer => {}, _ = reader => {} }
-    hub.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    hub.clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
     tracing::info!(client = id, "avatar client disconnected");
-    let _ = events.send(LinkEvent::Disconnected { client: id, audio_clock }).await;
+    let _ = events
+        .send(LinkEvent::Disconnected {
+            client: id,
+            audio_clock,
+        })
+        .await;
     Ok(())
 }
 
@@ -200,7 +263,14 @@ mod tests {
     async fn start() -> (SocketAddr, LinkHub, mpsc::Receiver<LinkEvent>) {
         let hub = LinkHub::default();
         let (tx, rx) = mpsc::channel(16);
-        let (addr, serve) = bind("127.0.0.1:0".parse().unwrap(), "s3cret".into(), hub.clone(), tx).await.unwrap();
+        let (addr, serve) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "s3cret".into(),
+            hub.clone(),
+            tx,
+        )
+        .await
+        .unwrap();
         tokio::spawn(serve);
         (addr, hub, rx)
     }
@@ -211,8 +281,12 @@ mod tests {
         let url = format!("ws://{addr}/avatar");
         assert!(tokio_tungstenite::connect_async(&url).await.is_err());
         let mut req = url.clone().into_client_request().unwrap();
-        req.headers_mut().insert("authorization", "Bearer nope".parse().unwrap());
-        let err = tokio_tungstenite::connect_async(req).await.unwrap_err().to_string();
+        req.headers_mut()
+            .insert("authorization", "Bearer nope".parse().unwrap());
+        let err = tokio_tungstenite::connect_async(req)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("401"), "{err}");
     }
 
@@ -220,25 +294,59 @@ mod tests {
     async fn clients_get_commands_and_audio_and_their_reports_come_back() {
         let (addr, hub, mut events) = start().await;
         let mut req = format!("ws://{addr}/avatar").into_client_request().unwrap();
-        req.headers_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+        req.headers_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        let hello = Report::Hello { protocol: 1, client: "test".into(), audio_clock: true };
-        ws.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
-        assert!(matches!(events.recv().await, Some(LinkEvent::Connected { audio_clock: true, .. })));
+        let hello = Report::Hello {
+            protocol: 1,
+            client: "test".into(),
+            audio_clock: true,
+        };
+        ws.send(Message::text(serde_json::to_string(&hello).unwrap()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(LinkEvent::Connected {
+                audio_clock: true,
+                ..
+            })
+        ));
         assert!(hub.has_audio_clock());
 
         assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.contains("hello")));
         hub.send_command(&Command::Stop { utterance: 3 });
-        hub.send_audio(&AudioChunk { utterance: 3, last: true, samples: vec![1, 2] });
+        hub.send_audio(&AudioChunk {
+            utterance: 3,
+            last: true,
+            samples: vec![1, 2],
+        });
         assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.contains("stop")));
-        let Some(Ok(Message::Binary(b))) = ws.next().await else { panic!() };
+        let Some(Ok(Message::Binary(b))) = ws.next().await else {
+            panic!()
+        };
         assert_eq!(AudioChunk::decode(&b).unwrap().samples, vec![1, 2]);
 
-        let done = Report::Finished { utterance: 3, played_ms: 1, interrupted: false };
-        ws.send(Message::text(serde_json::to_string(&done).unwrap())).await.unwrap();
-        assert_eq!(events.recv().await, Some(LinkEvent::Report { client: 1, report: done }));
+        let done = Report::Finished {
+            utterance: 3,
+            played_ms: 1,
+            interrupted: false,
+        };
+        ws.send(Message::text(serde_json::to_string(&done).unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(
+            events.recv().await,
+            Some(LinkEvent::Report {
+                client: 1,
+                report: done
+            })
+        );
         drop(ws);
-        assert!(matches!(events.recv().await, Some(LinkEvent::Disconnected { .. })));
+        assert!(matches!(
+            events.recv().await,
+            Some(LinkEvent::Disconnected { .. })
+        ));
         assert!(!hub.has_audio_clock());
     }
 }

@@ -19,12 +19,19 @@ use crate::config::ObsConfig;
 #[derive(Debug)]
 pub enum ObsAction {
     /// Show this in the latest-gift text source.
-    LatestGift { text: String },
+    LatestGift {
+        text: String,
+    },
     /// Switch to the celebration scene for `secs` (extended by further celebrations).
-    Celebrate { caption: String, secs: f64 },
+    Celebrate {
+        caption: String,
+        secs: f64,
+    },
     StartRecording,
     /// Stop recording; replies with the file path OBS wrote (None if not recording/connected).
-    StopRecording { reply: oneshot::Sender<Option<String>> },
+    StopRecording {
+        reply: oneshot::Sender<Option<String>>,
+    },
 }
 
 /// Cheap handle to the OBS task.
@@ -76,7 +83,8 @@ impl Desired {
             ObsAction::LatestGift { text } => self.latest_gift = Some(text),
             ObsAction::Celebrate { caption, secs } => {
                 let until = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
-                self.celebration_until = Some(self.celebration_until.map_or(until, |u| u.max(until)));
+                self.celebration_until =
+                    Some(self.celebration_until.map_or(until, |u| u.max(until)));
                 self.celebration_caption = Some(caption);
             }
             ObsAction::StartRecording => self.recording = true,
@@ -114,7 +122,9 @@ async fn run(
                 delay = base_delay;
                 match serve(&client, &scenes, &mut desired, &mut rx).await {
                     Served::Closed => return,
-                    Served::Lost(reason) => tracing::warn!(%reason, "lost OBS connection; reconnecting"),
+                    Served::Lost(reason) => {
+                        tracing::warn!(%reason, "lost OBS connection; reconnecting")
+                    }
                 }
             }
             Err(reason) => {
@@ -158,38 +168,57 @@ async fn connect_and_prepare(
     desired: &mut Desired,
 ) -> Result<obws::Client, String> {
     let password = (!config.password.is_empty()).then_some(config.password.as_str());
-    let client = tokio::time::timeout(Duration::from_secs(5), obws::Client::connect(&config.host, config.port, password))
+    let client = tokio::time::timeout(
+        Duration::from_secs(5),
+        obws::Client::connect(&config.host, config.port, password),
+    )
+    .await
+    .map_err(|_| "connection timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    let report = ensure(&client, scenes, overrides)
         .await
-        .map_err(|_| "connection timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let report = ensure(&client, scenes, overrides).await.map_err(|e| format!("ensuring scenes: {e}"))?;
+        .map_err(|e| format!("ensuring scenes: {e}"))?;
     if report.is_empty() {
         tracing::info!("OBS scenes already in place");
     } else {
         tracing::info!(?report.scenes_created, ?report.inputs_created, ?report.items_added, "OBS scenes ensured");
     }
-    apply(&client, scenes, desired).await.map_err(|e| format!("applying state: {e}"))?;
+    apply(&client, scenes, desired)
+        .await
+        .map_err(|e| format!("applying state: {e}"))?;
     Ok(client)
 }
 
 /// Brings OBS in line with the desired state.
-async fn apply(client: &obws::Client, scenes: &SceneSet, desired: &mut Desired) -> Result<(), obws::Error> {
+async fn apply(
+    client: &obws::Client,
+    scenes: &SceneSet,
+    desired: &mut Desired,
+) -> Result<(), obws::Error> {
     let roles = &scenes.roles;
     if let Some(text) = &desired.latest_gift {
         set_text(client, &roles.latest_gift_text, text).await?;
     }
     let current = client.scenes().current_program_scene().await?;
     if desired.celebrating() {
-        if let (Some(source), Some(caption)) = (&roles.celebration_text, &desired.celebration_caption) {
+        if let (Some(source), Some(caption)) =
+            (&roles.celebration_text, &desired.celebration_caption)
+        {
             set_text(client, source, caption).await?;
         }
         if current != roles.celebration {
-            client.scenes().set_current_program_scene(&roles.celebration).await?;
+            client
+                .scenes()
+                .set_current_program_scene(&roles.celebration)
+                .await?;
         }
     } else {
         desired.celebration_until = None;
         if current == roles.celebration {
-            client.scenes().set_current_program_scene(&roles.main).await?;
+            client
+                .scenes()
+                .set_current_program_scene(&roles.main)
+                .await?;
         }
     }
     let recording = client.recording().status().await?.active;
@@ -204,7 +233,11 @@ async fn set_text(client: &obws::Client, source: &str, text: &str) -> Result<(),
     let settings = serde_json::json!({ "text": text });
     client
         .inputs()
-        .set_settings(obws::requests::inputs::SetSettings { input: source, settings: &settings, overlay: Some(true) })
+        .set_settings(obws::requests::inputs::SetSettings {
+            input: source,
+            settings: &settings,
+            overlay: Some(true),
+        })
         .await
 }
 

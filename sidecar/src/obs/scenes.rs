@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use obws::requests::inputs::Create as CreateInput;
-use obws::requests::scene_items::{Bounds, CreateSceneItem, Id as ItemId, Position, SceneItemTransform, SetTransform};
+use obws::requests::scene_items::{
+    Bounds, CreateSceneItem, Id as ItemId, Position, SceneItemTransform, SetTransform,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -77,7 +79,10 @@ pub struct SceneSet {
 #[derive(Debug, thiserror::Error)]
 pub enum SceneError {
     #[error("cannot read scene directory {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("no [roles] table in any scene file of {0}")]
@@ -88,7 +93,10 @@ pub enum SceneError {
 
 impl SceneSet {
     pub fn load_dir(dir: &Path) -> Result<Self, SceneError> {
-        let read_err = |source| SceneError::Read { path: dir.to_path_buf(), source };
+        let read_err = |source| SceneError::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -98,18 +106,29 @@ impl SceneSet {
         let mut roles = None;
         let mut scenes: Vec<SceneSpec> = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| SceneError::Read { path: path.clone(), source })?;
-            let file: SceneFile = toml::from_str(&text)
-                .map_err(|e| SceneError::Invalid { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| SceneError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file: SceneFile = toml::from_str(&text).map_err(|e| SceneError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             if let Some(r) = file.roles {
                 if roles.is_some() {
-                    return Err(SceneError::Invalid { path, message: "a second [roles] table".into() });
+                    return Err(SceneError::Invalid {
+                        path,
+                        message: "a second [roles] table".into(),
+                    });
                 }
                 roles = Some(r);
             }
             for scene in file.scene {
                 if scenes.iter().any(|s| s.name == scene.name) {
-                    return Err(SceneError::Invalid { path, message: format!("scene {:?} defined twice", scene.name) });
+                    return Err(SceneError::Invalid {
+                        path,
+                        message: format!("scene {:?} defined twice", scene.name),
+                    });
                 }
                 scenes.push(scene);
             }
@@ -122,22 +141,37 @@ impl SceneSet {
 
     fn check_roles(&self) -> Result<(), SceneError> {
         let has_scene = |n: &str| self.scenes.iter().any(|s| s.name == n);
-        let has_source = |n: &str| self.scenes.iter().flat_map(|s| &s.items).any(|i| i.source == n);
+        let has_source = |n: &str| {
+            self.scenes
+                .iter()
+                .flat_map(|s| &s.items)
+                .any(|i| i.source == n)
+        };
         let r = &self.roles;
         let checks: [(&'static str, &str, bool); 4] = [
             ("main", &r.main, has_scene(&r.main)),
             ("celebration", &r.celebration, has_scene(&r.celebration)),
-            ("latest_gift_text", &r.latest_gift_text, has_source(&r.latest_gift_text)),
+            (
+                "latest_gift_text",
+                &r.latest_gift_text,
+                has_source(&r.latest_gift_text),
+            ),
             ("avatar", &r.avatar, has_source(&r.avatar)),
         ];
         for (role, name, ok) in checks {
             if !ok {
-                return Err(SceneError::DanglingRole { role, name: name.to_string() });
+                return Err(SceneError::DanglingRole {
+                    role,
+                    name: name.to_string(),
+                });
             }
         }
         if let Some(t) = &r.celebration_text {
             if !has_source(t) {
-                return Err(SceneError::DanglingRole { role: "celebration_text", name: t.clone() });
+                return Err(SceneError::DanglingRole {
+                    role: "celebration_text",
+                    name: t.clone(),
+                });
             }
         }
         Ok(())
@@ -154,18 +188,29 @@ pub struct EnsureReport {
 
 impl EnsureReport {
     pub fn is_empty(&self) -> bool {
-        self.scenes_created.is_empty() && self.inputs_created.is_empty() && self.items_added.is_empty()
+        self.scenes_created.is_empty()
+            && self.inputs_created.is_empty()
+            && self.items_added.is_empty()
     }
 }
 
 /// Maps portable kind aliases onto the platform's input kinds.
 fn resolve_kind(kind: &str, available: &[String]) -> String {
     let pick = |candidates: &[&str]| {
-        candidates.iter().find(|c| available.iter().any(|a| a == *c)).unwrap_or(&candidates[0]).to_string()
+        candidates
+            .iter()
+            .find(|c| available.iter().any(|a| a == *c))
+            .unwrap_or(&candidates[0])
+            .to_string()
     };
     match kind {
         // GDI+ text on Windows, FreeType 2 elsewhere.
-        "text" => pick(&["text_gdiplus_v2", "text_ft2_source_v2", "text_gdiplus", "text_ft2_source"]),
+        "text" => pick(&[
+            "text_gdiplus_v2",
+            "text_ft2_source_v2",
+            "text_gdiplus",
+            "text_ft2_source",
+        ]),
         "color" => pick(&["color_source_v3", "color_source_v2", "color_source"]),
         other => other.to_string(),
     }
@@ -179,11 +224,24 @@ pub async fn ensure(
     overrides: &BTreeMap<String, serde_json::Value>,
 ) -> Result<EnsureReport, obws::Error> {
     let mut report = EnsureReport::default();
-    let existing_scenes: Vec<String> = client.scenes().list().await?.scenes.into_iter().map(|s| s.name).collect();
+    let existing_scenes: Vec<String> = client
+        .scenes()
+        .list()
+        .await?
+        .scenes
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     let kinds = client.inputs().list_kinds(false).await?;
     let video = client.config().video_settings().await?;
     let (cw, ch) = (video.base_width as f32, video.base_height as f32);
-    let mut inputs: Vec<String> = client.inputs().list(None).await?.into_iter().map(|i| i.name).collect();
+    let mut inputs: Vec<String> = client
+        .inputs()
+        .list(None)
+        .await?
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
 
     for scene in &set.scenes {
         if !existing_scenes.contains(&scene.name) {
@@ -193,17 +251,27 @@ pub async fn ensure(
         for item in &scene.items {
             let present = client
                 .scene_items()
-                .id(ItemId { scene: &scene.name, source: &item.source, search_offset: None })
+                .id(ItemId {
+                    scene: &scene.name,
+                    source: &item.source,
+                    search_offset: None,
+                })
                 .await
                 .is_ok();
             if present {
                 continue;
             }
             let item_id = if inputs.contains(&item.source) {
-                report.items_added.push(format!("{}/{}", scene.name, item.source));
+                report
+                    .items_added
+                    .push(format!("{}/{}", scene.name, item.source));
                 client
                     .scene_items()
-                    .create(CreateSceneItem { scene: &scene.name, source: &item.source, enabled: Some(true) })
+                    .create(CreateSceneItem {
+                        scene: &scene.name,
+                        source: &item.source,
+                        enabled: Some(true),
+                    })
                     .await?
             } else {
                 let mut settings = serde_json::Map::new();
@@ -228,7 +296,10 @@ pub async fn ensure(
             };
             if let Some([x, y, w, h]) = item.area {
                 let transform = SceneItemTransform {
-                    position: Some(Position { x: Some(x * cw), y: Some(y * ch) }),
+                    position: Some(Position {
+                        x: Some(x * cw),
+                        y: Some(y * ch),
+                    }),
                     bounds: Some(Bounds {
                         r#type: Some(obws::common::BoundsType::ScaleInner),
                         width: Some(w * cw),
@@ -237,7 +308,14 @@ pub async fn ensure(
                     }),
                     ..Default::default()
                 };
-                client.scene_items().set_transform(SetTransform { scene: &scene.name, item_id, transform }).await?;
+                client
+                    .scene_items()
+                    .set_transform(SetTransform {
+                        scene: &scene.name,
+                        item_id,
+                        transform,
+                    })
+                    .await?;
             }
         }
     }
@@ -246,7 +324,11 @@ pub async fn ensure(
         if inputs.contains(source) {
             client
                 .inputs()
-                .set_settings(obws::requests::inputs::SetSettings { input: source, settings, overlay: Some(true) })
+                .set_settings(obws::requests::inputs::SetSettings {
+                    input: source,
+                    settings,
+                    overlay: Some(true),
+                })
                 .await?;
         }
     }
@@ -271,7 +353,10 @@ mod tests {
         let roles = "[roles]\nmain='Main'\ncelebration='Party'\nlatest_gift_text='T'\navatar='A'\n";
         std::fs::write(dir.path().join("a.toml"), format!("{roles}[[scene]]\nname='Main'\n[[scene.item]]\nsource='A'\nkind='ai_avatar'\n[[scene.item]]\nsource='T'\nkind='text'\n")).unwrap();
         let err = SceneSet::load_dir(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("celebration") && err.contains("Party"), "{err}");
+        assert!(
+            err.contains("celebration") && err.contains("Party"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("b.toml"), "[[scene]]\nname='Main'\n").unwrap();
         let err = SceneSet::load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("defined twice"), "{err}");
@@ -279,7 +364,10 @@ mod tests {
 
     #[test]
     fn portable_kinds_resolve_per_platform() {
-        let linux = vec!["text_ft2_source_v2".to_string(), "color_source_v3".to_string()];
+        let linux = vec![
+            "text_ft2_source_v2".to_string(),
+            "color_source_v3".to_string(),
+        ];
         let windows = vec!["text_gdiplus_v2".to_string(), "color_source_v3".to_string()];
         assert_eq!(resolve_kind("text", &linux), "text_ft2_source_v2");
         assert_eq!(resolve_kind("text", &windows), "text_gdiplus_v2");

@@ -38,7 +38,11 @@ pub struct ComboPolicy {
 
 impl Default for ComboPolicy {
     fn default() -> Self {
-        Self { idle_ms: 2_000, max_hold_ms: 8_000, immediate_tier: Tier::Big }
+        Self {
+            idle_ms: 2_000,
+            max_hold_ms: 8_000,
+            immediate_tier: Tier::Big,
+        }
     }
 }
 
@@ -52,15 +56,29 @@ pub struct ComboAggregator {
 
 impl ComboAggregator {
     pub fn new(policy: ComboPolicy, tiers: TierTable) -> Self {
-        Self { policy, tiers, open: HashMap::new() }
+        Self {
+            policy,
+            tiers,
+            open: HashMap::new(),
+        }
     }
 
     /// Adds a gift event; returns the batches that are ready now (the event's own batch if it is
     /// a big gift). Non-gift events are ignored.
     pub fn push(&mut self, event: &LiveEvent, now_ms: u64) -> Vec<GiftBatch> {
-        let EventKind::Gift(gift) = &event.kind else { return Vec::new() };
-        let viewer = event.user.clone().unwrap_or(Viewer { id: String::new(), name: "朋友".into(), level: 0 });
-        let key = (event.platform.clone(), viewer.id.clone(), gift.gift_id.clone());
+        let EventKind::Gift(gift) = &event.kind else {
+            return Vec::new();
+        };
+        let viewer = event.user.clone().unwrap_or(Viewer {
+            id: String::new(),
+            name: "朋友".into(),
+            level: 0,
+        });
+        let key = (
+            event.platform.clone(),
+            viewer.id.clone(),
+            gift.gift_id.clone(),
+        );
         let batch = self.open.entry(key.clone()).or_insert_with(|| GiftBatch {
             platform: event.platform.clone(),
             viewer,
@@ -122,8 +140,17 @@ mod tests {
         LiveEvent {
             platform: "douyin".into(),
             msg_id: msg.into(),
-            user: Some(Viewer { id: user.into(), name: user.into(), level: 0 }),
-            kind: EventKind::Gift(Gift { gift_id: id.into(), gift_name: id.into(), diamonds, count }),
+            user: Some(Viewer {
+                id: user.into(),
+                name: user.into(),
+                level: 0,
+            }),
+            kind: EventKind::Gift(Gift {
+                gift_id: id.into(),
+                gift_name: id.into(),
+                diamonds,
+                count,
+            }),
         }
     }
 
@@ -131,12 +158,17 @@ mod tests {
     fn a_combo_is_thanked_once_for_its_total_after_going_quiet() {
         let mut agg = ComboAggregator::new(ComboPolicy::default(), TierTable::default());
         for i in 0..10 {
-            assert!(agg.push(&gift(&format!("m{i}"), "u1", "heart", 1, 1), i * 300).is_empty());
+            assert!(agg
+                .push(&gift(&format!("m{i}"), "u1", "heart", 1, 1), i * 300)
+                .is_empty());
         }
         assert!(agg.poll(2_000).is_empty());
         let done = agg.poll(2_700 + 2_000);
         assert_eq!(done.len(), 1);
-        assert_eq!((done[0].count, done[0].value_fen, done[0].msg_ids.len()), (10, 100, 10));
+        assert_eq!(
+            (done[0].count, done[0].value_fen, done[0].msg_ids.len()),
+            (10, 100, 10)
+        );
         assert_eq!(agg.next_due_ms(), None);
     }
 

@@ -33,7 +33,12 @@ impl RewardEngine {
         let t = &config.gifts.thanks;
         Self {
             tiers: config.tier_table(),
-            thanks: [parse(&t.tier1), parse(&t.tier2), parse(&t.tier3), parse(&t.tier4)],
+            thanks: [
+                parse(&t.tier1),
+                parse(&t.tier2),
+                parse(&t.tier3),
+                parse(&t.tier4),
+            ],
             expression: config.gifts.expression.clone(),
             motion: config.gifts.motion.clone(),
             celebrate_from: config.celebrate_from(),
@@ -65,7 +70,10 @@ impl RewardEngine {
         let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
             .unwrap_or_else(|| format!("谢谢{}的{}", batch.viewer.name, batch.gift_name));
         let caption = if batch.count > 1 {
-            format!("{} 送出 {} × {}", batch.viewer.name, batch.gift_name, batch.count)
+            format!(
+                "{} 送出 {} × {}",
+                batch.viewer.name, batch.gift_name, batch.count
+            )
         } else {
             format!("{} 送出 {}", batch.viewer.name, batch.gift_name)
         };
@@ -122,8 +130,17 @@ mod tests {
             &LiveEvent {
                 platform: "douyin".into(),
                 msg_id: "m".into(),
-                user: Some(Viewer { id: "u".into(), name: "小明".into(), level: 1 }),
-                kind: EventKind::Gift(Gift { gift_id: "g".into(), gift_name: "嘉年华".into(), diamonds, count }),
+                user: Some(Viewer {
+                    id: "u".into(),
+                    name: "小明".into(),
+                    level: 1,
+                }),
+                kind: EventKind::Gift(Gift {
+                    gift_id: "g".into(),
+                    gift_name: "嘉年华".into(),
+                    diamonds,
+                    count,
+                }),
             },
             0,
         );
@@ -138,7 +155,11 @@ mod tests {
         let small = engine.thank(&batch(1, 1), &mut rng);
         assert!(small.paid && small.celebrate_secs.is_none());
         assert_eq!(small.priority, priority::GIFT_NORMAL);
-        assert!(small.text.contains("小明") && small.text.contains("嘉年华"), "{}", small.text);
+        assert!(
+            small.text.contains("小明") && small.text.contains("嘉年华"),
+            "{}",
+            small.text
+        );
         let big = engine.thank(&batch(30_000, 1), &mut rng);
         assert_eq!(big.priority, priority::GIFT_LARGE);
         assert_eq!(big.celebrate_secs, Some(8.0));
@@ -150,8 +171,9 @@ mod tests {
         let templates = vec![Template::parse("{a|b|c}").unwrap()];
         let mut rng = StdRng::seed_from_u64(3);
         let mut last = None;
-        let lines: Vec<String> =
-            (0..30).map(|_| pick_line(&templates, &|_| None, &mut rng, &mut last).unwrap()).collect();
+        let lines: Vec<String> = (0..30)
+            .map(|_| pick_line(&templates, &|_| None, &mut rng, &mut last).unwrap())
+            .collect();
         assert!(lines.windows(2).all(|w| w[0] != w[1]), "{lines:?}");
     }
 }

@@ -39,11 +39,16 @@ pub enum TierError {
 impl TierTable {
     /// From the upper bounds of tiers 1–3 in yuan (CNY), e.g. seed 002's `[1, 10, 100]`.
     pub fn from_yuan(bounds: [f64; 3]) -> Result<Self, TierError> {
-        let ok = bounds[0] > 0.0 && bounds[0] < bounds[1] && bounds[1] < bounds[2] && bounds[2].is_finite();
+        let ok = bounds[0] > 0.0
+            && bounds[0] < bounds[1]
+            && bounds[1] < bounds[2]
+            && bounds[2].is_finite();
         if !ok {
             return Err(TierError::NotIncreasing(bounds));
         }
-        Ok(Self { upper_fen: bounds.map(|y| (y * 100.0).round() as u64) })
+        Ok(Self {
+            upper_fen: bounds.map(|y| (y * 100.0).round() as u64),
+        })
     }
 
     pub fn classify(&self, value_fen: u64) -> Tier {
@@ -58,7 +63,9 @@ impl TierTable {
 
 impl Default for TierTable {
     fn default() -> Self {
-        Self { upper_fen: [100, 1_000, 10_000] }
+        Self {
+            upper_fen: [100, 1_000, 10_000],
+        }
     }
 }
 
@@ -81,7 +88,12 @@ mod tests {
 
     #[test]
     fn configurable_bounds_are_validated() {
-        assert_eq!(TierTable::from_yuan([5.0, 50.0, 500.0]).unwrap().classify(600), Tier::Medium);
+        assert_eq!(
+            TierTable::from_yuan([5.0, 50.0, 500.0])
+                .unwrap()
+                .classify(600),
+            Tier::Medium
+        );
         assert!(TierTable::from_yuan([10.0, 10.0, 100.0]).is_err());
         assert!(TierTable::from_yuan([0.0, 1.0, 2.0]).is_err());
     }

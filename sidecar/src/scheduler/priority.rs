@@ -33,7 +33,11 @@ pub fn for_gift(tier: Tier, large_from: Tier) -> i32 {
 pub fn for_comment(text: &str, user_level: u32, config: &SchedulerConfig) -> i32 {
     let base = if user_level >= config.vip_level {
         USER_VIP
-    } else if config.important_keywords.iter().any(|k| text.contains(k.as_str())) {
+    } else if config
+        .important_keywords
+        .iter()
+        .any(|k| text.contains(k.as_str()))
+    {
         COMMENT_IMPORTANT
     } else {
         NORMAL

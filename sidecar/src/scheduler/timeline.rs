@@ -23,7 +23,12 @@ pub struct InterruptRules {
 
 impl Default for InterruptRules {
     fn default() -> Self {
-        Self { gap: 5, gap_late: 8, late_progress: 0.85, max_unpaid: 12 }
+        Self {
+            gap: 5,
+            gap_late: 8,
+            late_progress: 0.85,
+            max_unpaid: 12,
+        }
     }
 }
 
@@ -41,7 +46,14 @@ pub struct Line<T> {
 
 impl<T> Line<T> {
     pub fn new(id: u64, priority: i32, paid: bool, expires_ms: Option<u64>, payload: T) -> Self {
-        Self { id, priority, paid, expires_ms, payload, seq: 0 }
+        Self {
+            id,
+            priority,
+            paid,
+            expires_ms,
+            payload,
+            seq: 0,
+        }
     }
 
     fn expired(&self, now_ms: u64) -> bool {
@@ -55,7 +67,11 @@ impl<T> Ord for Queued<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: the "greatest" is the most urgent, i.e. the lowest priority
         // number, then the earliest sequence number.
-        other.0.priority.cmp(&self.0.priority).then_with(|| other.0.seq.cmp(&self.0.seq))
+        other
+            .0
+            .priority
+            .cmp(&self.0.priority)
+            .then_with(|| other.0.seq.cmp(&self.0.seq))
     }
 }
 impl<T> PartialOrd for Queued<T> {
@@ -121,23 +137,31 @@ pub struct Stats {
     pub dropped_expired: u64,
 }
 
+/// Paid lines wait in a heap (unbounded, never dropped); unpaid lines in a short vector bounded
+/// by `max_unpaid`, so finding the one to drop is a scan of a dozen items, not of the whole
+/// backlog, however many gifts are waiting.
 pub struct Timeline<T> {
     rules: InterruptRules,
-    queue: BinaryHeap<Queued<T>>,
+    paid: BinaryHeap<Queued<T>>,
+    unpaid: Vec<Line<T>>,
     playing: Option<Playing<T>>,
     next_seq: u64,
-    unpaid_queued: usize,
     stats: Stats,
+}
+
+/// Orders lines by urgency: lower priority number first, then arrival order.
+fn urgency<T>(line: &Line<T>) -> (i32, u64) {
+    (line.priority, line.seq)
 }
 
 impl<T> Timeline<T> {
     pub fn new(rules: InterruptRules) -> Self {
         Self {
             rules,
-            queue: BinaryHeap::new(),
+            paid: BinaryHeap::new(),
+            unpaid: Vec::new(),
             playing: None,
             next_seq: 0,
-            unpaid_queued: 0,
             stats: Stats::default(),
         }
     }
@@ -153,7 +177,10 @@ impl<T> Timeline<T> {
         };
         self.push(line);
         let dropped = self.enforce_capacity();
-        Offer { interrupted, dropped }
+        Offer {
+            interrupted,
+            dropped,
+        }
     }
 
     fn should_interrupt(&self, playing: &Playing<T>, new_priority: i32) -> bool {
@@ -174,38 +201,56 @@ impl<T> Timeline<T> {
         // replaying a reply the room has mostly heard sounds broken.
         if p.line.paid || p.progress() < 0.5 {
             self.push(p.line); // keeps its seq: back to the front of its level
-            Interrupted { id, requeued: true, discarded: None }
+            Interrupted {
+                id,
+                requeued: true,
+                discarded: None,
+            }
         } else {
-            Interrupted { id, requeued: false, discarded: Some(p.line) }
+            Interrupted {
+                id,
+                requeued: false,
+                discarded: Some(p.line),
+            }
         }
     }
 
     fn push(&mut self, line: Line<T>) {
-        if !line.paid {
-            self.unpaid_queued += 1;
+        if line.paid {
+            self.paid.push(Queued(line));
+        } else {
+            self.unpaid.push(line);
         }
-        self.queue.push(Queued(line));
     }
 
     fn enforce_capacity(&mut self) -> Vec<Line<T>> {
         let mut dropped = Vec::new();
-        while self.unpaid_queued > self.rules.max_unpaid {
+        while self.unpaid.len() > self.rules.max_unpaid {
             // Least urgent unpaid line; among equals the oldest (it is the stalest).
-            let mut entries: Vec<Queued<T>> = std::mem::take(&mut self.queue).into_vec();
-            let victim = entries
-                .iter()
-                .enumerate()
-                .filter(|(_, q)| !q.0.paid)
-                .max_by(|(_, a), (_, b)| a.0.priority.cmp(&b.0.priority).then(b.0.seq.cmp(&a.0.seq)))
-                .map(|(i, _)| i)
-                .expect("unpaid_queued > 0 means an unpaid line exists");
-            let line = entries.swap_remove(victim).0;
-            self.queue = entries.into();
-            self.unpaid_queued -= 1;
+            let victim = (0..self.unpaid.len())
+                .max_by(|&a, &b| {
+                    let (a, b) = (&self.unpaid[a], &self.unpaid[b]);
+                    a.priority.cmp(&b.priority).then(b.seq.cmp(&a.seq))
+                })
+                .expect("over capacity means not empty");
             self.stats.dropped_capacity += 1;
-            dropped.push(line);
+            dropped.push(self.unpaid.swap_remove(victim));
         }
         dropped
+    }
+
+    /// Removes and returns the most urgent waiting line, paid or not.
+    fn pop_most_urgent(&mut self) -> Option<Line<T>> {
+        let best_unpaid = (0..self.unpaid.len()).min_by_key(|&i| urgency(&self.unpaid[i]));
+        let take_unpaid = match (self.paid.peek(), best_unpaid) {
+            (Some(p), Some(u)) => urgency(&self.unpaid[u]) < urgency(&p.0),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        match (take_unpaid, best_unpaid) {
+            (true, Some(u)) => Some(self.unpaid.swap_remove(u)),
+            _ => self.paid.pop().map(|q| q.0),
+        }
     }
 
     /// If nothing is playing, takes the most urgent line to play, skipping expired unpaid ones
@@ -214,17 +259,18 @@ impl<T> Timeline<T> {
         if self.playing.is_some() {
             return None;
         }
-        while let Some(Queued(line)) = self.queue.pop() {
-            if !line.paid {
-                self.unpaid_queued -= 1;
-            }
+        while let Some(line) = self.pop_most_urgent() {
             if line.expired(now_ms) {
                 self.stats.dropped_expired += 1;
                 skipped.push(line);
                 continue;
             }
             self.stats.started += 1;
-            self.playing = Some(Playing { line, played_ms: 0, total_ms: 0 });
+            self.playing = Some(Playing {
+                line,
+                played_ms: 0,
+                total_ms: 0,
+            });
             return self.playing.as_ref().map(|p| &p.line);
         }
         None
@@ -270,15 +316,15 @@ impl<T> Timeline<T> {
     }
 
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.paid.len() + self.unpaid.len()
     }
 
     pub fn is_idle(&self) -> bool {
-        self.playing.is_none() && self.queue.is_empty()
+        self.playing.is_none() && self.queued() == 0
     }
 
     pub fn has_paid_pending(&self) -> bool {
-        self.playing.as_ref().is_some_and(|p| p.line.paid) || self.queue.iter().any(|q| q.0.paid)
+        self.playing.as_ref().is_some_and(|p| p.line.paid) || !self.paid.is_empty()
     }
 
     pub fn stats(&self) -> Stats {
@@ -331,7 +377,11 @@ mod tests {
         assert_eq!((interrupted.id, interrupted.requeued), (1, true));
         assert_eq!(start(&mut t), Some(2));
         t.finish(2);
-        assert_eq!(start(&mut t), Some(1), "the cut reply comes back (only 25 % heard)");
+        assert_eq!(
+            start(&mut t),
+            Some(1),
+            "the cut reply comes back (only 25 % heard)"
+        );
     }
 
     #[test]
@@ -340,8 +390,14 @@ mod tests {
         t.offer(line(1, NORMAL, false));
         start(&mut t);
         t.set_duration(1, 4_000);
-        assert!(t.offer(line(2, COMMENT_IMPORTANT + 1, false)).interrupted.is_none());
-        assert!(t.offer(line(3, 1, true)).interrupted.is_none(), "gap 4 waits its turn");
+        assert!(t
+            .offer(line(2, COMMENT_IMPORTANT + 1, false))
+            .interrupted
+            .is_none());
+        assert!(
+            t.offer(line(3, 1, true)).interrupted.is_none(),
+            "gap 4 waits its turn"
+        );
     }
 
     #[test]
@@ -351,10 +407,13 @@ mod tests {
         start(&mut t);
         t.set_duration(1, 1_000);
         t.progress(1, 900); // 90 % played
-        // A normal gift is 6 levels more urgent: enough before 85 %, not after.
+                            // A normal gift is 6 levels more urgent: enough before 85 %, not after.
         assert!(t.offer(line(2, GIFT_NORMAL, true)).interrupted.is_none());
         // A big gift is 10 levels more urgent: still interrupts.
-        let cut = t.offer(line(3, GIFT_LARGE, true)).interrupted.expect("gap 10 >= 8");
+        let cut = t
+            .offer(line(3, GIFT_LARGE, true))
+            .interrupted
+            .expect("gap 10 >= 8");
         assert!(!cut.requeued, "90 % heard: not replayed");
         assert_eq!(cut.discarded.map(|l| l.id), Some(1));
     }
@@ -366,7 +425,10 @@ mod tests {
         start(&mut t);
         t.set_duration(1, 1_000);
         t.progress(1, 500);
-        assert!(t.offer(line(2, COMMENT_IMPORTANT, false)).interrupted.is_some());
+        assert!(t
+            .offer(line(2, COMMENT_IMPORTANT, false))
+            .interrupted
+            .is_some());
     }
 
     #[test]
@@ -376,7 +438,10 @@ mod tests {
         start(&mut t);
         t.set_duration(1, 1_000);
         t.progress(1, 990);
-        let cut = t.offer(line(2, EMERGENCY, false)).interrupted.expect("gap 9");
+        let cut = t
+            .offer(line(2, EMERGENCY, false))
+            .interrupted
+            .expect("gap 9");
         assert!(cut.requeued);
         assert_eq!(start(&mut t), Some(2));
         t.finish(2);
@@ -385,7 +450,10 @@ mod tests {
 
     #[test]
     fn capacity_drops_least_urgent_unpaid_never_paid() {
-        let mut t = Timeline::new(InterruptRules { max_unpaid: 2, ..Default::default() });
+        let mut t = Timeline::new(InterruptRules {
+            max_unpaid: 2,
+            ..Default::default()
+        });
         t.offer(line(1, SCRIPT, false));
         t.offer(line(2, NORMAL, false));
         for id in 10..20 {
@@ -427,7 +495,10 @@ mod tests {
     fn paid_lines_always_come_out_exactly_once() {
         for seed in 0..50 {
             let mut rng = StdRng::seed_from_u64(seed);
-            let mut t = Timeline::new(InterruptRules { max_unpaid: 3, ..Default::default() });
+            let mut t = Timeline::new(InterruptRules {
+                max_unpaid: 3,
+                ..Default::default()
+            });
             let mut paid_offered = std::collections::BTreeSet::new();
             let mut paid_finished = Vec::new();
             let mut now = 0;
@@ -460,14 +531,17 @@ mod tests {
                     paid_finished.push(id);
                 }
             }
-            loop {
-                let Some(id) = t.start_next(u64::MAX, &mut Vec::new()).map(|l| l.id) else { break };
+            while let Some(id) = t.start_next(u64::MAX, &mut Vec::new()).map(|l| l.id) {
                 if t.finish(id).expect("playing").paid {
                     paid_finished.push(id);
                 }
             }
             let finished: std::collections::BTreeSet<u64> = paid_finished.iter().copied().collect();
-            assert_eq!(finished.len(), paid_finished.len(), "seed {seed}: a paid line finished twice");
+            assert_eq!(
+                finished.len(),
+                paid_finished.len(),
+                "seed {seed}: a paid line finished twice"
+            );
             assert_eq!(finished, paid_offered, "seed {seed}");
         }
     }

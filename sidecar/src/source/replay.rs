@@ -29,7 +29,10 @@ struct Header {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("cannot read replay {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A parsed replay, ready to play.
@@ -42,7 +45,10 @@ pub struct Replay {
 
 impl Replay {
     pub fn load(path: &Path) -> Result<Self, ReplayError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Self::parse(&text))
     }
 
@@ -104,8 +110,18 @@ not json
     #[test]
     fn malformed_lines_are_reported_and_the_rest_plays_in_order() {
         let replay = Replay::parse(ROOM);
-        assert_eq!(replay.entries.iter().map(|(_, e)| e.msg_id.as_str()).collect::<Vec<_>>(), vec!["1", "2"]);
-        assert_eq!(replay.rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![5, 6]);
+        assert_eq!(
+            replay
+                .entries
+                .iter()
+                .map(|(_, e)| e.msg_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["1", "2"]
+        );
+        assert_eq!(
+            replay.rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -126,6 +142,9 @@ not json
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/rooms/sample-room.jsonl");
         let replay = Replay::load(&path).unwrap();
         assert!(replay.rejected.is_empty(), "{:?}", replay.rejected);
-        assert!(replay.duration_ms() >= 180_000, "sample room must be at least 3 minutes");
+        assert!(
+            replay.duration_ms() >= 180_000,
+            "sample room must be at least 3 minutes"
+        );
     }
 }

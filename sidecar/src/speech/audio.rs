@@ -26,20 +26,30 @@ const PEAK_CEILING: f32 = 0.95;
 
 /// Decodes a WAV file (any rate, int16/int32/float32, mono or multi-channel) to mono f32.
 pub fn decode_wav(bytes: &[u8]) -> Result<(Vec<f32>, u32), SpeechError> {
-    let mut reader =
-        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| SpeechError::BadAudio(format!("not a WAV file: {e}")))?;
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .map_err(|e| SpeechError::BadAudio(format!("not a WAV file: {e}")))?;
     let spec = reader.spec();
     let channels = spec.channels.max(1) as usize;
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader.samples::<f32>().collect::<Result<_, _>>(),
         (hound::SampleFormat::Int, bits @ 1..=32) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect()
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect()
         }
-        (format, bits) => return Err(SpeechError::BadAudio(format!("unsupported WAV sample format {format:?}/{bits}"))),
+        (format, bits) => {
+            return Err(SpeechError::BadAudio(format!(
+                "unsupported WAV sample format {format:?}/{bits}"
+            )))
+        }
     }
     .map_err(|e| SpeechError::BadAudio(format!("truncated WAV data: {e}")))?;
-    let mono = interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
+    let mono = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
     Ok((mono, spec.sample_rate))
 }
 
@@ -53,7 +63,9 @@ pub fn trim_silence(samples: &[f32], rate: u32) -> &[f32] {
     let block = (rate / 100).max(1) as usize;
     let loud = |b: &[f32]| rms_dbfs(b) > TRIM_DBFS;
     let blocks: Vec<&[f32]> = samples.chunks(block).collect();
-    let Some(first) = blocks.iter().position(|b| loud(b)) else { return &samples[..0] };
+    let Some(first) = blocks.iter().position(|b| loud(b)) else {
+        return &samples[..0];
+    };
     let last = blocks.iter().rposition(|b| loud(b)).unwrap_or(first);
     let margin = 3;
     let start = first.saturating_sub(margin) * block;
@@ -80,25 +92,34 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, SpeechE
     if from == to || samples.is_empty() {
         return Ok(samples.to_vec());
     }
-    let bad = |e: &dyn std::fmt::Display| SpeechError::BadAudio(format!("resampling {from}→{to} Hz: {e}"));
+    let bad = |e: &dyn std::fmt::Display| {
+        SpeechError::BadAudio(format!("resampling {from}→{to} Hz: {e}"))
+    };
     let chunk = 1024;
-    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 2, 1).map_err(|e| bad(&e))?;
+    let mut resampler =
+        FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 2, 1).map_err(|e| bad(&e))?;
     let expected = (samples.len() as u64 * to as u64 / from as u64) as usize;
     let delay = resampler.output_delay();
     let mut out = Vec::with_capacity(expected + delay + chunk * 3);
     let mut pos = 0;
     while pos + resampler.input_frames_next() <= samples.len() {
         let n = resampler.input_frames_next();
-        let frames = resampler.process(&[&samples[pos..pos + n]], None).map_err(|e| bad(&e))?;
+        let frames = resampler
+            .process(&[&samples[pos..pos + n]], None)
+            .map_err(|e| bad(&e))?;
         out.extend_from_slice(&frames[0]);
         pos += n;
     }
     let rest = &samples[pos..];
-    let frames = resampler.process_partial(Some(&[rest]), None).map_err(|e| bad(&e))?;
+    let frames = resampler
+        .process_partial(Some(&[rest]), None)
+        .map_err(|e| bad(&e))?;
     out.extend_from_slice(&frames[0]);
     // Flush the filter's tail until the delayed signal is fully out.
     while out.len() < expected + delay {
-        let frames = resampler.process_partial::<&[f32]>(None, None).map_err(|e| bad(&e))?;
+        let frames = resampler
+            .process_partial::<&[f32]>(None, None)
+            .map_err(|e| bad(&e))?;
         out.extend_from_slice(&frames[0]);
     }
     Ok(out[delay..delay + expected].to_vec())
@@ -122,7 +143,10 @@ pub fn finish_clip(samples: &[f32], rate: u32, target_dbfs: f32) -> Result<Clip,
     }
     let mut resampled = resample(trimmed, rate, SAMPLE_RATE)?;
     normalize_loudness(&mut resampled, target_dbfs);
-    let samples = resampled.iter().map(|s| (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16).collect();
+    let samples = resampled
+        .iter()
+        .map(|s| (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16)
+        .collect();
     Ok(Clip { samples })
 }
 
@@ -132,7 +156,9 @@ mod tests {
 
     fn tone(freq: f32, rate: u32, secs: f32, amp: f32) -> Vec<f32> {
         let n = (rate as f32 * secs) as usize;
-        (0..n).map(|i| amp * (std::f32::consts::TAU * freq * i as f32 / rate as f32).sin()).collect()
+        (0..n)
+            .map(|i| amp * (std::f32::consts::TAU * freq * i as f32 / rate as f32).sin())
+            .collect()
     }
 
     #[test]
@@ -157,7 +183,10 @@ mod tests {
         let out = resample(&s, 22_050, 48_000).unwrap();
         assert_eq!(out.len(), 48_000);
         // Count zero crossings in the middle second-ish: 440 Hz ⇒ ~880 per second.
-        let crossings = out[4_800..43_200].windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let crossings = out[4_800..43_200]
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         assert!((crossings as f32 / 0.8 - 880.0).abs() < 10.0, "{crossings}");
         assert!((rms_dbfs(&out[4_800..43_200]) - rms_dbfs(&s)).abs() < 0.5);
     }
@@ -169,8 +198,14 @@ mod tests {
         s.extend(vec![0.0; 22_050]);
         let trimmed = trim_silence(&s, 22_050);
         assert!(trimmed.len() < 22_050 * 6 / 10, "{}", trimmed.len());
-        assert!(matches!(finish_clip(&vec![0.0; 22_050], 22_050, -20.0), Err(SpeechError::BadAudio(_))));
-        assert!(matches!(finish_clip(&[f32::NAN; 100], 22_050, -20.0), Err(SpeechError::BadAudio(_))));
+        assert!(matches!(
+            finish_clip(&vec![0.0; 22_050], 22_050, -20.0),
+            Err(SpeechError::BadAudio(_))
+        ));
+        assert!(matches!(
+            finish_clip(&[f32::NAN; 100], 22_050, -20.0),
+            Err(SpeechError::BadAudio(_))
+        ));
         let clip = finish_clip(&s, 22_050, -20.0).unwrap();
         let f: Vec<f32> = clip.samples.iter().map(|&v| v as f32 / 32767.0).collect();
         assert!((rms_dbfs(&f) + 20.0).abs() < 1.5, "{}", rms_dbfs(&f));
@@ -183,7 +218,11 @@ mod tests {
                 channels: 2,
                 sample_rate: 16_000,
                 bits_per_sample: if float { 32 } else { 16 },
-                sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+                sample_format: if float {
+                    hound::SampleFormat::Float
+                } else {
+                    hound::SampleFormat::Int
+                },
             };
             let mut buf = std::io::Cursor::new(Vec::new());
             let mut w = hound::WavWriter::new(&mut buf, spec).unwrap();

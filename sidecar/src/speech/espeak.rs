@@ -30,17 +30,31 @@ impl Espeak {
 
     /// Runs espeak-ng and returns its WAV output.
     fn run(&self, text: &str) -> Result<Vec<u8>, SpeechError> {
-        let spawn_err = |source| SpeechError::Spawn { program: self.program.clone(), source };
+        let spawn_err = |source| SpeechError::Spawn {
+            program: self.program.clone(),
+            source,
+        };
         // Text goes through stdin, never the command line: viewer-supplied text must not be
         // able to look like an option.
         let mut child = Command::new(&self.program)
-            .args(["-v", &self.voice, "-s", &self.rate_wpm.to_string(), "--stdout"])
+            .args([
+                "-v",
+                &self.voice,
+                "-s",
+                &self.rate_wpm.to_string(),
+                "--stdout",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(spawn_err)?;
-        child.stdin.take().expect("piped").write_all(text.as_bytes()).map_err(spawn_err)?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(text.as_bytes())
+            .map_err(spawn_err)?;
         let output = child.wait_with_output().map_err(spawn_err)?;
         if !output.status.success() {
             return Err(SpeechError::Failed {
@@ -101,16 +115,24 @@ mod tests {
 
     #[test]
     fn missing_program_is_a_clear_error() {
-        let engine = Espeak::new(&VoiceConfig { espeak_program: "/nonexistent/espeak".into(), ..Default::default() });
+        let engine = Espeak::new(&VoiceConfig {
+            espeak_program: "/nonexistent/espeak".into(),
+            ..Default::default()
+        });
         let err = engine.synthesize("你好").unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/espeak") && err.contains("install"), "{err}");
+        assert!(
+            err.contains("/nonexistent/espeak") && err.contains("install"),
+            "{err}"
+        );
     }
 
     /// Real espeak-ng (installed by scripts/install-deps.sh).
     #[test]
     fn espeak_speaks_chinese_at_the_loudness_target() {
         let engine = Espeak::new(&VoiceConfig::default());
-        let clip = engine.synthesize("感谢小明送的小心心，太开心了！").expect("espeak-ng must be installed");
+        let clip = engine
+            .synthesize("感谢小明送的小心心，太开心了！")
+            .expect("espeak-ng must be installed");
         assert!(clip.duration_ms() > 1_000, "{} ms", clip.duration_ms());
         let f: Vec<f32> = clip.samples.iter().map(|&v| v as f32 / 32767.0).collect();
         assert!((super::super::audio::rms_dbfs(&f) + 20.0).abs() < 2.0);

@@ -24,9 +24,16 @@ pub trait SpeechEngine: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {
     #[error("cannot run {program}: {source} (install it, e.g. `apt-get install espeak-ng`)")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("{program} failed with {status}: {stderr}")]
-    Failed { program: String, status: std::process::ExitStatus, stderr: String },
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
     #[error("engine returned unusable audio: {0}")]
     BadAudio(String),
     #[error("nothing to say after cleaning the text")]

@@ -1,0 +1,217 @@
+//! The sidecar binary on a short replay with OBS down and a scripted avatar on the link.
+//!
+//! The avatar here is a plain WebSocket client speaking the real link protocol: it "plays" each
+//! utterance ten times faster than real time and reports progress and the end, like the OBS
+//! source does. What is checked: OBS being unreachable is reported clearly and retried without
+//! losing anything; every gift of the replay is in the ledger exactly once and thanked on air;
+//! the big gift interrupts the reply it lands in.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use avatar_link::{AudioChunk, Report};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Connects to the link (retrying while the sidecar starts) and plays utterances at 2x.
+async fn scripted_avatar(port: u16, token: &str, stop_after: Duration) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ws = loop {
+        let mut req = format!("ws://127.0.0.1:{port}/avatar")
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => break ws,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("link never came up: {e}"),
+        }
+    };
+    let (mut tx, mut rx) = ws.split();
+    let hello = Report::Hello {
+        protocol: 1,
+        client: "scripted-avatar".into(),
+        audio_clock: true,
+    };
+    tx.send(Message::text(serde_json::to_string(&hello).unwrap()))
+        .await
+        .unwrap();
+    let mut said = Vec::new();
+    let mut samples: std::collections::HashMap<u64, usize> = Default::default();
+    let end = Instant::now() + stop_after;
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Report>();
+    loop {
+        tokio::select! {
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    match v["type"].as_str() {
+                        Some("say") => said.push(format!("{}|{}", v["utterance"], v["text"].as_str().unwrap())),
+                        Some("stop") => said.push(format!("STOP {}", v["utterance"])),
+                        _ => {}
+                    }
+                    if v["type"] == "stop" {
+                        let u = v["utterance"].as_u64().unwrap();
+                        let _ = done_tx.send(Report::Finished { utterance: u, played_ms: 100, interrupted: true });
+                    }
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    let chunk = AudioChunk::decode(&b).unwrap();
+                    *samples.entry(chunk.utterance).or_default() += chunk.samples.len();
+                    if chunk.last {
+                        let ms = avatar_link::samples_to_ms(samples[&chunk.utterance]);
+                        let done = done_tx.clone();
+                        let u = chunk.utterance;
+                        tokio::spawn(async move {
+                            // Progress halfway, then the end, at 2x speed.
+                            tokio::time::sleep(Duration::from_millis(ms as u64 / 4)).await;
+                            let _ = done.send(Report::Progress { utterance: u, played_ms: ms / 2, received_ms: ms });
+                            tokio::time::sleep(Duration::from_millis(ms as u64 / 4)).await;
+                            let _ = done.send(Report::Finished { utterance: u, played_ms: ms, interrupted: false });
+                        });
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+            Some(report) = done_rx.recv() => {
+                if tx.send(Message::text(serde_json::to_string(&report).unwrap())).await.is_err() { break }
+            }
+            _ = tokio::time::sleep_until(end.into()) => break,
+        }
+    }
+    said
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_gift_is_lost_while_obs_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let link_port = free_port();
+    let dead_obs_port = free_port(); // nothing listens here
+    let token = "test-token-123";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sidecar"))
+        .current_dir(workspace())
+        .args([
+            "run",
+            "--replay",
+            "tests/data/short-room.jsonl",
+            "--speed",
+            "4",
+            "--exit-when-done",
+        ])
+        .args([
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--obs-port",
+            &dead_obs_port.to_string(),
+        ])
+        .args(["--link-bind", &format!("127.0.0.1:{link_port}")])
+        .env("AIVS_LINK_TOKEN", token)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = scripted_avatar(link_port, token, Duration::from_secs(60)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break (status, child);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sidecar did not exit after the replay"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let (status, child) = status;
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(status.success(), "sidecar failed:\n{log}");
+    assert!(
+        log.contains("OBS is not reachable"),
+        "no clear OBS message:\n{log}"
+    );
+    assert!(!log.contains(token), "the link token leaked into the log");
+
+    // Ledger: exactly the replay's unique gifts, each thanked.
+    let conn = rusqlite::Connection::open(&ledger).unwrap();
+    let replay = std::fs::read_to_string(workspace().join("tests/data/short-room.jsonl")).unwrap();
+    let mut expected: Vec<String> = replay
+        .lines()
+        .filter(|l| l.contains("\"type\":\"gift\""))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["msg_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    expected.sort();
+    expected.dedup();
+    let mut stmt = conn
+        .prepare("SELECT msg_id, aired_text FROM gifts ORDER BY msg_id")
+        .unwrap();
+    let rows: Vec<(String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    for (id, aired) in &rows {
+        let aired = aired
+            .as_deref()
+            .unwrap_or_else(|| panic!("gift {id} never thanked:\n{log}"));
+        assert!(!aired.starts_with("(voice failed)"), "{aired}");
+    }
+
+    // The big gift cut the reply it landed in, and the reply came back afterwards.
+    let reply_pos = said
+        .iter()
+        .position(|s| s.contains("秘密哦") || s.contains("永远十八岁"))
+        .expect("reply said");
+    let stop_pos = said
+        .iter()
+        .position(|s| s.starts_with("STOP"))
+        .unwrap_or_else(|| panic!("no interruption: {said:#?}"));
+    let big_pos = said
+        .iter()
+        .position(|s| s.contains("嘉年华"))
+        .expect("big gift thanked");
+    assert!(reply_pos < stop_pos && stop_pos < big_pos, "{said:#?}");
+    let interrupted: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM airtime WHERE interrupted = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(interrupted >= 1);
+}
