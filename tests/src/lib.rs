@@ -2,6 +2,7 @@
 //!
 //! - [`headless_obs`] runs a real OBS Studio under Xvfb with a private configuration and an
 //!   authenticated obs-websocket, for tests and for the demo script (`headless-obs` binary).
+//! - [`lipsync`] reads the avatar's mouth back out of screenshots and recorded frames.
 //! - [`media`] inspects what OBS produced: recordings (via `ffmpeg`/`ffprobe`) and
 //!   obs-websocket screenshots.
 //!
@@ -9,6 +10,7 @@
 //! OBS must fail loudly rather than pass without testing anything.
 
 pub mod headless_obs;
+pub mod lipsync;
 pub mod media;
 
 pub use headless_obs::{

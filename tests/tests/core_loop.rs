@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context, Result};
+use e2e::lipsync::{correlation, frame_mouth_openness, item_canvas_box, level_at, mouth_openness};
 use e2e::media;
 use e2e::{HeadlessObs, ObsOptions, PluginFiles};
-use obws::requests::scene_items::Id as ItemId;
 use obws::requests::sources::TakeScreenshot;
 
 const AVATAR: &str = "AI Avatar";
@@ -30,30 +30,6 @@ fn wall_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// The mouth box of the avatar frame, as fractions (the plugin's `MOUTH_REGION` contract).
-const MOUTH_BOX: (f32, f32, f32, f32) = (0.40, 0.55, 0.60, 0.70);
-
-/// Mouth interior: dark red, clearly redder than skin, lips or background.
-fn is_mouth_interior(r: u8, g: u8, b: u8) -> bool {
-    let (r, g, b) = (r as i32, g as i32, b as i32);
-    (60..=190).contains(&r) && g < 75 && b < 90 && r > 2 * g
-}
-
-/// Share of mouth-interior pixels in the mouth box of an RGB(A) image region.
-fn mouth_openness(pixel: impl Fn(u32, u32) -> [u8; 3], w: u32, h: u32) -> f32 {
-    let (x0, y0, x1, y1) = MOUTH_BOX;
-    let (x0, x1) = ((x0 * w as f32) as u32, (x1 * w as f32) as u32);
-    let (y0, y1) = ((y0 * h as f32) as u32, (y1 * h as f32) as u32);
-    let mut dark = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let [r, g, b] = pixel(x, y);
-            dark += is_mouth_interior(r, g, b) as u32;
-        }
-    }
-    dark as f32 / ((x1 - x0) * (y1 - y0)).max(1) as f32
 }
 
 struct Sample {
@@ -395,50 +371,24 @@ async fn check_recording_lipsync(
     rec_start: u64,
     aired: &[Aired],
 ) -> Result<()> {
-    let item = client
-        .scene_items()
-        .id(ItemId {
-            scene: MAIN,
-            source: AVATAR,
-            search_offset: None,
-        })
-        .await?;
-    let t = client.scene_items().transform(MAIN, item).await?;
-    // Bounds scale-inner, centred: the drawn avatar sits in the middle of its bounds box.
-    let (w, h) = (t.width, t.height);
-    let x0 = t.position_x + (t.bounds_width - w) / 2.0;
-    let y0 = t.position_y + (t.bounds_height - h) / 2.0;
-    let crop = (
-        x0.round() as u32,
-        y0.round() as u32,
-        w.round() as u32,
-        h.round() as u32,
-    );
+    let crop = item_canvas_box(client, MAIN, AVATAR).await?;
     let frames = media::extract_frames_rgb(recording, 30.0, Some(crop))?;
     const RATE: u32 = 16_000;
     let audio = media::extract_audio_mono_f32(recording, RATE)?;
-    let first_celebration_ms = aired
+    // Only the part before the celebration: there the avatar sits elsewhere on the canvas.
+    let celebration_ms = aired
         .iter()
         .find(|a| a.text.contains(BIG_GIFT))
-        .map(|a| a.start_ms.saturating_sub(rec_start))
-        .unwrap_or(u64::MAX);
-    let mut mouth = Vec::new();
-    let mut level = Vec::new();
-    for f in frames
+        .map_or(u64::MAX, |a| a.start_ms.saturating_sub(rec_start));
+    let before: Vec<_> = frames
         .iter()
-        .filter(|f| ((f.t * 1000.0) as u64) + 1500 < first_celebration_ms)
-    {
-        mouth.push(mouth_openness(|x, y| f.pixel(x, y), f.width, f.height));
-        let i = (f.t * RATE as f64) as usize;
-        let block = &audio[i.min(audio.len())..(i + RATE as usize / 30).min(audio.len())];
-        level.push(
-            media::rms_windows(block, RATE, block.len().max(1) as f64 / RATE as f64)
-                .first()
-                .copied()
-                .unwrap_or(-120.0)
-                .max(-80.0),
-        );
-    }
+        .filter(|f| ((f.t * 1000.0) as u64) + 1500 < celebration_ms)
+        .collect();
+    let mouth: Vec<f32> = before.iter().map(|f| frame_mouth_openness(f)).collect();
+    let level: Vec<f32> = before
+        .iter()
+        .map(|f| level_at(&audio, RATE, f.t, 30.0))
+        .collect();
     ensure!(
         mouth.len() > 60,
         "too few frames before the celebration ({})",
@@ -466,23 +416,6 @@ async fn check_recording_lipsync(
         best_lag * 33
     );
     Ok(())
-}
-
-/// Pearson correlation of `a[i + lag]` with `b[i]`.
-fn correlation(a: &[f32], b: &[f32], lag: i32) -> f32 {
-    let pairs: Vec<(f32, f32)> = (0..b.len())
-        .filter_map(|i| a.get((i as i32 + lag) as usize).map(|x| (*x, b[i])))
-        .filter(|_| true)
-        .collect();
-    let n = pairs.len() as f32;
-    let (ma, mb) = (
-        pairs.iter().map(|p| p.0).sum::<f32>() / n,
-        pairs.iter().map(|p| p.1).sum::<f32>() / n,
-    );
-    let cov: f32 = pairs.iter().map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f32 = pairs.iter().map(|(x, _)| (x - ma).powi(2)).sum();
-    let vb: f32 = pairs.iter().map(|(_, y)| (y - mb).powi(2)).sum();
-    cov / (va.sqrt() * vb.sqrt()).max(1e-9)
 }
 
 fn check_ledger(ledger: &Path) -> Result<()> {
