@@ -1,0 +1,296 @@
+// tungstenite's server handshake callback must return `Result<Response, ErrorResponse>`; the
+// large error type is theirs, not ours.
+#![allow(clippy::result_large_err)]
+
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::*;
+use crate::avatar::{Expression, Motion};
+
+type ServerSocket = WebSocketStream<TcpStream>;
+
+/// Accepts one client and returns it with the Authorization header it sent.
+async fn accept(listener: &TcpListener) -> (ServerSocket, Option<String>) {
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut auth = None;
+    let socket =
+        tokio_tungstenite::accept_hdr_async(stream, |request: &Request, response: Response| {
+            auth = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            Ok(response)
+        })
+        .await
+        .unwrap();
+    (socket, auth)
+}
+
+async fn next_report(socket: &mut ServerSocket) -> Report {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+async fn send(socket: &mut ServerSocket, command: &Command) {
+    socket
+        .send(Message::text(serde_json::to_string(command).unwrap()))
+        .await
+        .unwrap();
+}
+
+async fn next_input(inputs: &Receiver<ClockInput>) -> ClockInput {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(input) = inputs.try_recv() {
+            return input;
+        }
+        assert!(Instant::now() < deadline, "no clock input arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn wait_for_status(client: &LinkClient, status: LinkStatus) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.status() != status {
+        assert!(
+            Instant::now() < deadline,
+            "status stayed {:?}",
+            client.status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn spawn_client(
+    url: String,
+    token: &str,
+) -> (
+    LinkClient,
+    Receiver<ClockInput>,
+    mpsc::UnboundedSender<Report>,
+) {
+    let (inputs_tx, inputs_rx) = channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let client = LinkClient::spawn(
+        LinkSettings {
+            url,
+            token: token.into(),
+        },
+        inputs_tx,
+        reports_rx,
+    )
+    .unwrap();
+    (client, inputs_rx, reports_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_commands_audio_and_reports_and_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
+    let (mut client, inputs, reports) = spawn_client(url.clone(), "s3cret");
+
+    let (mut socket, auth) = accept(&listener).await;
+    assert_eq!(auth.as_deref(), Some("Bearer s3cret"));
+    assert_eq!(
+        next_report(&mut socket).await,
+        Report::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "obs-plugin".into(),
+            audio_clock: true
+        }
+    );
+    wait_for_status(&client, LinkStatus::Connected).await;
+
+    let chunk = AudioChunk {
+        utterance: 1,
+        last: true,
+        samples: vec![1, -2, 3],
+    };
+    send(
+        &mut socket,
+        &Command::Hello {
+            protocol: PROTOCOL_VERSION,
+            sidecar_version: "test".into(),
+        },
+    )
+    .await;
+    send(
+        &mut socket,
+        &Command::Say {
+            utterance: 1,
+            priority: 0,
+            text: "hi".into(),
+            expression: Some("happy".into()),
+        },
+    )
+    .await;
+    // Malformed frames are counted and skipped; the connection stays up.
+    socket.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    socket.send(Message::text("{not json")).await.unwrap();
+    socket.send(Message::binary(chunk.encode())).await.unwrap();
+    send(
+        &mut socket,
+        &Command::Expression {
+            name: "bored".into(),
+            duration_ms: 10,
+        },
+    )
+    .await;
+    send(&mut socket, &Command::Motion { name: "nod".into() }).await;
+    send(&mut socket, &Command::Stop { utterance: 1 }).await;
+
+    assert_eq!(
+        next_input(&inputs).await,
+        ClockInput::Say {
+            utterance: 1,
+            expression: Some(Expression::Happy)
+        }
+    );
+    assert_eq!(next_input(&inputs).await, ClockInput::Audio(chunk));
+    assert_eq!(next_input(&inputs).await, ClockInput::Motion(Motion::Nod));
+    assert_eq!(next_input(&inputs).await, ClockInput::Stop { utterance: 1 });
+
+    reports.send(Report::Started { utterance: 1 }).unwrap();
+    assert_eq!(
+        next_report(&mut socket).await,
+        Report::Started { utterance: 1 }
+    );
+
+    // The sidecar goes away: the clock is told, and the client comes back by itself.
+    drop(socket);
+    assert_eq!(next_input(&inputs).await, ClockInput::LinkLost);
+    let (mut socket, _) = accept(&listener).await;
+    assert!(matches!(
+        next_report(&mut socket).await,
+        Report::Hello { .. }
+    ));
+
+    // New settings: reconnect with the new token.
+    client.update(LinkSettings {
+        url: url.clone(),
+        token: "n3w".into(),
+    });
+    let (_socket, auth) = accept(&listener).await;
+    assert_eq!(auth.as_deref(), Some("Bearer n3w"));
+
+    let stopping = Instant::now();
+    client.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "stop took {:?}",
+        stopping.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_is_reported_and_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
+    let (client, _inputs, _reports) = spawn_client(url, "wrong");
+    let (stream, _) = listener.accept().await.unwrap();
+    let rejected = tokio_tungstenite::accept_hdr_async(stream, |_: &Request, _: Response| {
+        let mut response = ErrorResponse::new(Some("bad token".into()));
+        *response.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
+        Err(response)
+    })
+    .await;
+    assert!(rejected.is_err());
+    wait_for_status(&client, LinkStatus::Unauthorized).await;
+    // It keeps trying (the user may fix the sidecar's token instead of the plugin's).
+    let next = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
+    assert!(next.is_ok());
+}
+
+#[test]
+fn no_sidecar_means_disconnected_and_stop_does_not_hang() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (mut client, _inputs, _reports) = spawn_client(format!("ws://127.0.0.1:{port}/avatar"), "");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.status() != LinkStatus::Disconnected {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stopping = Instant::now();
+    client.stop();
+    assert!(stopping.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn commands_map_onto_clock_input() {
+    assert_eq!(
+        command_to_input(Command::Hello {
+            protocol: 99,
+            sidecar_version: "x".into()
+        }),
+        None
+    );
+    assert_eq!(
+        command_to_input(Command::Say {
+            utterance: 4,
+            priority: 1,
+            text: String::new(),
+            expression: Some("??".into())
+        }),
+        Some(ClockInput::Say {
+            utterance: 4,
+            expression: None
+        })
+    );
+    assert_eq!(
+        command_to_input(Command::Expression {
+            name: "sad".into(),
+            duration_ms: 1500
+        }),
+        Some(ClockInput::Expression {
+            expression: Expression::Sad,
+            duration_ms: 1500
+        })
+    );
+    assert_eq!(
+        command_to_input(Command::Motion {
+            name: "wave".into()
+        }),
+        Some(ClockInput::Motion(Motion::Wave))
+    );
+    assert_eq!(
+        command_to_input(Command::Motion {
+            name: "moonwalk".into()
+        }),
+        None
+    );
+}
+
+#[test]
+fn settings_never_print_the_token() {
+    let settings = LinkSettings {
+        url: "ws://x".into(),
+        token: "hunter2".into(),
+    };
+    assert!(!format!("{settings:?}").contains("hunter2"));
+}
