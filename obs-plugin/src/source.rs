@@ -17,7 +17,7 @@ use obs_wrapper::obs_sys::{
 };
 use tokio::sync::mpsc as tokio_mpsc;
 
-use crate::clock::{ClockInput, ClockParams, ClockThread};
+use crate::clock::{ClockInput, ClockParams, ClockThread, ThreadedVideo};
 use crate::ffi;
 use crate::guard;
 use crate::link::LinkClient;
@@ -84,7 +84,10 @@ impl AvatarSource {
         let visible = Arc::new(AtomicBool::new(false));
         let clock = ClockThread::spawn(ClockParams {
             // SAFETY: forwarded from the caller; `Drop` joins the clock before OBS frees it.
-            sink: unsafe { ObsSink::new(source) },
+            // Audio leaves from the clock thread, frames from a render thread of their own.
+            sink: ThreadedVideo::spawn(unsafe { ObsSink::new(source) }, unsafe {
+                ObsSink::new(source)
+            })?,
             config: settings.render,
             inputs: inputs_rx,
             reports: Box::new(move |report| {

@@ -58,6 +58,8 @@ pub struct ObsConfig {
     pub scenes_dir: PathBuf,
     /// Record the program output while the show runs.
     pub record: bool,
+    /// Switch the program to the main scene when the show starts.
+    pub start_on_main: bool,
     /// Seconds between reconnection attempts while OBS is unreachable (grows up to 4×).
     pub retry_secs: f64,
 }
@@ -341,6 +343,7 @@ impl Default for ObsConfig {
             password: String::new(),
             scenes_dir: PathBuf::from("scenes"),
             record: false,
+            start_on_main: true,
             retry_secs: 2.0,
         }
     }

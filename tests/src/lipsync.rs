@@ -52,11 +52,18 @@ pub async fn item_canvas_box(
         })
         .await?;
     let t = client.scene_items().transform(scene, item).await?;
-    let (w, h) = (t.width, t.height);
-    let (bw, bh) = if t.bounds_width > 0.0 {
-        (t.bounds_width, t.bounds_height)
+    // With a bounding box OBS keeps scale at 1 and fits the source into the box itself
+    // ("scale inner": uniform, centred), so the drawn size comes from the bounds.
+    let (w, h, bw, bh) = if t.bounds_type == obws::common::BoundsType::ScaleInner {
+        let s = (t.bounds_width / t.source_width).min(t.bounds_height / t.source_height);
+        (
+            t.source_width * s,
+            t.source_height * s,
+            t.bounds_width,
+            t.bounds_height,
+        )
     } else {
-        (w, h)
+        (t.width, t.height, t.width, t.height)
     };
     let x0 = t.position_x + (bw - w) / 2.0;
     let y0 = t.position_y + (bh - h) / 2.0;

@@ -187,6 +187,9 @@ pub fn extract_frames_rgb(
     fps: f64,
     crop: Option<(u32, u32, u32, u32)>,
 ) -> Result<Vec<RgbFrame>> {
+    // Recordings are 4:2:0: ffmpeg rounds a crop to even sizes and offsets, and a frame of a
+    // different width than expected would skew every row. Round here, so both sides agree.
+    let crop = crop.map(|(x, y, w, h)| (x & !1, y & !1, w & !1, h & !1));
     ensure!(fps > 0.0, "fps must be positive");
     let (width, height) = match crop {
         Some((_, _, w, h)) => (w, h),
@@ -295,9 +298,9 @@ mod tests {
     fn rms_of_tone_then_silence() {
         let rate = 16_000;
         let mut samples = tone(rate, 1.0, 1.0);
-        samples.extend(std::iter::repeat(0.0).take(rate as usize));
+        samples.extend(std::iter::repeat_n(0.0, rate as usize));
         // Half a window extra, which must be dropped.
-        samples.extend(std::iter::repeat(0.5).take(rate as usize / 20));
+        samples.extend(std::iter::repeat_n(0.5, rate as usize / 20));
 
         let levels = rms_windows(&samples, rate, 0.1);
         assert_eq!(levels.len(), 20);

@@ -203,9 +203,19 @@ async fn replayed_room_drives_avatar_voice_and_scenes_in_real_obs() -> Result<()
         samples[first_celebration..].iter().any(|s| s.scene == MAIN),
         "never returned to {MAIN}"
     );
+    let first_main = samples
+        .iter()
+        .position(|s| s.scene == MAIN)
+        .context("never on the main scene")?;
     ensure!(
-        samples[..first_celebration].iter().all(|s| s.scene == MAIN),
-        "unexpected scene before the gift"
+        samples[first_main].at_ms < first_speech,
+        "the show spoke before switching to {MAIN}"
+    );
+    ensure!(
+        samples[first_main..first_celebration]
+            .iter()
+            .all(|s| s.scene == MAIN),
+        "left {MAIN} before the big gift"
     );
 
     // 4. The recording's audio carries the voice exactly where lines were aired.
@@ -325,6 +335,20 @@ fn check_recording_audio(recording: &Path, rec_start: u64, aired: &[Aired]) -> R
     };
     let offset = (-500..=1000).step_by(10).max_by_key(|o| score(*o)).unwrap();
     eprintln!("recording audio aligned at {offset} ms after the airtime log");
+    for a in aired {
+        let (s, e) = (
+            (a.start_ms - rec_start) as i64 + offset,
+            (a.end_ms - rec_start) as i64 + offset,
+        );
+        let idx = |t: i64| (t.max(0) / win_ms) as usize;
+        let span = &levels[idx(s).min(levels.len())..idx(e).min(levels.len())];
+        let v = span.iter().filter(|db| voiced(**db)).count();
+        eprintln!(
+            "  aired {s:>6}..{e:>6} ms  voiced {v:>3}/{:<3} {}",
+            span.len(),
+            a.text
+        );
+    }
     let margin = 250;
     let (mut in_speech, mut in_speech_voiced, mut in_gap, mut in_gap_silent) = (0, 0, 0, 0);
     for (i, db) in levels.iter().enumerate() {
@@ -389,6 +413,31 @@ async fn check_recording_lipsync(
         .iter()
         .map(|f| level_at(&audio, RATE, f.t, 30.0))
         .collect();
+    let mean_where = |pred: &dyn Fn(f32) -> bool| {
+        let v: Vec<f32> = mouth
+            .iter()
+            .zip(&level)
+            .filter(|(_, l)| pred(**l))
+            .map(|(m, _)| *m)
+            .collect();
+        (
+            v.iter().sum::<f32>() / v.len().max(1) as f32,
+            v.iter().filter(|m| **m > 0.02).count(),
+            v.len(),
+        )
+    };
+    eprintln!(
+        "mouth openness: voiced frames {:?}, silent frames {:?} (mean, open, n)",
+        mean_where(&|l| l > -35.0),
+        mean_where(&|l| l < -60.0)
+    );
+    if let Ok(dir) = std::env::var("E2E_DUMP_FRAMES") {
+        for (i, f) in before.iter().enumerate().step_by(15) {
+            let img = image::RgbImage::from_raw(f.width, f.height, f.data.clone()).unwrap();
+            img.save(format!("{dir}/frame{i:04}_{:.0}db.png", level[i]))
+                .ok();
+        }
+    }
     ensure!(
         mouth.len() > 60,
         "too few frames before the celebration ({})",

@@ -134,8 +134,7 @@ impl ClockCore {
             };
             if wanted {
                 let state = self.animator.frame_state(mouth);
-                let (width, height) = (self.renderer.width(), self.renderer.height());
-                sink.video(self.renderer.render(&state), width, height, timestamp_ns);
+                sink.frame(&mut self.renderer, &state, timestamp_ns);
                 frame = Some(mouth);
             }
         }

@@ -29,6 +29,7 @@
 //! own timestamp.
 
 mod core;
+mod threaded_video;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -38,11 +39,12 @@ use std::time::{Duration, Instant};
 
 use avatar_link::{AudioChunk, Report, SAMPLE_RATE};
 
-use crate::avatar::{Expression, Motion, RenderConfig};
+use crate::avatar::{AvatarFrameState, AvatarRenderer, Expression, Motion, RenderConfig};
 use crate::guard;
 use crate::log::{log_error, log_warn};
 
 pub use self::core::{ClockCore, Render, TickOutcome};
+pub use self::threaded_video::ThreadedVideo;
 
 /// Samples per clock tick: 10 ms at 48 kHz.
 pub const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
@@ -63,6 +65,18 @@ pub trait FrameSink {
     fn audio(&mut self, block: &[f32], timestamp_ns: u64);
     /// One straight-alpha RGBA frame (`width * 4` bytes per row) shown at `timestamp_ns`.
     fn video(&mut self, rgba: &[u8], width: u32, height: u32, timestamp_ns: u64);
+    /// A frame is due: draw `state` and output it at `timestamp_ns`. The default draws right
+    /// here on the clock thread; [`ThreadedVideo`] hands it to a render thread instead, so a
+    /// slow render can never delay the audio.
+    fn frame(
+        &mut self,
+        renderer: &mut AvatarRenderer,
+        state: &AvatarFrameState,
+        timestamp_ns: u64,
+    ) {
+        let (width, height) = (renderer.width(), renderer.height());
+        self.video(renderer.render(state), width, height, timestamp_ns);
+    }
 }
 
 /// Everything that reaches the clock from outside (the link thread, settings updates).
@@ -204,7 +218,7 @@ fn run<S: FrameSink>(params: &mut ClockParams<S>, stop: &AtomicBool) {
             std::thread::sleep(wait);
         } else if now - next > RESYNC_AFTER {
             resyncs += 1;
-            if last_resync_log.map_or(true, |at| now - at >= RESYNC_LOG_INTERVAL) {
+            if last_resync_log.is_none_or(|at| now - at >= RESYNC_LOG_INTERVAL) {
                 let behind = now - next;
                 log_warn!(
                     "audio clock fell {behind:?} behind schedule; resynchronised ({resyncs} times)"

@@ -75,6 +75,8 @@ struct Desired {
     celebration_caption: Option<String>,
     celebration_until: Option<Instant>,
     recording: bool,
+    /// Put the main scene on program at the next connection (once per run).
+    go_to_main: bool,
 }
 
 impl Desired {
@@ -107,7 +109,10 @@ async fn run(
     overrides: BTreeMap<String, serde_json::Value>,
     mut rx: mpsc::UnboundedReceiver<ObsAction>,
 ) {
-    let mut desired = Desired::default();
+    let mut desired = Desired {
+        go_to_main: config.start_on_main,
+        ..Desired::default()
+    };
     let base_delay = Duration::from_secs_f64(config.retry_secs.max(0.1));
     let mut delay = base_delay;
     let mut failures = 0u32;
@@ -199,7 +204,18 @@ async fn apply(
     if let Some(text) = &desired.latest_gift {
         set_text(client, &roles.latest_gift_text, text).await?;
     }
-    let current = client.scenes().current_program_scene().await?;
+    let mut current = client.scenes().current_program_scene().await?;
+    if desired.go_to_main {
+        desired.go_to_main = false;
+        if current != roles.main {
+            client
+                .scenes()
+                .set_current_program_scene(&roles.main)
+                .await?;
+            tracing::info!(from = %current, to = %roles.main, "show starts on the main scene");
+            current = roles.main.clone();
+        }
+    }
     if desired.celebrating() {
         if let (Some(source), Some(caption)) =
             (&roles.celebration_text, &desired.celebration_caption)

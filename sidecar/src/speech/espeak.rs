@@ -67,18 +67,24 @@ impl Espeak {
     }
 }
 
-/// Drops what a speech engine should not read out: control characters and emoji/symbols that
-/// espeak would spell out by their Unicode names.
+/// Drops what a speech engine should not read out: control characters, emoji and symbols that
+/// espeak would spell out by name ("~" becomes "tilde", "#" "hash"…). Decorative tildes and
+/// similar marks carry tone in chat, not words.
 pub fn clean_text(text: &str) -> String {
-    text.chars()
+    const SPELLED_OUT: &[char] = &[
+        '~', '～', '*', '#', '@', '^', '_', '|', '<', '>', '=', '+', '\\', '/', '`', '"', '＃',
+        '＊',
+    ];
+    let cleaned: String = text
+        .chars()
         .filter(|c| !c.is_control())
         .filter(|c| {
             let cp = *c as u32;
             !(0x1F000..=0x1FAFF).contains(&cp) && !(0x2600..=0x27BF).contains(&cp) && cp != 0xFE0F
         })
-        .collect::<String>()
-        .trim()
-        .to_string()
+        .map(|c| if SPELLED_OUT.contains(&c) { ' ' } else { c })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl SpeechEngine for Espeak {
@@ -111,6 +117,8 @@ mod tests {
     #[test]
     fn emoji_and_control_characters_are_not_read_out() {
         assert_eq!(clean_text("谢谢🎉老板\u{7}！❤️"), "谢谢老板！");
+        assert_eq!(clean_text("欢迎小鹿~"), "欢迎小鹿");
+        assert_eq!(clean_text("**加油** #1"), "加油 1");
     }
 
     #[test]
