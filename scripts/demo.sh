@@ -42,12 +42,13 @@ if [[ -z "$OBS_TARGET" ]]; then
   target/release/headless-obs --ws-port "$PORT" --ws-password "$AIVS_OBS_PASSWORD" \
     --recording-dir "$OUT/recordings" --plugin-profile release > "$OUT/headless-obs.log" 2>&1 &
   OBS_PID=$!
+  # headless-obs prints OBS_WS=…, OBS_HOME=… and, last, OBS_READY=1 once OBS accepts clients.
   for _ in $(seq 1 120); do
-    grep -q '^OBS_WS=' "$OUT/headless-obs.log" 2>/dev/null && break
+    grep -q '^OBS_READY=1' "$OUT/headless-obs.log" 2>/dev/null && break
     kill -0 "$OBS_PID" 2>/dev/null || { cat "$OUT/headless-obs.log" >&2; exit 1; }
     sleep 0.5
   done
-  grep -q '^OBS_WS=' "$OUT/headless-obs.log" || { echo "OBS did not come up" >&2; cat "$OUT/headless-obs.log" >&2; exit 1; }
+  grep -q '^OBS_READY=1' "$OUT/headless-obs.log" || { echo "OBS did not come up" >&2; cat "$OUT/headless-obs.log" >&2; exit 1; }
   HOST=127.0.0.1
 else
   HOST="${OBS_TARGET%:*}"; PORT="${OBS_TARGET##*:}"

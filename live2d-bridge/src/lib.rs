@@ -23,7 +23,6 @@
 //!
 //! [`run`] ties them together; the `live2d-bridge` binary is a thin CLI around it.
 
-pub mod backoff;
 pub mod driver;
 pub mod follower;
 pub mod link_client;

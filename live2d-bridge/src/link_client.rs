@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::backoff::Backoff;
+use avatar_link::backoff::Backoff;
 
 /// Name the bridge gives in its hello; the sidecar logs it.
 pub const CLIENT_NAME: &str = "live2d-bridge";

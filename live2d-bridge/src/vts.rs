@@ -26,8 +26,8 @@ use vtubestudio::data::{
 };
 use vtubestudio::{Client, ClientEvent, ClientEventStream};
 
-use crate::backoff::Backoff;
 use crate::mapping::Mapping;
+use avatar_link::backoff::Backoff;
 
 /// How the plugin appears in VTS's approval popup and plugin list (3–32 characters each).
 pub const PLUGIN_NAME: &str = "AI VStreamer Live2D Bridge";

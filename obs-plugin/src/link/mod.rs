@@ -10,7 +10,6 @@
 //! audio already received still plays out instead of waiting for chunks that will never come.
 //! Reports produced while disconnected are dropped: a new sidecar session starts from scratch.
 
-mod backoff;
 mod session;
 
 use std::fmt;
@@ -26,11 +25,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-use self::backoff::Backoff;
 use self::session::{SessionEnd, Socket};
 use crate::clock::ClockInput;
 use crate::guard;
 use crate::log::{log_error, log_info, log_warn};
+use avatar_link::backoff::Backoff;
 
 pub use self::session::command_to_input;
 
@@ -200,7 +199,7 @@ async fn run(
     reports: &mut mpsc::UnboundedReceiver<Report>,
     status: &SharedStatus,
 ) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new();
     // The last problem logged, so a sidecar that is down logs once, not every attempt.
     let mut last_problem: Option<String> = None;
     loop {

@@ -5,12 +5,15 @@
 //!
 //! * [`protocol`]: the messages. Control travels as JSON text frames, speech audio as compact
 //!   binary frames (16-bit PCM, so a minute of speech is ~5.6 MB instead of ~20 MB of JSON).
+//! * [`backoff`]: the reconnection delays every client uses, so several outputs that lost the
+//!   same sidecar do not reconnect in lockstep.
 //! * [`lipsync`]: the mouth envelope. Every output computes mouth openness from the very samples
 //!   it is playing, with the same code, so the OBS source and a Live2D model move alike.
 //!
 //! This crate is deliberately dependency-light and permissively licensed: the GPL plugin and the
 //! permissive sidecar both link it.
 
+pub mod backoff;
 pub mod lipsync;
 pub mod protocol;
 

@@ -1,6 +1,6 @@
-//! Reconnection delays: exponential from 0.5 s to 5 s, with jitter.
+//! Reconnection delays for link clients: exponential from 0.5 s to 5 s, with jitter.
 //!
-//! Both peers of the bridge (the sidecar and VTube Studio) are local programs that are often
+//! The peers of an avatar output (the sidecar, VTube Studio) are local programs that are often
 //! started after it or restarted during a show. Retrying quickly at first makes the avatar come
 //! alive soon after they appear; the cap keeps a long outage cheap; the jitter keeps several
 //! clients that lost the same server from reconnecting in lockstep.
