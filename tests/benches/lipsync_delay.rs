@@ -3,7 +3,7 @@
 //! `cargo build --release -p obs-plugin && cargo bench -p e2e --bench lipsync_delay`
 //!
 //! A private headless OBS loads the built plugin; this program plays the sidecar's part on the
-//! real avatar link and sends one utterance of 20 tone bursts (400 ms on, 600 ms off). OBS
+//! real avatar link and sends one utterance of 20 tone bursts (400 ms on, 600–695 ms off). OBS
 //! records its program output; from the recording we take, for each burst, the audio onset
 //! (5 ms resolution) and the first video frame whose mouth is open, and the same for the release.
 //! The delay is mouth-time minus audio-time (positive: mouth late). Frames are 33 ms apart at
@@ -31,12 +31,17 @@ const LEAD_MS: usize = 1_000;
 fn bursts() -> Vec<i16> {
     let ms = |n: usize| n * SAMPLE_RATE as usize / 1000;
     let mut pcm = vec![0i16; ms(LEAD_MS)];
-    for _ in 0..BURSTS {
+    for burst in 0..BURSTS {
         pcm.extend((0..ms(ON_MS)).map(|i| {
             let t = i as f32 / SAMPLE_RATE as f32;
             (0.3 * (std::f32::consts::TAU * 220.0 * t).sin() * i16::MAX as f32) as i16
         }));
-        pcm.extend(std::iter::repeat_n(0i16, ms(OFF_MS)));
+        // Gaps of 600..=695 ms in 5 ms steps (not a whole number of 33 ms frames): onsets land
+        // at every phase of the frame interval instead of always the same one.
+        pcm.extend(std::iter::repeat_n(
+            0i16,
+            ms(OFF_MS + (burst * 5 * 7) % 100),
+        ));
     }
     pcm
 }

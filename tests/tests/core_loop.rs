@@ -21,6 +21,8 @@ const MAIN: &str = "Main";
 const CELEBRATION: &str = "Celebration";
 const GIFT_TEXT: &str = "Latest gift";
 const REPLAY: &str = "tests/data/short-room.jsonl";
+/// One new gift, played by a second sidecar run against the same OBS and ledger.
+const RESTART_REPLAY: &str = "tests/data/restart-room.jsonl";
 /// The big gift of the short room (tier 4) and when it arrives in the replay.
 const BIG_GIFT: &str = "嘉年华";
 const BIG_GIFT_AT_MS: u64 = 18_600;
@@ -230,8 +232,80 @@ async fn replayed_room_drives_avatar_voice_and_scenes_in_real_obs() -> Result<()
         !log.contains(obs.ws_password()),
         "the OBS password leaked into the log"
     );
+
+    // 7. A restarted sidecar against the same OBS and ledger: scenes are already in place (no
+    //    duplicate scene, input or item), old gifts are not thanked again, the new one is.
+    let layout_before = scene_layout(&client).await?;
+    let gift_lines_before = count_gift_lines(&ledger)?;
+    let rerun = Command::new(sidecar_binary()?)
+        .current_dir(e2e::workspace_root())
+        .args([
+            "run",
+            "--config",
+            "config/default.toml",
+            "--replay",
+            RESTART_REPLAY,
+            "--exit-when-done",
+        ])
+        .args([
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--obs-port",
+            &obs.ws_port().to_string(),
+        ])
+        .args(["--link-bind", &format!("127.0.0.1:{}", e2e::free_port()?)])
+        .env("AIVS_OBS_PASSWORD", obs.ws_password())
+        .env("RUST_LOG", "info,obws=warn")
+        .output()?;
+    let rerun_log = String::from_utf8_lossy(&rerun.stderr);
+    ensure!(rerun.status.success(), "second run failed:\n{rerun_log}");
+    ensure!(
+        rerun_log.contains("OBS scenes already in place"),
+        "second run changed the scenes:\n{rerun_log}"
+    );
+    ensure!(
+        scene_layout(&client).await? == layout_before,
+        "second run altered the scene layout"
+    );
+    ensure!(
+        count_gift_lines(&ledger)? == gift_lines_before + 1,
+        "gifts of the first run were thanked again, or the new one was not"
+    );
     obs.stop()?;
     Ok(())
+}
+
+/// Every scene with its items' source names, and every input name: the shape a duplicate
+/// would show up in.
+async fn scene_layout(client: &obws::Client) -> Result<Vec<String>> {
+    let mut layout = Vec::new();
+    for scene in client.scenes().list().await?.scenes {
+        for item in client.scene_items().list(&scene.name).await? {
+            layout.push(format!("{}/{}", scene.name, item.source_name));
+        }
+    }
+    layout.extend(
+        client
+            .inputs()
+            .list(None)
+            .await?
+            .into_iter()
+            .map(|i| format!("input:{}", i.name)),
+    );
+    layout.sort();
+    let mut unique = layout.clone();
+    unique.dedup();
+    ensure!(unique == layout, "duplicates in OBS: {layout:?}");
+    Ok(layout)
+}
+
+fn count_gift_lines(ledger: &Path) -> Result<i64> {
+    let conn = rusqlite::Connection::open(ledger)?;
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM airtime WHERE kind = 'gift' AND interrupted = 0",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 async fn observe(client: &obws::Client) -> Result<Sample> {
