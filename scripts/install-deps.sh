@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the workspace needs to build and to run its end-to-end tests
 # and demo: OBS Studio (+ headers for the plugin), a headless X server with software GL,
-# ffmpeg, libclang for bindgen, espeak-ng/sox for offline speech, redis, and nginx-rtmp.
+# ffmpeg, libclang for bindgen, espeak-ng/sox for offline speech, a Chinese font for OBS's
+# text sources (FreeType text has no glyph fallback), redis, and nginx-rtmp.
 #
 # Idempotent and non-interactive: packages already installed are left alone, and the package
 # lists are only refreshed when something is missing. Works on Debian 12 and Ubuntu.
@@ -19,6 +20,7 @@ PACKAGES=(
   redis-server
   nginx libnginx-mod-rtmp
   pkg-config
+  fonts-wqy-microhei
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

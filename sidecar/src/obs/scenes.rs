@@ -216,6 +216,22 @@ fn resolve_kind(kind: &str, available: &[String]) -> String {
     }
 }
 
+/// Resolves the portable font face `"cjk"` in a text source's settings to a font with Chinese
+/// glyphs on OBS's platform. OBS's FreeType text source draws with a single font file and no
+/// fallback, so a Latin-only face turns every Chinese character into a box.
+fn resolve_font(settings: &mut serde_json::Map<String, serde_json::Value>, obs_platform: &str) {
+    let Some(serde_json::Value::Object(font)) = settings.get_mut("font") else { return };
+    if font.get("face").and_then(|f| f.as_str()) != Some("cjk") {
+        return;
+    }
+    let face = match obs_platform {
+        "windows" => "Microsoft YaHei",
+        "macos" => "PingFang SC",
+        _ => "WenQuanYi Micro Hei",
+    };
+    font.insert("face".into(), face.into());
+}
+
 /// Makes OBS contain every scene and item of `set`. `overrides` are settings the sidecar owns
 /// per source (e.g. the avatar's link address and token), applied on every run.
 pub async fn ensure(
@@ -233,6 +249,7 @@ pub async fn ensure(
         .map(|s| s.name)
         .collect();
     let kinds = client.inputs().list_kinds(false).await?;
+    let platform = client.general().version().await?.platform;
     let video = client.config().video_settings().await?;
     let (cw, ch) = (video.base_width as f32, video.base_height as f32);
     let mut inputs: Vec<String> = client
@@ -279,6 +296,7 @@ pub async fn ensure(
                 if let Some(serde_json::Value::Object(extra)) = overrides.get(&item.source) {
                     settings.extend(extra.clone());
                 }
+                resolve_font(&mut settings, &platform);
                 let kind = resolve_kind(&item.kind, &kinds);
                 let id = client
                     .inputs()
@@ -360,6 +378,17 @@ mod tests {
         std::fs::write(dir.path().join("b.toml"), "[[scene]]\nname='Main'\n").unwrap();
         let err = SceneSet::load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("defined twice"), "{err}");
+    }
+
+    #[test]
+    fn the_cjk_font_alias_resolves_per_platform() {
+        let mut settings = serde_json::json!({ "text": "你好", "font": { "face": "cjk", "size": 48 } });
+        let map = settings.as_object_mut().unwrap();
+        resolve_font(map, "windows");
+        assert_eq!(map["font"]["face"], "Microsoft YaHei");
+        let mut other = serde_json::json!({ "font": { "face": "Arial" } });
+        resolve_font(other.as_object_mut().unwrap(), "ubuntu");
+        assert_eq!(other["font"]["face"], "Arial");
     }
 
     #[test]
