@@ -220,7 +220,9 @@ fn resolve_kind(kind: &str, available: &[String]) -> String {
 /// glyphs on OBS's platform. OBS's FreeType text source draws with a single font file and no
 /// fallback, so a Latin-only face turns every Chinese character into a box.
 fn resolve_font(settings: &mut serde_json::Map<String, serde_json::Value>, obs_platform: &str) {
-    let Some(serde_json::Value::Object(font)) = settings.get_mut("font") else { return };
+    let Some(serde_json::Value::Object(font)) = settings.get_mut("font") else {
+        return;
+    };
     if font.get("face").and_then(|f| f.as_str()) != Some("cjk") {
         return;
     }
@@ -382,7 +384,8 @@ mod tests {
 
     #[test]
     fn the_cjk_font_alias_resolves_per_platform() {
-        let mut settings = serde_json::json!({ "text": "你好", "font": { "face": "cjk", "size": 48 } });
+        let mut settings =
+            serde_json::json!({ "text": "你好", "font": { "face": "cjk", "size": 48 } });
         let map = settings.as_object_mut().unwrap();
         resolve_font(map, "windows");
         assert_eq!(map["font"]["face"], "Microsoft YaHei");
