@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::event::{EventKind, LiveEvent};
 use crate::rewards::tiers::Tier;
@@ -251,21 +251,7 @@ impl Ledger {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// Total gift value (fen) a viewer has sent, for personalised lines.
-    pub fn viewer_gift_fen(&self, platform: &str, user_id: &str) -> Result<u64, LedgerError> {
-        let fen: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT gift_fen FROM viewers WHERE platform = ?1 AND user_id = ?2",
-                params![platform, user_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(fen.unwrap_or(0).max(0) as u64)
-    }
 }
-
 /// SQLite integers are i64; absurd upstream numbers saturate rather than wrap negative.
 fn clamp_i64(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
@@ -309,7 +295,15 @@ mod tests {
             .unwrap());
         let rows = ledger.gifts().unwrap();
         assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 4);
-        assert_eq!(ledger.viewer_gift_fen("douyin", "u1").unwrap(), 40);
+        let viewer_fen: i64 = ledger
+            .conn
+            .query_row(
+                "SELECT gift_fen FROM viewers WHERE user_id = 'u1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(viewer_fen, 40, "viewer memory counts each gift once");
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct ShowSummary {
     pub lines_dropped: u64,
     pub speech_failures: u64,
     pub unthanked_at_exit: usize,
+    /// The timeline's own counters (offers, starts, interruptions, drops by reason).
+    pub scheduler: crate::scheduler::timeline::Stats,
 }
 
 struct OnAir {
@@ -178,6 +180,7 @@ impl Show {
                 break;
             }
         }
+        self.summary.scheduler = self.timeline.stats();
         self.summary.unthanked_at_exit = self
             .with_ledger(|l| l.unthanked_gifts())
             .await

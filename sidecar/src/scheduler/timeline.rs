@@ -120,13 +120,6 @@ pub struct Interrupted<T> {
     pub discarded: Option<Line<T>>,
 }
 
-/// Why the timeline let a line go without saying it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    Capacity,
-    Expired,
-}
-
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     pub offered: u64,
@@ -311,20 +304,12 @@ impl<T> Timeline<T> {
         self.playing.as_ref().map(|p| &p.line)
     }
 
-    pub fn playing_progress(&self) -> Option<f32> {
-        self.playing.as_ref().map(Playing::progress)
-    }
-
     pub fn queued(&self) -> usize {
         self.paid.len() + self.unpaid.len()
     }
 
     pub fn is_idle(&self) -> bool {
         self.playing.is_none() && self.queued() == 0
-    }
-
-    pub fn has_paid_pending(&self) -> bool {
-        self.playing.as_ref().is_some_and(|p| p.line.paid) || !self.paid.is_empty()
     }
 
     pub fn stats(&self) -> Stats {
