@@ -147,6 +147,7 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let recording = e2e::stop_recording(&client, Duration::from_secs(20)).await?;
     let crop = item_canvas_box(&client, SCENE, AVATAR).await?;
+    e2e::disconnect(client).await;
     obs.stop()?;
 
     const RATE: u32 = 16_000;

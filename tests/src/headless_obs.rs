@@ -547,6 +547,17 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatu
     }
 }
 
+/// Closes an obs-websocket client and gives OBS a moment to notice, before OBS is stopped.
+///
+/// obs-websocket 5.1 (the one in OBS 29) can segfault while exiting with a client still
+/// connected (obsproject/obs-websocket#1180, fixed in 5.4 / OBS 30.1). Well-behaved clients
+/// disconnect before asking OBS to quit; tests must too, or they fail on OBS's bug.
+pub async fn disconnect(mut client: obws::Client) {
+    client.disconnect().await;
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 /// Stops the recording and waits until OBS has finished writing the file.
 ///
 /// obs-websocket 5.1 answers `StopRecord` (with the output path) before the muxer has

@@ -14,8 +14,8 @@ pub mod lipsync;
 pub mod media;
 
 pub use headless_obs::{
-    free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording, workspace_root,
-    HeadlessObs, ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
+    disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,
+    workspace_root, HeadlessObs, ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
 };
 
 /// Environment variable that, set to `1`, skips every test that needs a real OBS.

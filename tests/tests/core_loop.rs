@@ -271,6 +271,7 @@ async fn replayed_room_drives_avatar_voice_and_scenes_in_real_obs() -> Result<()
         count_gift_lines(&ledger)? == gift_lines_before + 1,
         "gifts of the first run were thanked again, or the new one was not"
     );
+    e2e::disconnect(client).await;
     obs.stop()?;
     Ok(())
 }

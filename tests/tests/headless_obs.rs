@@ -124,7 +124,7 @@ async fn obs_roundtrip_auth_scene_screenshot_recording() -> Result<()> {
     eprintln!("recording: {}", recording.display());
     check_recording(recording, rec_dir.path())?;
 
-    drop(client);
+    e2e::disconnect(client).await;
     tokio::task::spawn_blocking(move || obs.stop()).await??;
     assert_all_gone(obs_pid, xvfb_pid);
     Ok(())
