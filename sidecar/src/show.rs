@@ -192,26 +192,28 @@ impl Show {
         self.timeline.is_idle() && self.combos.next_due_ms().is_none() && self.on_air.is_empty()
     }
 
+    /// Runs `f` on the ledger on the blocking pool, logging a failure; the returned task can be
+    /// awaited for the result or left to finish on its own.
+    fn ledger_task<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Option<T>> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
+                .map_err(|e| tracing::error!(error = %e, "ledger operation failed"))
+                .ok()
+        })
+    }
+
     async fn with_ledger<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
     ) -> Option<T> {
-        let ledger = self.ledger.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
+        self.ledger_task(f).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ledger task panicked");
+            None
         })
-        .await;
-        match result {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "ledger operation failed");
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ledger task panicked");
-                None
-            }
-        }
     }
 
     /// Gifts recorded by an earlier run but never thanked on air are thanked first.
@@ -521,16 +523,8 @@ impl Show {
         };
         let text = aired.map_or_else(|| format!("(voice failed) {}", cue.text), str::to_string);
         let (platform, msg_ids) = (platform.clone(), msg_ids.clone());
-        let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = ledger
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .mark_aired(&platform, &msg_ids, &text, now)
-            {
-                tracing::error!(error = %e, "cannot note aired gift line");
-            }
-        });
+        // Not awaited: the next line need not wait for this note.
+        self.ledger_task(move |l| l.mark_aired(&platform, &msg_ids, &text, now));
     }
 
     async fn on_tick(&mut self, source_open: bool) {

@@ -48,6 +48,30 @@ struct Aired {
     text: String,
 }
 
+/// The sidecar on `replay` against this OBS and `ledger`, until the replay has aired.
+fn sidecar_command(replay: &str, ledger: &Path, obs: &HeadlessObs) -> Result<Command> {
+    let mut command = Command::new(sidecar_binary()?);
+    command
+        .current_dir(e2e::workspace_root())
+        .args([
+            "run",
+            "--config",
+            "config/default.toml",
+            "--replay",
+            replay,
+            "--exit-when-done",
+        ])
+        .args([
+            "--ledger",
+            ledger.to_str().context("ledger path is not UTF-8")?,
+        ])
+        .args(["--obs-port", &obs.ws_port().to_string()])
+        .args(["--link-bind", &format!("127.0.0.1:{}", e2e::free_port()?)])
+        .env("AIVS_OBS_PASSWORD", obs.ws_password())
+        .env("RUST_LOG", "info,obws=warn");
+    Ok(command)
+}
+
 fn sidecar_binary() -> Result<PathBuf> {
     let path = e2e::workspace_root().join("target/debug/sidecar");
     ensure!(
@@ -80,28 +104,9 @@ async fn replayed_room_drives_avatar_voice_and_scenes_in_real_obs() -> Result<()
     let client = obs.connect().await?;
 
     let ledger = work.path().join("ledger.sqlite3");
-    let link_port = e2e::free_port()?;
     let started_ms = wall_ms();
-    let mut sidecar = Command::new(sidecar_binary()?)
-        .current_dir(e2e::workspace_root())
-        .args([
-            "run",
-            "--config",
-            "config/default.toml",
-            "--replay",
-            REPLAY,
-            "--exit-when-done",
-            "--record",
-        ])
-        .args([
-            "--ledger",
-            ledger.to_str().unwrap(),
-            "--obs-port",
-            &obs.ws_port().to_string(),
-        ])
-        .args(["--link-bind", &format!("127.0.0.1:{link_port}")])
-        .env("AIVS_OBS_PASSWORD", obs.ws_password())
-        .env("RUST_LOG", "info,obws=warn")
+    let mut sidecar = sidecar_command(REPLAY, &ledger, &obs)?
+        .arg("--record")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -237,26 +242,7 @@ async fn replayed_room_drives_avatar_voice_and_scenes_in_real_obs() -> Result<()
     //    duplicate scene, input or item), old gifts are not thanked again, the new one is.
     let layout_before = scene_layout(&client).await?;
     let gift_lines_before = count_gift_lines(&ledger)?;
-    let rerun = Command::new(sidecar_binary()?)
-        .current_dir(e2e::workspace_root())
-        .args([
-            "run",
-            "--config",
-            "config/default.toml",
-            "--replay",
-            RESTART_REPLAY,
-            "--exit-when-done",
-        ])
-        .args([
-            "--ledger",
-            ledger.to_str().unwrap(),
-            "--obs-port",
-            &obs.ws_port().to_string(),
-        ])
-        .args(["--link-bind", &format!("127.0.0.1:{}", e2e::free_port()?)])
-        .env("AIVS_OBS_PASSWORD", obs.ws_password())
-        .env("RUST_LOG", "info,obws=warn")
-        .output()?;
+    let rerun = sidecar_command(RESTART_REPLAY, &ledger, &obs)?.output()?;
     let rerun_log = String::from_utf8_lossy(&rerun.stderr);
     ensure!(rerun.status.success(), "second run failed:\n{rerun_log}");
     ensure!(
