@@ -44,8 +44,13 @@ pub enum EventKind {
     ViewerStats { online: u64, total: u64 },
 }
 
-/// A gift message: `count` gifts of one kind sent by one viewer, already de-comboed by the
-/// adapter (an increment, not a running total).
+/// A gift message: `count` gifts of one kind sent by one viewer.
+///
+/// `count` is an increment. Platforms that report combos as running totals (Douyin's
+/// cumulative `repeatCount`) fill [`Gift::combo`] instead and leave `count` at 0: the ledger
+/// turns the running total into the increment inside the same transaction that records the
+/// message, so a combo is counted exactly once across duplicates, reordering, reconnects and
+/// restarts (see [`crate::ledger::Ledger::admit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gift {
     pub gift_id: String,
@@ -53,6 +58,21 @@ pub struct Gift {
     /// Price of one gift in diamonds.
     pub diamonds: u64,
     pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combo: Option<ComboTotal>,
+}
+
+/// Where a gift message stands in its combo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComboTotal {
+    /// Identifies one combo of one viewer (Douyin: `roomId-userId-giftId-groupId`).
+    pub key: String,
+    /// Gifts sent in this combo so far, bundles already multiplied out
+    /// (`repeatCount × groupCount`).
+    pub total: u64,
+    /// The platform's end-of-combo summary (`repeatEnd`): it counts only what is still missing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end: bool,
 }
 
 impl Gift {
@@ -114,6 +134,7 @@ mod tests {
             gift_name: "x".into(),
             diamonds: u64::MAX,
             count: 9,
+            combo: None,
         };
         assert_eq!(g.value_fen(), u64::MAX);
     }

@@ -21,6 +21,7 @@ use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
 use sidecar::show::{Ending, Show};
 use sidecar::source::replay::Replay;
+use sidecar::source::EventSink;
 use sidecar::speech::espeak::Espeak;
 
 #[derive(Parser)]
@@ -176,7 +177,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::spawn(async move {
         // Give OBS and the avatar a moment to connect before the room starts talking.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        replay.play(speed, event_tx).await
+        replay.play(speed, EventSink::new(event_tx)).await
     });
 
     let ending = if args.exit_when_done {

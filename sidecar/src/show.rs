@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::cue::{Cue, CueKind};
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{AiredLine, Ledger};
+use crate::ledger::{Admission, AiredLine, Ledger};
+use crate::source::Delivery;
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::{ObsAction, ObsController};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
@@ -59,7 +60,8 @@ pub enum Ending {
 pub struct ShowSummary {
     pub events: u64,
     pub gifts_recorded: u64,
-    pub duplicate_gifts: u64,
+    /// Events whose message id had been admitted before (re-deliveries).
+    pub duplicates: u64,
     pub lines_aired: u64,
     pub lines_interrupted: u64,
     pub lines_dropped: u64,
@@ -153,7 +155,7 @@ impl Show {
     /// Runs the show until `events` closes and `ending` says so (or forever).
     pub async fn run(
         mut self,
-        mut events: mpsc::Receiver<LiveEvent>,
+        mut events: mpsc::Receiver<Delivery>,
         mut link: mpsc::Receiver<LinkEvent>,
         ending: Ending,
     ) -> ShowSummary {
@@ -163,8 +165,8 @@ impl Show {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                event = events.recv(), if source_open => match event {
-                    Some(event) => self.on_event(event).await,
+                delivery = events.recv(), if source_open => match delivery {
+                    Some(delivery) => self.on_delivery(delivery).await,
                     None => {
                         source_open = false;
                         tracing::info!("event source finished");
@@ -238,26 +240,45 @@ impl Show {
         }
     }
 
-    async fn on_event(&mut self, event: LiveEvent) {
-        self.summary.events += 1;
+    /// Admits a batch through the ledger (one transaction: de-duplication, combo totals,
+    /// checkpoint), tells the source it is committed, then reacts to what was new.
+    async fn on_delivery(&mut self, delivery: Delivery) {
+        let Delivery {
+            events,
+            checkpoint,
+            committed,
+        } = delivery;
+        self.summary.events += events.len() as u64;
         let now = now_ms();
-        if let EventKind::Gift(gift) = &event.kind {
-            let tier = self.rewards.tiers().classify(gift.value_fen());
-            let record = event.clone();
-            // The ledger write comes first: once it returns, the gift survives a crash.
-            let fresh = self
-                .with_ledger(move |l| l.record_gift(&record, tier, now))
-                .await;
-            match fresh {
-                Some(true) => self.summary.gifts_recorded += 1,
-                Some(false) => {
-                    self.summary.duplicate_gifts += 1;
-                    tracing::debug!(msg_id = %event.msg_id, "duplicate gift ignored");
-                    return;
-                }
-                // The ledger is unwritable (disk full…): still thank on air, the error is logged.
-                None => {}
+        let tiers = self.rewards.tiers().clone();
+        let admitted = self
+            .with_ledger(move |l| {
+                let checkpoint = checkpoint.as_ref().map(|(k, v)| (k.as_str(), v.as_str()));
+                l.admit(events, checkpoint, &|fen| tiers.classify(fen), now)
+            })
+            .await;
+        let Some(admitted) = admitted else {
+            // The ledger is unwritable (disk full…). Not acknowledging makes the platform
+            // resend; the error is logged by `with_ledger`. Nothing is thanked twice because
+            // nothing was admitted.
+            return;
+        };
+        if let Some(committed) = committed {
+            let _ = committed.send(());
+        }
+        for admission in admitted {
+            match admission {
+                Admission::Fresh(event) => self.on_event(event).await,
+                Admission::Duplicate => self.summary.duplicates += 1,
+                Admission::NothingNew => {}
             }
+        }
+    }
+
+    async fn on_event(&mut self, event: LiveEvent) {
+        let now = now_ms();
+        if let EventKind::Gift(_) = &event.kind {
+            self.summary.gifts_recorded += 1;
             let ready = self.combos.push(&event, now);
             for batch in ready {
                 self.release(batch);

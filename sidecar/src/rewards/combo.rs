@@ -150,6 +150,7 @@ mod tests {
                 gift_name: id.into(),
                 diamonds,
                 count,
+                combo: None,
             }),
         }
     }

@@ -140,6 +140,7 @@ mod tests {
                     gift_name: "嘉年华".into(),
                     diamonds,
                     count,
+                    combo: None,
                 }),
             },
             0,

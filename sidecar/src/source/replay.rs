@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::event::LiveEvent;
+use crate::source::EventSink;
 
 #[derive(Debug, Deserialize)]
 struct Entry {
@@ -75,18 +75,21 @@ impl Replay {
         self.entries.last().map_or(0, |(at, _)| *at)
     }
 
-    /// Sends every event at its time (scaled by `speed`), waiting for room in the channel.
-    /// Returns the number of events sent; stops early if the receiver is gone.
-    pub async fn play(self, speed: f64, tx: mpsc::Sender<LiveEvent>) -> usize {
+    /// Sends every event at its time (scaled by `speed`; infinite plays as fast as the show
+    /// takes them), waiting for room in the channel. Returns the number of events sent; stops
+    /// early if the show is gone.
+    pub async fn play(self, speed: f64, sink: EventSink) -> usize {
         for (line, reason) in &self.rejected {
             tracing::warn!(line, %reason, "replay line skipped");
         }
         let start = Instant::now();
         let mut sent = 0;
         for (at_ms, event) in self.entries {
-            let due = start + Duration::from_secs_f64(at_ms as f64 / 1_000.0 / speed);
-            tokio::time::sleep_until(due).await;
-            if tx.send(event).await.is_err() {
+            if speed.is_finite() {
+                let due = start + Duration::from_secs_f64(at_ms as f64 / 1_000.0 / speed);
+                tokio::time::sleep_until(due).await;
+            }
+            if sink.send(vec![event]).await.is_err() {
                 break;
             }
             sent += 1;
@@ -98,6 +101,7 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc;
 
     const ROOM: &str = r#"{"replay":{"version":1,"room":"test"}}
 # a comment
@@ -129,7 +133,7 @@ not json
         let replay = Replay::parse(ROOM);
         let (tx, mut rx) = mpsc::channel(1);
         let start = Instant::now();
-        let task = tokio::spawn(replay.play(2.0, tx));
+        let task = tokio::spawn(replay.play(2.0, EventSink::new(tx)));
         rx.recv().await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(50));
         rx.recv().await.unwrap();

@@ -4,7 +4,13 @@
 //! *before* anything else happens to it: if the sidecar dies a millisecond later, the gift is
 //! on disk and is thanked after restart (`unthanked_gifts`). The primary key
 //! `(platform, msg_id)` makes a duplicate delivery a no-op, which is what "counted exactly once"
-//! rests on.
+//! rests on. Incoming batches go through [`Ledger::admit`] (see `admit.rs`): one transaction per
+//! batch de-duplicates every message id, resolves combo running totals into increments and
+//! stores the source's resume checkpoint.
+
+mod admit;
+
+pub use admit::Admission;
 
 use std::path::Path;
 
@@ -26,6 +32,8 @@ pub enum LedgerError {
 
 pub struct Ledger {
     conn: Connection,
+    /// Batches admitted by this process (drives the periodic pruning).
+    batches: std::cell::Cell<u64>,
 }
 
 /// A gift as stored.
@@ -92,6 +100,27 @@ CREATE TABLE IF NOT EXISTS airtime (
     played_ms     INTEGER NOT NULL,
     interrupted   INTEGER NOT NULL
 );
+-- Message ids of non-gift events already admitted (gifts are in `gifts`); pruned after a day.
+CREATE TABLE IF NOT EXISTS seen (
+    platform      TEXT NOT NULL,
+    msg_id        TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL,
+    PRIMARY KEY (platform, msg_id)
+) WITHOUT ROWID;
+-- How much of each combo's running total has been counted; pruned after a day.
+CREATE TABLE IF NOT EXISTS combos (
+    platform      TEXT NOT NULL,
+    combo_key     TEXT NOT NULL,
+    counted       INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL,
+    PRIMARY KEY (platform, combo_key)
+) WITHOUT ROWID;
+-- Resume state of each source (Douyin cursor…), committed with the events it covers.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source        TEXT PRIMARY KEY,
+    state         TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
 ";
 
 impl Ledger {
@@ -109,11 +138,15 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            batches: Default::default(),
+        })
     }
 
-    /// Records a gift; returns false when this message id was already recorded (a duplicate).
-    pub fn record_gift(
+    /// Records one gift (its `count` already resolved); false when the message id is known.
+    /// Callers go through [`Ledger::admit`], which de-duplicates across all tables first.
+    fn insert_gift(
         &self,
         event: &LiveEvent,
         tier: Tier,
@@ -226,10 +259,24 @@ impl Ledger {
                     gift_name: r.get(5)?,
                     diamonds: r.get::<_, i64>(6)?.max(0) as u64,
                     count: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+                    combo: None,
                 }),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The last checkpoint stored for `source` by [`Ledger::admit`].
+    pub fn checkpoint(&self, source: &str) -> Result<Option<String>, LedgerError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state FROM checkpoints WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn gifts(&self) -> Result<Vec<GiftRow>, LedgerError> {
@@ -276,23 +323,26 @@ mod tests {
                 gift_name: "小心心".into(),
                 diamonds,
                 count,
+                combo: None,
             }),
         }
+    }
+
+    /// Admits one gift on its own; true when it was new.
+    fn record(ledger: &Ledger, event: LiveEvent, now_ms: u64) -> bool {
+        let out = ledger
+            .admit(vec![event], None, &|_| Tier::Small, now_ms)
+            .unwrap();
+        matches!(out[0], Admission::Fresh(_))
     }
 
     #[test]
     fn a_gift_is_recorded_once_per_message_id() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(&dir.path().join("sub/ledger.sqlite3")).unwrap();
-        assert!(ledger
-            .record_gift(&gift("m1", 1, 3), Tier::Small, 1)
-            .unwrap());
-        assert!(!ledger
-            .record_gift(&gift("m1", 1, 3), Tier::Small, 2)
-            .unwrap());
-        assert!(ledger
-            .record_gift(&gift("m2", 1, 1), Tier::Small, 3)
-            .unwrap());
+        assert!(record(&ledger, gift("m1", 1, 3), 1));
+        assert!(!record(&ledger, gift("m1", 1, 3), 2));
+        assert!(record(&ledger, gift("m2", 1, 1), 3));
         let rows = ledger.gifts().unwrap();
         assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 4);
         let viewer_fen: i64 = ledger
@@ -312,12 +362,8 @@ mod tests {
         let path = dir.path().join("ledger.sqlite3");
         {
             let ledger = Ledger::open(&path).unwrap();
-            ledger
-                .record_gift(&gift("m1", 1, 1), Tier::Small, 1)
-                .unwrap();
-            ledger
-                .record_gift(&gift("m2", 1, 1), Tier::Small, 2)
-                .unwrap();
+            record(&ledger, gift("m1", 1, 1), 1);
+            record(&ledger, gift("m2", 1, 1), 2);
             ledger
                 .mark_aired("douyin", &["m1".into()], "谢谢", 3)
                 .unwrap();
@@ -337,9 +383,7 @@ mod tests {
     fn absurd_values_are_clamped_not_wrapped() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
-        ledger
-            .record_gift(&gift("m", u64::MAX, u32::MAX), Tier::Super, 1)
-            .unwrap();
+        record(&ledger, gift("m", u64::MAX, u32::MAX), 1);
         assert_eq!(ledger.gifts().unwrap()[0].value_fen, i64::MAX as u64);
     }
 }
