@@ -2,8 +2,10 @@
 //!
 //! Errors name the file, the key path and the line: a streamer editing a config at 3 am should
 //! not have to guess which of forty keys is wrong. Every field has a default, so a config file
-//! only needs the keys it changes. Secrets (OBS password, link token) may instead come from the
-//! environment (`AIVS_OBS_PASSWORD`, `AIVS_LINK_TOKEN`) and are never printed.
+//! only needs the keys it changes. Secrets (OBS password, link token, platform credentials) may
+//! instead come from the environment (`AIVS_OBS_PASSWORD`, `AIVS_LINK_TOKEN`,
+//! `AIVS_DOUYIN_APP_SECRET`, `AIVS_DOUYIN_ACCESS_TOKEN`, `AIVS_BILIBILI_KEY`) and are never
+//! printed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use crate::template::Template;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub source: SourceConfig,
     pub room: RoomConfig,
     pub link: LinkConfig,
     pub obs: ObsConfig,
@@ -26,6 +29,34 @@ pub struct Config {
     pub persona: PersonaConfig,
     pub gifts: GiftsConfig,
     pub lines: LinesConfig,
+}
+
+/// Where live-room events come from: `kind` picks the adapter, its section holds its settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    pub douyin: Option<crate::source::douyin::DouyinConfig>,
+    pub douyin_open_platform: Option<crate::source::open_platform::OpenPlatformConfig>,
+    pub barrage_grab: Option<crate::source::barrage_grab::BarrageGrabConfig>,
+    pub bilibili: Option<crate::source::bilibili::BilibiliConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[clap(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A recorded room (`room.replay`).
+    #[default]
+    Replay,
+    /// Douyin's web live-room WebSocket (`[source.douyin]`).
+    Douyin,
+    /// Douyin Open Platform live-data push to a webhook (`[source.douyin_open_platform]`).
+    DouyinOpenPlatform,
+    /// DouyinBarrageGrab's local WebSocket (`[source.barrage_grab]`).
+    BarrageGrab,
+    /// Bilibili live danmaku (`[source.bilibili]`).
+    Bilibili,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +145,9 @@ pub struct PersonaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GiftsConfig {
+    /// Price overrides in diamonds per gift id (10 diamonds = 1 CNY), for gifts whose price the
+    /// platform does not send or sends wrong. Applied to every source before the ledger.
+    pub diamonds: std::collections::BTreeMap<String, u64>,
     /// Upper bounds in yuan of tiers 1, 2 and 3; above the last is tier 4 (seed 002).
     pub tier_max_yuan: [f64; 3],
     pub combo_idle_ms: u64,
@@ -246,6 +280,22 @@ impl Config {
                 "must be 1..=4".into(),
             ));
         }
+        let src = &self.source;
+        let has_section = match src.kind {
+            SourceKind::Replay => true,
+            SourceKind::Douyin => src.douyin.is_some(),
+            SourceKind::DouyinOpenPlatform => src.douyin_open_platform.is_some(),
+            SourceKind::BarrageGrab => src.barrage_grab.is_some(),
+            SourceKind::Bilibili => src.bilibili.is_some(),
+        };
+        if !has_section {
+            return Err((
+                "source.kind".into(),
+                None,
+                "this source needs its own [source.<kind>] section with the room to connect to"
+                    .into(),
+            ));
+        }
         if !(self.room.speed > 0.0 && self.room.speed.is_finite()) {
             return Err((
                 "room.speed".into(),
@@ -297,6 +347,21 @@ impl Config {
         if let Ok(token) = std::env::var("AIVS_LINK_TOKEN") {
             if self.link.token.is_empty() {
                 self.link.token = token;
+            }
+        }
+        if let Some(open) = &mut self.source.douyin_open_platform {
+            if let Ok(secret) = std::env::var(crate::source::open_platform::APP_SECRET_ENV) {
+                if open.app_secret.is_empty() {
+                    open.app_secret = secret;
+                }
+            }
+            if let Ok(token) = std::env::var("AIVS_DOUYIN_ACCESS_TOKEN") {
+                open.access_token.get_or_insert(token);
+            }
+        }
+        if let Some(bilibili) = &mut self.source.bilibili {
+            if let Ok(key) = std::env::var("AIVS_BILIBILI_KEY") {
+                bilibili.key.get_or_insert(key);
             }
         }
     }
@@ -397,6 +462,7 @@ impl Default for PersonaConfig {
 impl Default for GiftsConfig {
     fn default() -> Self {
         Self {
+            diamonds: Default::default(),
             tier_max_yuan: [1.0, 10.0, 100.0],
             combo_idle_ms: 2_000,
             combo_max_hold_ms: 8_000,

@@ -1,7 +1,9 @@
 //! `sidecar`: runs the show.
 //!
 //! ```text
-//! sidecar run [--config config/default.toml] [--replay FILE] [--speed X] [--exit-when-done] [--record]
+//! sidecar run [--config config/default.toml] [--source KIND] [--replay FILE] [--speed X] [--exit-when-done] [--record]
+//! sidecar record --out FILE [--config FILE] [--source KIND] [--duration SECS]
+//! sidecar replay FILE [--fast | --speed X] [run options…]
 //! sidecar check-config [--config FILE]
 //! ```
 
@@ -20,8 +22,8 @@ use sidecar::link::{self, LinkHub};
 use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
 use sidecar::show::{Ending, Show};
-use sidecar::source::replay::Replay;
-use sidecar::source::EventSink;
+use sidecar::config::SourceKind;
+use sidecar::source::{self, recorder, EventSink};
 use sidecar::speech::espeak::Espeak;
 
 #[derive(Parser)]
@@ -35,6 +37,19 @@ struct Cli {
 enum Cmd {
     /// Run the show on a live-room source.
     Run(RunArgs),
+    /// Record the configured live room (raw frames and normalized events) to a replay file,
+    /// without running the show.
+    Record(RecordArgs),
+    /// Run the show on a recorded room (like `run --source replay --replay FILE`).
+    Replay {
+        /// The recorded room (JSON Lines).
+        file: PathBuf,
+        /// Play as fast as the show takes the events instead of in real time.
+        #[arg(long, conflicts_with = "speed")]
+        fast: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Validate a config file (and the scenes it points at) and exit.
     CheckConfig {
         #[arg(long, default_value = "config/default.toml")]
@@ -43,9 +58,27 @@ enum Cmd {
 }
 
 #[derive(clap::Args)]
+struct RecordArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    config: PathBuf,
+    /// Source to record (overrides source.kind).
+    #[arg(long, value_enum)]
+    source: Option<SourceKind>,
+    /// Replay file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Stop after this many seconds (default: until Ctrl-C or the source ends).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+#[derive(clap::Args)]
 struct RunArgs {
     #[arg(long, default_value = "config/default.toml")]
     config: PathBuf,
+    /// Live-room source (overrides source.kind).
+    #[arg(long, value_enum)]
+    source: Option<SourceKind>,
     /// Replay file to play as the room (overrides room.replay).
     #[arg(long)]
     replay: Option<PathBuf>,
@@ -93,20 +126,76 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Run(args) => run(args).await,
+        Cmd::Record(args) => record(args).await,
+        Cmd::Replay {
+            file,
+            fast,
+            run: mut args,
+        } => {
+            args.source = Some(SourceKind::Replay);
+            args.replay = Some(file);
+            if fast {
+                args.speed = Some(f64::INFINITY);
+            }
+            run(args).await
+        }
     }
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(&args.config)?;
+    config.apply_env();
+    if let Some(kind) = args.source {
+        config.source.kind = kind;
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+    let sink = EventSink::new(tx).with_raw_recorder(raw_tx);
+    let header = serde_json::json!({
+        "version": 2,
+        "platform": format!("{:?}", config.source.kind).to_lowercase(),
+        "recorded_at_ms": sidecar::show::now_ms(),
+    });
+    let writer = tokio::spawn({
+        let out = args.out.clone();
+        async move { recorder::record(&out, header, rx, raw_rx).await }
+    });
+    // Recording has no ledger of its own: every source starts from its live position.
+    let source = source::spawn_configured(&config, &|_| None, sink)?;
+    tracing::info!(out = %args.out.display(), "recording");
+    let limit = async {
+        match args.duration {
+            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = limit => tracing::info!("recording time is up"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping on Ctrl-C"),
+        _ = source.wait() => {}
+    }
+    source.abort();
+    let stats = writer.await??;
+    println!(
+        "recorded: {} ({} events, {} raw frames)",
+        args.out.display(),
+        stats.events,
+        stats.raw_frames
+    );
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut config = Config::load(&args.config)?;
     config.apply_env();
+    if let Some(kind) = args.source {
+        config.source.kind = kind;
+    }
     if let Some(p) = args.replay {
         config.room.replay = p;
     }
     if let Some(s) = args.speed {
-        anyhow::ensure!(
-            s > 0.0 && s.is_finite(),
-            "--speed must be a positive number"
-        );
+        anyhow::ensure!(s > 0.0, "--speed must be a positive number");
         config.room.speed = s;
     }
     if let Some(p) = args.ledger {
@@ -132,12 +221,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let ledger = Ledger::open(&config.ledger.path)
         .with_context(|| format!("opening ledger {}", config.ledger.path.display()))?;
-    let replay = Replay::load(&config.room.replay)?;
-    tracing::info!(
-        file = %config.room.replay.display(), events = replay.entries.len(),
-        minutes = replay.duration_ms() as f64 / 60_000.0, speed = config.room.speed, "replaying room"
-    );
-
     let hub = LinkHub::default();
     let (link_tx, link_rx) = mpsc::channel(1024);
     let (link_addr, serve) = link::bind(
@@ -173,13 +256,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let speech = Arc::new(Espeak::new(&config.voice));
     let (event_tx, event_rx) = mpsc::channel(4096);
-    let speed = config.room.speed;
-    tokio::spawn(async move {
-        // Give OBS and the avatar a moment to connect before the room starts talking.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        replay.play(speed, EventSink::new(event_tx)).await
-    });
-
+    let sink = EventSink::new(event_tx);
+    let counters = sink.counters().clone();
+    let source = source::spawn_configured(
+        &config,
+        &|key| ledger.checkpoint(key).ok().flatten(),
+        sink,
+    )?;
     let ending = if args.exit_when_done {
         Ending::WhenDone
     } else {
@@ -193,7 +276,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Default::default()
         }
     };
-    tracing::info!(?summary, "show over");
+    source.abort();
+    let rejected = counters.snapshot();
+    tracing::info!(?summary, ?rejected, "show over");
     if let Some(obs) = obs {
         if args.record {
             match obs.stop_recording().await {

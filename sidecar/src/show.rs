@@ -244,10 +244,11 @@ impl Show {
     /// checkpoint), tells the source it is committed, then reacts to what was new.
     async fn on_delivery(&mut self, delivery: Delivery) {
         let Delivery {
-            events,
+            mut events,
             checkpoint,
             committed,
         } = delivery;
+        self.apply_price_overrides(&mut events);
         self.summary.events += events.len() as u64;
         let now = now_ms();
         let tiers = self.rewards.tiers().clone();
@@ -271,6 +272,21 @@ impl Show {
                 Admission::Fresh(event) => self.on_event(event).await,
                 Admission::Duplicate => self.summary.duplicates += 1,
                 Admission::NothingNew => {}
+            }
+        }
+    }
+
+    /// `[gifts] diamonds` overrides the platform's price of a gift id, for every source.
+    fn apply_price_overrides(&self, events: &mut [LiveEvent]) {
+        let overrides = &self.config.gifts.diamonds;
+        if overrides.is_empty() {
+            return;
+        }
+        for event in events {
+            if let EventKind::Gift(gift) = &mut event.kind {
+                if let Some(diamonds) = overrides.get(&gift.gift_id) {
+                    gift.diamonds = *diamonds;
+                }
             }
         }
     }

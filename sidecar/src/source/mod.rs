@@ -20,12 +20,19 @@
 //! Modules: one per platform ([`douyin`], [`open_platform`], [`barrage_grab`], [`bilibili`]),
 //! the JSON Lines [`replay`] format and its [`recorder`].
 
+pub mod barrage_grab;
+pub mod bilibili;
+pub mod douyin;
+pub mod open_platform;
+pub mod recorder;
 pub mod replay;
 mod sink;
 
 pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
 
 use std::future::Future;
+
+use crate::config::{Config, SourceKind};
 
 
 
@@ -41,3 +48,107 @@ pub trait LiveSource: Send + 'static {
     fn run(self, sink: EventSink) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
+
+/// A running source task.
+pub struct SourceTask {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl SourceTask {
+    /// Resolves when the source has ended (a replay is over, or a fatal error was logged).
+    pub async fn wait(&self) {
+        while !self.handle.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+}
+
+/// A configuration that names a source but cannot start it.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("cannot load replay: {0}")]
+    Replay(#[from] replay::ReplayError),
+    #[error("source.kind = \"{kind}\" needs a [source.{kind}] section")]
+    MissingSection { kind: &'static str },
+}
+
+/// Starts the source `config.source.kind` names, feeding `sink`. `resume` looks up the last
+/// checkpoint the ledger stored for a source key.
+pub fn spawn_configured(
+    config: &Config,
+    resume: &dyn Fn(&str) -> Option<String>,
+    sink: EventSink,
+) -> Result<SourceTask, SelectError> {
+    let handle = match config.source.kind {
+        SourceKind::Replay => {
+            let replay = replay::Replay::load(&config.room.replay)?;
+            let speed = config.room.speed;
+            tracing::info!(
+                file = %config.room.replay.display(), events = replay.entries.len(),
+                minutes = replay.duration_ms() as f64 / 60_000.0, speed, "replaying room"
+            );
+            tokio::spawn(async move {
+                // Give OBS and the avatar a moment to connect before the room starts talking.
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                replay.play(speed, sink).await;
+            })
+        }
+        SourceKind::Douyin => {
+            let cfg = section(&config.source.douyin, SourceKind::Douyin)?;
+            let source = douyin::DouyinSource::new(
+                cfg.clone(),
+                resume(&douyin::DouyinSource::checkpoint_key(cfg)),
+            );
+            tokio::spawn(drive(source, sink))
+        }
+        SourceKind::DouyinOpenPlatform => {
+            let cfg = section(&config.source.douyin_open_platform, SourceKind::DouyinOpenPlatform)?;
+            let key = open_platform::OpenPlatformSource::checkpoint_key(cfg);
+            let source = open_platform::OpenPlatformSource::new(cfg.clone(), resume(&key));
+            tokio::spawn(drive(source, sink))
+        }
+        SourceKind::BarrageGrab => {
+            let cfg = section(&config.source.barrage_grab, SourceKind::BarrageGrab)?;
+            let key = barrage_grab::BarrageGrabSource::checkpoint_key(cfg);
+            let source = barrage_grab::BarrageGrabSource::new(cfg.clone(), resume(&key));
+            tokio::spawn(drive(source, sink))
+        }
+        SourceKind::Bilibili => {
+            let cfg = section(&config.source.bilibili, SourceKind::Bilibili)?;
+            let key = bilibili::BilibiliSource::checkpoint_key(cfg);
+            let source = bilibili::BilibiliSource::new(cfg.clone(), resume(&key));
+            tokio::spawn(drive(source, sink))
+        }
+    };
+    Ok(SourceTask { handle })
+}
+
+fn section<T>(section: &Option<T>, kind: SourceKind) -> Result<&T, SelectError> {
+    section.as_ref().ok_or(SelectError::MissingSection {
+        kind: kind_name(kind),
+    })
+}
+
+/// Runs an adapter until it ends, logging how.
+async fn drive<S: LiveSource>(source: S, sink: EventSink) {
+    let name = source.describe();
+    tracing::info!(source = %name, "live-room source starting");
+    match source.run(sink).await {
+        Ok(()) => tracing::info!(source = %name, "live-room source ended"),
+        Err(e) => tracing::error!(source = %name, error = %e, "live-room source stopped"),
+    }
+}
+
+fn kind_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Replay => "replay",
+        SourceKind::Douyin => "douyin",
+        SourceKind::DouyinOpenPlatform => "douyin_open_platform",
+        SourceKind::BarrageGrab => "barrage_grab",
+        SourceKind::Bilibili => "bilibili",
+    }
+}

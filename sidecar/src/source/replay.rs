@@ -2,6 +2,9 @@
 //!
 //! Format: an optional header line `{"replay": {"version": 1, "room": "...", ...}}`, then one
 //! event per line: `{"at_ms": 1200, "event": {<LiveEvent>}}` with `at_ms` relative to the start.
+//! Files written by `sidecar record` (see [`super::recorder`]) also hold the raw upstream frames,
+//! `{"at_ms": 1195, "raw": {"platform": "douyin", "b64": "..."}}`; playing a room skips them
+//! (they are there to re-decode a session after a decoder fix, and for bug reports).
 //! Blank lines and `#` comments are skipped. A malformed line is logged with its number and
 //! skipped; the rest of the room still plays.
 
@@ -20,10 +23,13 @@ struct Entry {
     event: LiveEvent,
 }
 
+/// Lines that are not events: the header and raw frames.
 #[derive(Debug, Deserialize)]
-struct Header {
-    #[allow(dead_code)]
-    replay: serde_json::Value,
+#[serde(untagged)]
+#[allow(dead_code)] // only recognised, not used, when playing
+enum Other {
+    Header { replay: serde_json::Value },
+    Raw { at_ms: u64, raw: serde_json::Value },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +67,7 @@ impl Replay {
             }
             match serde_json::from_str::<Entry>(line) {
                 Ok(entry) => replay.entries.push((entry.at_ms, entry.event)),
-                Err(_) if serde_json::from_str::<Header>(line).is_ok() => {}
+                Err(_) if serde_json::from_str::<Other>(line).is_ok() => {}
                 Err(e) => replay.rejected.push((i + 1, e.to_string())),
             }
         }
@@ -105,6 +111,7 @@ mod tests {
 
     const ROOM: &str = r#"{"replay":{"version":1,"room":"test"}}
 # a comment
+{"at_ms":90,"raw":{"platform":"douyin","b64":"OgJoYg=="}}
 {"at_ms":200,"event":{"platform":"replay","msg_id":"2","type":"follow","user":{"id":"u","name":"n"}}}
 {"at_ms":100,"event":{"platform":"replay","msg_id":"1","type":"comment","text":"hi"}}
 {"at_ms":300,"event":{"platform":"replay","msg_id":"3","type":"teleport"}}
@@ -124,7 +131,7 @@ not json
         );
         assert_eq!(
             replay.rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
-            vec![5, 6]
+            vec![6, 7]
         );
     }
 
