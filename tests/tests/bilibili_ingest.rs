@@ -1,0 +1,212 @@
+//! The sidecar's Bilibili adapter end to end: the real `target/debug/sidecar` binary against
+//! the loopback stand-in danmaku server ([`e2e::fake_bilibili`]), which plays a storm of
+//! compressed batches, duplicates, malformed packets and decompression bombs and drops the
+//! connection once in the middle. Everything is checked from the outside: the fake's record of
+//! auth packets and heartbeats, the sidecar's SQLite ledger, and its log.
+//!
+//! Needs `cargo build -p sidecar` first (the test runs `target/debug/sidecar`). No OBS.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use e2e::fake_bilibili::{ExpectedGift, FakeBilibili, FakeBilibiliOptions};
+
+const ROOM: u64 = 21_452_505;
+const KEY: &str = "e2e-danmaku-token-8f14e45fceea167a5a36dedd4bea2543";
+const BUVID: &str = "E2E0B1C2-D3E4-F5A6-B7C8-D9E0F1A2B3C4infoc";
+
+fn sidecar_binary() -> Result<PathBuf> {
+    let path = e2e::workspace_root().join("target/debug/sidecar");
+    ensure!(
+        path.exists(),
+        "{} is not built: run `cargo build -p sidecar` first",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn write_config(dir: &Path, fake: &FakeBilibili) -> Result<PathBuf> {
+    let path = dir.join("bilibili.toml");
+    let ledger = dir.join("ledger.sqlite3");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[source]
+kind = "bilibili"
+
+[source.bilibili]
+room_id = {ROOM}
+endpoint = "{endpoint}"
+key = "{KEY}"
+buvid = "{BUVID}"
+heartbeat_secs = 1
+stall_secs = 10
+
+[ledger]
+path = "{ledger}"
+
+[obs]
+enabled = false
+
+[link]
+bind = "127.0.0.1:0"
+"#,
+            endpoint = fake.ws_url(),
+            ledger = ledger.display(),
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Gift rows of the ledger, `msg_id → (count, value_fen)`; empty while the ledger is not there.
+fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
+    let read = || -> rusqlite::Result<BTreeMap<String, (u64, u64)>> {
+        let conn = rusqlite::Connection::open_with_flags(
+            ledger,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        let mut stmt =
+            conn.prepare("SELECT msg_id, count, value_fen FROM gifts WHERE platform = 'bilibili'")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+            ))
+        })?;
+        rows.collect()
+    };
+    read().unwrap_or_default()
+}
+
+fn ledger_seen(ledger: &Path) -> Result<Vec<String>> {
+    let conn = rusqlite::Connection::open(ledger)?;
+    let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = 'bilibili'")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn truth_map(expected: &[ExpectedGift]) -> BTreeMap<String, (u64, u64)> {
+    expected
+        .iter()
+        .map(|g| (g.msg_id.clone(), (g.count, g.value_fen)))
+        .collect()
+}
+
+/// SIGINT, then SIGKILL if the sidecar has not exited within 10 s.
+fn stop(child: &mut Child) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = kill(pid, Signal::SIGINT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
+    let fake = FakeBilibili::start(FakeBilibiliOptions {
+        room_id: ROOM,
+        key: KEY.to_string(),
+        popularity: 4242,
+    })
+    .await?;
+    let work = tempfile::tempdir()?;
+    let config = write_config(work.path(), &fake)?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    let mut sidecar = Command::new(sidecar_binary()?)
+        .current_dir(e2e::workspace_root())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
+        .spawn()
+        .context("starting the sidecar")?;
+
+    let truth = truth_map(&fake.expected_gifts());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let outcome = loop {
+        let activity = fake.activity();
+        let gifts = ledger_gifts(&ledger);
+        if gifts == truth && activity.storm_parts_played == 2 && activity.heartbeats >= 3 {
+            break Ok(());
+        }
+        if let Some(status) = sidecar.try_wait()? {
+            break Err(format!("the sidecar exited early with {status}"));
+        }
+        if Instant::now() > deadline {
+            break Err(format!(
+                "timed out: ledger {gifts:?}\ntruth {truth:?}\nfake {activity:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Let a late duplicate (if the sidecar were to count one) reach the ledger before looking.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop(&mut sidecar)?;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if let Err(why) = outcome {
+        bail!("{why}\n--- sidecar log ---\n{log}");
+    }
+
+    // Gifts: exactly the truth, despite duplicates, combo summaries, bombs and the reconnect.
+    let gifts = ledger_gifts(&ledger);
+    ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
+    let value: u64 = gifts.values().map(|(_, fen)| fen).sum();
+    let count: u64 = gifts.values().map(|(n, _)| n).sum();
+    let true_value: u64 = fake.expected_gifts().iter().map(|g| g.value_fen).sum();
+    let true_count: u64 = fake.expected_gifts().iter().map(|g| g.count).sum();
+    ensure!(
+        (count, value) == (true_count, true_value),
+        "totals {count} gifts / {value} fen, truth {true_count} / {true_value}"
+    );
+
+    // Comments (danmaku id_str, Super Chat text) reached the show.
+    let seen = ledger_seen(&ledger)?;
+    for id in fake.expected_comment_ids() {
+        ensure!(
+            seen.contains(&id),
+            "comment {id} not in the ledger: {seen:?}"
+        );
+    }
+
+    // The fake saw what the real server would: auth with the key on each connection, a
+    // reconnect after the drop, heartbeats.
+    let activity = fake.activity();
+    ensure!(activity.drops == 1, "{activity:?}");
+    ensure!(
+        activity.auth_attempts.len() >= 2,
+        "no reconnect: {activity:?}"
+    );
+    for attempt in &activity.auth_attempts {
+        ensure!(attempt.accepted, "auth refused: {attempt:?}");
+        ensure!(attempt.body["key"] == KEY && attempt.body["buvid"] == BUVID);
+        ensure!(attempt.body["roomid"] == ROOM && attempt.body["protover"] == 3);
+    }
+    ensure!(activity.heartbeats >= 3, "{activity:?}");
+    ensure!(activity.unexpected_packets == 0, "{activity:?}");
+
+    // Bad input was counted by reason, and no secret reached the log.
+    for reason in fake.planted_faults() {
+        ensure!(
+            log.contains(reason),
+            "no '{reason}' rejection logged:\n{log}"
+        );
+    }
+    ensure!(!log.contains(KEY), "the danmaku key leaked into the log");
+    ensure!(!log.contains(BUVID), "the buvid leaked into the log");
+    Ok(())
+}
