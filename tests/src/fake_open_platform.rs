@@ -1,0 +1,564 @@
+//! Stand-ins for the Douyin Open Platform's live-data push, for tests that run the sidecar as
+//! its push endpoint.
+//!
+//! - [`Pusher`] plays the platform's side of a push: a `POST` with the headers `x-nonce-str`,
+//!   `x-timestamp` (ms), `x-roomid`, `x-msg-type` and `x-signature`, and a JSON array body,
+//!   written byte for byte onto a TCP connection. It signs with its own implementation of the
+//!   documented algorithm ([`sign`]), and can do what the real platform and an attacker do:
+//!   resend (duplicates with a fresh nonce), replay a captured request unchanged, sign for a
+//!   stale time, or send a wrong signature. Every response is timed.
+//! - [`FakeTaskApi`] is the live-data task API (`/api/live_data/task/start|stop|get`): it checks
+//!   the `access-token` header, answers with the platform's `{err_no, err_msg, logid, data}`
+//!   envelope and records every call.
+//!
+//! Plain HTTP/1.1 is written and parsed here by hand on purpose: the tests must see exactly what
+//! goes over the wire, and must not share an HTTP stack (or any code) with the sidecar.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use base64::Engine;
+use md5::{Digest, Md5};
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// The message types a push task can be started for.
+pub const MSG_TYPES: [&str; 4] = ["live_comment", "live_gift", "live_like", "live_fansclub"];
+
+/// How long a request/response exchange may take before the fake gives up.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest HTTP head either fake reads.
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest HTTP body either fake reads.
+const MAX_BODY: usize = 1 << 20;
+
+/// The platform's signature: MD5 over `k=v&k=v` of the given headers sorted by name, then the
+/// body, then the app secret; standard base64.
+pub fn sign(headers: &[(&str, &str)], body: &[u8], secret: &str) -> String {
+    let mut sorted: Vec<(&str, &str)> = headers.to_vec();
+    sorted.sort();
+    let joined = sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut input = joined.into_bytes();
+    input.extend_from_slice(body);
+    input.extend_from_slice(secret.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(&input))
+}
+
+/// Milliseconds since the Unix epoch, the unit of `x-timestamp`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One push as it goes over the wire (captured, so it can be sent again unchanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    /// The `x-*` headers, in the order they are written.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl PushRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The same request with its signature changed in one character (a forgery).
+    pub fn with_bad_signature(mut self) -> Self {
+        for (k, v) in &mut self.headers {
+            if k == "x-signature" {
+                let flipped = if v.starts_with('A') { "B" } else { "A" };
+                v.replace_range(..1, flipped);
+            }
+        }
+        self
+    }
+}
+
+/// What the endpoint answered, and how long it took.
+#[derive(Debug, Clone)]
+pub struct PushResponse {
+    pub status: u16,
+    pub body: String,
+    pub elapsed: Duration,
+}
+
+/// The platform's pushing side, aimed at one endpoint.
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    addr: SocketAddr,
+    path: String,
+    room_id: String,
+    secret: String,
+}
+
+impl Pusher {
+    pub fn new(addr: SocketAddr, path: &str, room_id: &str, secret: &str) -> Self {
+        Self {
+            addr,
+            path: path.to_string(),
+            room_id: room_id.to_string(),
+            secret: secret.to_string(),
+        }
+    }
+
+    /// A push of `items` the way the platform makes one now: fresh nonce, current time, signed.
+    pub fn request(&self, msg_type: &str, items: &Value) -> PushRequest {
+        let nonce: String = {
+            let mut rng = rand::rng();
+            (0..16)
+                .map(|_| {
+                    char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])
+                })
+                .collect()
+        };
+        self.request_at(msg_type, items, now_ms(), &nonce)
+    }
+
+    /// A push signed for an explicit time and nonce (stale pushes, fixed vectors).
+    pub fn request_at(
+        &self,
+        msg_type: &str,
+        items: &Value,
+        timestamp_ms: u64,
+        nonce: &str,
+    ) -> PushRequest {
+        let body = serde_json::to_vec(items).expect("JSON values serialise");
+        self.request_raw(msg_type, body, timestamp_ms, nonce)
+    }
+
+    /// A push of an arbitrary body, signed (a platform bug: signed but malformed).
+    pub fn request_raw(
+        &self,
+        msg_type: &str,
+        body: Vec<u8>,
+        timestamp_ms: u64,
+        nonce: &str,
+    ) -> PushRequest {
+        let timestamp = timestamp_ms.to_string();
+        let signed = [
+            ("x-nonce-str", nonce),
+            ("x-timestamp", timestamp.as_str()),
+            ("x-roomid", self.room_id.as_str()),
+            ("x-msg-type", msg_type),
+        ];
+        let signature = sign(&signed, &body, &self.secret);
+        let mut headers: Vec<(String, String)> = signed
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.insert(2, ("x-signature".into(), signature));
+        PushRequest { headers, body }
+    }
+
+    /// Builds, sends and times a fresh push.
+    pub async fn push(&self, msg_type: &str, items: &Value) -> Result<(PushRequest, PushResponse)> {
+        let request = self.request(msg_type, items);
+        let response = self.send(&request).await?;
+        Ok((request, response))
+    }
+
+    /// Sends `request` exactly as captured, on a new connection, and reads the answer.
+    pub async fn send(&self, request: &PushRequest) -> Result<PushResponse> {
+        let mut wire = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: douyin-open-platform-push (test stand-in)\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n",
+            self.path,
+            self.addr,
+            request.body.len()
+        );
+        for (k, v) in &request.headers {
+            wire.push_str(&format!("{k}: {v}\r\n"));
+        }
+        wire.push_str("Connection: close\r\n\r\n");
+        let mut wire = wire.into_bytes();
+        wire.extend_from_slice(&request.body);
+
+        let started = Instant::now();
+        let exchange = async {
+            let mut stream = TcpStream::connect(self.addr).await?;
+            stream.write_all(&wire).await?;
+            let (head, body) = read_message(&mut stream).await?;
+            anyhow::Ok((head, body))
+        };
+        let (head, body) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .context("the push endpoint did not answer in time")??;
+        let elapsed = started.elapsed();
+        let status = head
+            .start_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {:?}", head.start_line))?;
+        Ok(PushResponse {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            elapsed,
+        })
+    }
+}
+
+/// One call the task API received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskCall {
+    pub method: String,
+    /// Path without the query, e.g. `/api/live_data/task/start`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub access_token: Option<String>,
+    /// The JSON body of POSTs.
+    pub body: Option<Value>,
+}
+
+impl TaskCall {
+    /// `msg_type` from the body (start/stop) or the query (get).
+    pub fn msg_type(&self) -> Option<String> {
+        self.body
+            .as_ref()
+            .and_then(|b| b["msg_type"].as_str().map(String::from))
+            .or_else(|| {
+                self.query
+                    .iter()
+                    .find(|(k, _)| k == "msg_type")
+                    .map(|(_, v)| v.clone())
+            })
+    }
+}
+
+/// The live-data task API, on a loopback port.
+pub struct FakeTaskApi {
+    addr: SocketAddr,
+    calls: Arc<Mutex<Vec<TaskCall>>>,
+    server: JoinHandle<()>,
+}
+
+impl FakeTaskApi {
+    /// Starts the API; calls must carry `access-token: {token}`.
+    pub async fn start(token: &str) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(ApiState {
+            token: token.to_string(),
+            calls: calls.clone(),
+            running: Mutex::new(BTreeSet::new()),
+        });
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    // A broken connection only ends that connection.
+                    let _ = serve_connection(stream, &state).await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            calls,
+            server,
+        })
+    }
+
+    /// The base URL to configure as the sidecar's `api`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn calls(&self) -> Vec<TaskCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The message types of the calls to `…/task/{op}` (`start`, `stop`, `get`), in order.
+    pub fn msg_types_of(&self, op: &str) -> Vec<String> {
+        let path = format!("/api/live_data/task/{op}");
+        self.calls()
+            .into_iter()
+            .filter(|c| c.path == path)
+            .filter_map(|c| c.msg_type())
+            .collect()
+    }
+}
+
+impl Drop for FakeTaskApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct ApiState {
+    token: String,
+    calls: Arc<Mutex<Vec<TaskCall>>>,
+    /// Message types with a running task.
+    running: Mutex<BTreeSet<String>>,
+}
+
+/// Answers requests on one keep-alive connection until the client closes it.
+async fn serve_connection(mut stream: TcpStream, state: &ApiState) -> Result<()> {
+    loop {
+        let (head, body) = match read_message(&mut stream).await {
+            Ok(message) => message,
+            Err(_) => return Ok(()), // closed between requests
+        };
+        let mut parts = head.start_line.split(' ');
+        let (method, target) = (
+            parts.next().unwrap_or_default().to_string(),
+            parts.next().unwrap_or_default().to_string(),
+        );
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), parse_query(q)),
+            None => (target.clone(), Vec::new()),
+        };
+        let call = TaskCall {
+            method: method.clone(),
+            path: path.clone(),
+            query,
+            access_token: head.header("access-token").map(String::from),
+            body: serde_json::from_slice(&body).ok(),
+        };
+        state.calls.lock().unwrap().push(call.clone());
+        let (status, answer) = answer(state, &call);
+        let text = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        stream.write_all(response.as_bytes()).await?;
+        if head
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// The platform's answer to one call: HTTP status line tail and envelope.
+fn answer(state: &ApiState, call: &TaskCall) -> (&'static str, Value) {
+    let logid = format!("{:016x}", rand::rng().random::<u64>());
+    let error = |err_no: i64, msg: &str| {
+        (
+            "200 OK",
+            json!({"err_no": err_no, "err_msg": msg, "logid": logid}),
+        )
+    };
+    if call.access_token.as_deref() != Some(state.token.as_str()) {
+        return error(40022, "access_token invalid");
+    }
+    let Some(msg_type) = call.msg_type().filter(|t| MSG_TYPES.contains(&t.as_str())) else {
+        return error(40001, "invalid msg_type");
+    };
+    let body_field = |k: &str| call.body.as_ref().and_then(|b| b[k].as_str());
+    let mut running = state.running.lock().unwrap();
+    match (call.method.as_str(), call.path.as_str()) {
+        ("POST", "/api/live_data/task/start") => {
+            if body_field("roomid").is_none_or(str::is_empty)
+                || body_field("appid").is_none_or(str::is_empty)
+            {
+                return error(40001, "roomid and appid are required");
+            }
+            running.insert(msg_type);
+            let task_id = format!("{}", rand::rng().random_range(10u64.pow(17)..10u64.pow(18)));
+            (
+                "200 OK",
+                json!({"err_no": 0, "err_msg": "", "logid": logid, "data": {"task_id": task_id}}),
+            )
+        }
+        ("POST", "/api/live_data/task/stop") => {
+            running.remove(&msg_type);
+            (
+                "200 OK",
+                json!({"err_no": 0, "err_msg": "", "logid": logid}),
+            )
+        }
+        ("GET", "/api/live_data/task/get") => {
+            let status = if running.contains(&msg_type) { 3 } else { 1 };
+            (
+                "200 OK",
+                json!({"err_no": 0, "err_msg": "", "logid": logid, "data": {"status": status}}),
+            )
+        }
+        _ => (
+            "404 Not Found",
+            json!({"err_no": 404, "err_msg": "not found", "logid": logid}),
+        ),
+    }
+}
+
+/// The start line and headers of an HTTP/1.1 message.
+struct Head {
+    start_line: String,
+    /// Lower-cased names.
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 message (request or response) with a `Content-Length` body, or a body
+/// that runs until the connection closes when there is no length (responses with
+/// `Connection: close`).
+async fn read_message<R: AsyncRead + Unpin>(stream: &mut R) -> Result<(Head, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        ensure!(
+            buf.len() <= MAX_HEAD,
+            "HTTP head larger than {MAX_HEAD} bytes"
+        );
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed before a complete HTTP head");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head_text = std::str::from_utf8(&buf[..head_end]).context("HTTP head is not UTF-8")?;
+    let mut lines = head_text.split("\r\n");
+    let start_line = lines.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let head = Head {
+        start_line,
+        headers,
+    };
+    let mut body = buf[head_end + 4..].to_vec();
+    match head.header("content-length") {
+        Some(len) => {
+            let len: usize = len.parse().context("bad Content-Length")?;
+            ensure!(len <= MAX_BODY, "HTTP body of {len} bytes");
+            while body.len() < len {
+                let mut chunk = vec![0u8; (len - body.len()).min(64 * 1024)];
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    bail!("connection closed inside the body");
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+            body.truncate(len);
+        }
+        None if head.start_line.starts_with("HTTP/") => {
+            stream.take(MAX_BODY as u64).read_to_end(&mut body).await?;
+        }
+        None => body.clear(),
+    }
+    Ok((head, body))
+}
+
+/// `a=1&b=x%20y` → pairs, percent- and plus-decoded.
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signer_reproduces_the_platforms_documented_example() {
+        let headers = [
+            ("x-nonce-str", "123456"),
+            ("x-timestamp", "456789"),
+            ("x-roomid", "268"),
+            ("x-msg-type", "live_gift"),
+        ];
+        assert_eq!(
+            sign(&headers, "abc123你好".as_bytes(), "123abc"),
+            "PDcKhdlsrKEJif6uMKD2dw=="
+        );
+    }
+
+    #[test]
+    fn requests_carry_every_platform_header_and_a_forgery_differs_only_in_the_signature() {
+        let pusher = Pusher::new("127.0.0.1:1".parse().unwrap(), "/p", "268", "123abc");
+        let req = pusher.request_at("live_gift", &json!([]), 456789, "123456");
+        let names: Vec<&str> = req.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "x-nonce-str",
+                "x-timestamp",
+                "x-signature",
+                "x-roomid",
+                "x-msg-type"
+            ]
+        );
+        assert_eq!(req.body, b"[]");
+        let forged = req.clone().with_bad_signature();
+        assert_ne!(forged.header("x-signature"), req.header("x-signature"));
+        assert_eq!(forged.body, req.body);
+        assert_ne!(
+            pusher
+                .request("live_gift", &json!([]))
+                .header("x-nonce-str"),
+            Some("123456")
+        );
+    }
+
+    #[test]
+    fn queries_are_decoded() {
+        assert_eq!(
+            parse_query("roomid=1&appid=tt%5F1&msg_type=live+gift&x"),
+            vec![
+                ("roomid".into(), "1".into()),
+                ("appid".into(), "tt_1".into()),
+                ("msg_type".into(), "live gift".into()),
+                ("x".into(), String::new()),
+            ]
+        );
+    }
+}

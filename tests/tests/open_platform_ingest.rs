@@ -1,0 +1,401 @@
+//! The sidecar as a Douyin Open Platform push endpoint, end to end: the real
+//! `target/debug/sidecar` binary, the loopback stand-in task API and the stand-in pusher
+//! ([`e2e::fake_open_platform`]), which signs pushes itself. Checked from the outside: what the
+//! task API was asked, the HTTP answers and their timing, the SQLite ledger, and the log.
+//!
+//! Needs `cargo build -p sidecar` first (the test runs `target/debug/sidecar`). No OBS.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use e2e::fake_open_platform::{now_ms, FakeTaskApi, PushResponse, Pusher, MSG_TYPES};
+use serde_json::{json, Value};
+
+const APP_ID: &str = "tt0e2e5f1a2b3c4d5e";
+const APP_SECRET: &str = "e2e-app-secret-7d793037a0760186574b0282f2f435e7";
+const ACCESS_TOKEN: &str = "e2e-access-token-0.1b8a6f1ee3a8d2f4c9a7e6d5";
+const ROOM: &str = "7312345678901234567";
+const PATH: &str = "/douyin/push";
+const PLATFORM: &str = "douyin_open_platform";
+/// The platform's deadline for an answer (3 s for gifts; 2 s is the strict one).
+const DEADLINE: Duration = Duration::from_secs(2);
+
+fn sidecar_binary() -> Result<PathBuf> {
+    let path = e2e::workspace_root().join("target/debug/sidecar");
+    ensure!(
+        path.exists(),
+        "{} is not built: run `cargo build -p sidecar` first",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn write_config(dir: &Path, bind: SocketAddr, api: &FakeTaskApi) -> Result<PathBuf> {
+    let path = dir.join("open_platform.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[source]
+kind = "douyin_open_platform"
+
+[source.douyin_open_platform]
+bind = "{bind}"
+path = "{PATH}"
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+room_id = "{ROOM}"
+api = "{api}"
+access_token = "{ACCESS_TOKEN}"
+gift_names = {{ "sec_gift_heart" = "小心心", "sec_gift_carnival" = "嘉年华" }}
+
+[ledger]
+path = "{ledger}"
+
+[obs]
+enabled = false
+
+[link]
+bind = "127.0.0.1:0"
+"#,
+            api = api.url(),
+            ledger = dir.join("ledger.sqlite3").display(),
+        ),
+    )?;
+    Ok(path)
+}
+
+fn gift(msg_id: &str, viewer: &str, gift_id: &str, num: u64, value_fen: u64) -> Value {
+    json!({
+        "msg_id": msg_id, "sec_openid": format!("openid_{viewer}"), "sec_gift_id": gift_id,
+        "gift_num": num, "gift_value": value_fen, "avatar_url": "https://p3.douyinpic.com/a.jpeg",
+        "nickname": viewer, "timestamp": now_ms(), "test": false
+    })
+}
+
+/// Gift rows of this platform, `msg_id → (count, diamonds, value_fen)`; empty while the ledger
+/// is not there yet.
+fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64, u64)> {
+    let read = || -> rusqlite::Result<BTreeMap<String, (u64, u64, u64)>> {
+        let conn = rusqlite::Connection::open_with_flags(
+            ledger,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        let mut stmt = conn
+            .prepare("SELECT msg_id, count, diamonds, value_fen FROM gifts WHERE platform = ?1")?;
+        let rows = stmt.query_map([PLATFORM], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ),
+            ))
+        })?;
+        rows.collect()
+    };
+    read().unwrap_or_default()
+}
+
+fn ledger_seen(ledger: &Path) -> Result<Vec<String>> {
+    let conn = rusqlite::Connection::open(ledger)?;
+    let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = ?1")?;
+    let rows = stmt.query_map([PLATFORM], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// SIGINT, then SIGKILL if the sidecar has not exited within 10 s.
+fn stop(child: &mut Child) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait()?;
+    Ok(())
+}
+
+/// Polls `ready` every 100 ms until it holds, the sidecar exits, or `limit` passes.
+async fn wait_for(
+    sidecar: &mut Child,
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if let Some(status) = sidecar.try_wait()? {
+            bail!("the sidecar exited with {status} while waiting for {what}");
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn expect(response: &PushResponse, status: u16, what: &str) -> Result<()> {
+    ensure!(
+        response.status == status,
+        "{what}: expected HTTP {status}, got {} {}",
+        response.status,
+        response.body
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_pushes_land_once_and_forged_stale_or_replayed_ones_never() -> Result<()> {
+    let api = FakeTaskApi::start(ACCESS_TOKEN).await?;
+    let work = tempfile::tempdir()?;
+    let bind: SocketAddr = format!("127.0.0.1:{}", e2e::free_port()?).parse()?;
+    let config = write_config(work.path(), bind, &api)?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    let mut sidecar = Command::new(sidecar_binary()?)
+        .current_dir(e2e::workspace_root())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env_remove("AIVS_DOUYIN_APP_SECRET")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
+        .spawn()
+        .context("starting the sidecar")?;
+    let outcome = exercise(&mut sidecar, &api, bind, &ledger).await;
+    stop(&mut sidecar)?;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if let Err(why) = outcome {
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    for (name, secret) in [("app secret", APP_SECRET), ("access token", ACCESS_TOKEN)] {
+        ensure!(
+            !log.contains(secret),
+            "the {name} leaked into the log:\n{log}"
+        );
+    }
+    ensure!(
+        log.contains("bad_signature")
+            && log.contains("stale_timestamp")
+            && log.contains("replayed"),
+        "refusals not counted in the log:\n{log}"
+    );
+    Ok(())
+}
+
+async fn exercise(
+    sidecar: &mut Child,
+    api: &FakeTaskApi,
+    bind: SocketAddr,
+    ledger: &Path,
+) -> Result<()> {
+    // 1. A push task is started for every message type, with the token, room and app.
+    let mut wanted: Vec<String> = MSG_TYPES.iter().map(|t| t.to_string()).collect();
+    wanted.sort();
+    wait_for(
+        sidecar,
+        Duration::from_secs(20),
+        "push tasks to start",
+        || {
+            let mut started = api.msg_types_of("start");
+            started.sort();
+            started.dedup();
+            started == wanted
+        },
+    )
+    .await?;
+    for call in api.calls().iter().filter(|c| c.path.ends_with("/start")) {
+        ensure!(call.method == "POST", "{call:?}");
+        ensure!(
+            call.access_token.as_deref() == Some(ACCESS_TOKEN),
+            "{call:?}"
+        );
+        let body = call.body.as_ref().context("start without a JSON body")?;
+        ensure!(
+            body["roomid"] == ROOM && body["appid"] == APP_ID,
+            "{call:?}"
+        );
+    }
+    wait_for(
+        sidecar,
+        Duration::from_secs(10),
+        "the push endpoint",
+        || std::net::TcpStream::connect(bind).is_ok(),
+    )
+    .await?;
+
+    // 2. Signed pushes of every type are answered 200 within the platform's deadline.
+    let pusher = Pusher::new(bind, PATH, ROOM, APP_SECRET);
+    let gifts = json!([
+        gift("7400000000000000001", "小明", "sec_gift_heart", 1, 10),
+        gift("7400000000000000002", "阿花", "sec_gift_heart", 3, 30),
+        gift(
+            "7400000000000000003",
+            "老王",
+            "sec_gift_carnival",
+            1,
+            30_000
+        ),
+    ]);
+    let (captured, response) = pusher.push("live_gift", &gifts).await?;
+    expect(&response, 200, "signed gift push")?;
+    let comments = json!([{"msg_id": "7400000000000000101", "sec_openid": "openid_阿花",
+        "content": "主播唱首歌吧", "avatar_url": "", "nickname": "阿花", "timestamp": now_ms()}]);
+    let likes = json!([{"msg_id": "7400000000000000201", "sec_openid": "openid_小明",
+        "like_num": 12, "avatar_url": "", "nickname": "小明", "timestamp": now_ms()}]);
+    let fans = json!([{"msg_id": "7400000000000000301", "sec_openid": "openid_老王",
+        "fansclub_reason_type": 2, "fansclub_level": 1, "avatar_url": "", "nickname": "老王",
+        "timestamp": now_ms()}]);
+    let mut timings = vec![response.elapsed];
+    for (msg_type, items) in [
+        ("live_comment", &comments),
+        ("live_like", &likes),
+        ("live_fansclub", &fans),
+    ] {
+        let (_, response) = pusher.push(msg_type, items).await?;
+        expect(&response, 200, msg_type)?;
+        timings.push(response.elapsed);
+    }
+
+    // 3. The platform's duplicates: the same batch resent with a new nonce, and an overlapping
+    //    batch carrying one new gift. Both 200; the ledger keeps each msg_id once.
+    let (_, response) = pusher.push("live_gift", &gifts).await?;
+    expect(&response, 200, "resent gift batch")?;
+    timings.push(response.elapsed);
+    let overlap = json!([
+        gifts[2].clone(),
+        gift("7400000000000000004", "小明", "sec_gift_unknown", 2, 520),
+    ]);
+    let (_, response) = pusher.push("live_gift", &overlap).await?;
+    expect(&response, 200, "overlapping gift batch")?;
+    timings.push(response.elapsed);
+    for t in &timings {
+        ensure!(*t < DEADLINE, "a push took {t:?}: {timings:?}");
+    }
+
+    // 4. What the platform never sends is refused, and nothing of it is recorded.
+    let replay = pusher.send(&captured).await?;
+    ensure!(
+        replay.status == 409,
+        "a replayed request was answered {} {}",
+        replay.status,
+        replay.body
+    );
+    let forged_items = json!([gift(
+        "7400000000000000901",
+        "骗子",
+        "sec_gift_carnival",
+        100,
+        3_000_000
+    )]);
+    let forged = pusher
+        .request("live_gift", &forged_items)
+        .with_bad_signature();
+    expect(&pusher.send(&forged).await?, 403, "forged signature")?;
+    let other_secret = Pusher::new(bind, PATH, ROOM, "not-the-app-secret");
+    let (_, response) = other_secret.push("live_gift", &forged_items).await?;
+    expect(&response, 403, "signed with another secret")?;
+    let stale_items = json!([gift(
+        "7400000000000000902",
+        "旧消息",
+        "sec_gift_heart",
+        1,
+        10
+    )]);
+    let stale = pusher.request_at(
+        "live_gift",
+        &stale_items,
+        now_ms() - 10 * 60 * 1000,
+        "stale-nonce",
+    );
+    expect(&pusher.send(&stale).await?, 403, "stale timestamp")?;
+    let future = pusher.request_at(
+        "live_gift",
+        &stale_items,
+        now_ms() + 10 * 60 * 1000,
+        "future-nonce",
+    );
+    expect(
+        &pusher.send(&future).await?,
+        403,
+        "timestamp from the future",
+    )?;
+    // Signed but broken or unknown: answered, counted, not recorded.
+    let bad_json = pusher.request_raw(
+        "live_comment",
+        b"[{\"msg_id\": ".to_vec(),
+        now_ms(),
+        "n-bad-json",
+    );
+    expect(&pusher.send(&bad_json).await?, 400, "malformed JSON")?;
+    let (_, response) = pusher
+        .push("live_teleport", &json!([{"msg_id": "x"}]))
+        .await?;
+    expect(&response, 200, "unknown message type")?;
+
+    // 5. The ledger: each genuine gift exactly once, with its exact value.
+    let truth: BTreeMap<String, (u64, u64, u64)> = [
+        ("7400000000000000001", (1, 1, 10)),
+        ("7400000000000000002", (3, 1, 30)),
+        ("7400000000000000003", (1, 3000, 30_000)),
+        // 2 gifts worth 520 fen: 26 diamonds each.
+        ("7400000000000000004", (2, 26, 520)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    wait_for(
+        sidecar,
+        Duration::from_secs(10),
+        "the gifts in the ledger",
+        || ledger_gifts(ledger) == truth,
+    )
+    .await
+    .with_context(|| format!("ledger {:?}", ledger_gifts(ledger)))?;
+    // A late double count would show up now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let gifts = ledger_gifts(ledger);
+    ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
+    let value: u64 = gifts.values().map(|(_, _, fen)| fen).sum();
+    ensure!(value == 30_560, "ledger holds {value} fen, truth is 30560");
+    let seen = ledger_seen(ledger)?;
+    for id in ["7400000000000000101", "7400000000000000201"] {
+        ensure!(
+            seen.iter().any(|s| s == id),
+            "{id} not in the ledger: {seen:?}"
+        );
+    }
+    ensure!(
+        !seen.iter().any(|s| s == "7400000000000000301" || s == "x"),
+        "fans-club or unknown items reached the show: {seen:?}"
+    );
+
+    // 6. The task keeper looked at every task once they all ran (status check, logged).
+    wait_for(
+        sidecar,
+        Duration::from_secs(10),
+        "task status checks",
+        || {
+            let mut checked = api.msg_types_of("get");
+            checked.sort();
+            checked.dedup();
+            checked == wanted
+        },
+    )
+    .await?;
+    Ok(())
+}
