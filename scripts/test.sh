@@ -22,5 +22,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== unit and component tests"
 cargo test --workspace --exclude e2e
 
+echo "== fuzzing the decoders of untrusted input (briefly)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+
 echo "== end-to-end tests (real OBS, headless; one at a time: each runs its own OBS)"
 cargo test -p e2e -- --test-threads=1

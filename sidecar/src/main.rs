@@ -17,12 +17,12 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use sidecar::config::Config;
+use sidecar::config::SourceKind;
 use sidecar::ledger::Ledger;
 use sidecar::link::{self, LinkHub};
 use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
 use sidecar::show::{Ending, Show};
-use sidecar::config::SourceKind;
 use sidecar::source::{self, recorder, EventSink};
 use sidecar::speech::espeak::Espeak;
 
@@ -258,11 +258,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
-    let source = source::spawn_configured(
-        &config,
-        &|key| ledger.checkpoint(key).ok().flatten(),
-        sink,
-    )?;
+    let source =
+        source::spawn_configured(&config, &|key| ledger.checkpoint(key).ok().flatten(), sink)?;
     let ending = if args.exit_when_done {
         Ending::WhenDone
     } else {
@@ -276,6 +273,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Default::default()
         }
     };
+    // The show (and with it the event channel) is gone: sources see their sink closed and
+    // wind down (the Open Platform adapter stops its push tasks). Give them a moment.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), source.wait()).await;
     source.abort();
     let rejected = counters.snapshot();
     tracing::info!(?summary, ?rejected, "show over");

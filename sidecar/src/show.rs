@@ -25,13 +25,13 @@ use crate::config::Config;
 use crate::cue::{Cue, CueKind};
 use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{Admission, AiredLine, Ledger};
-use crate::source::Delivery;
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::{ObsAction, ObsController};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
 use crate::scheduler::{InterruptRules, Line, Timeline};
 use crate::script::Script;
+use crate::source::Delivery;
 use crate::speech::{Clip, SpeechEngine, SpeechError};
 
 /// Audio is sent to the avatar in 100 ms chunks: small enough that a `Stop` cuts promptly on

@@ -458,7 +458,8 @@ impl HeadlessObs {
     /// OBS 29 writes before tearing down its windows).
     fn crashed_in_ui_teardown(&self) -> bool {
         let log = self.log_text();
-        log.rfind("==== Shutting down").is_some_and(|at| log[at..].contains("All scene data cleared"))
+        log.rfind("==== Shutting down")
+            .is_some_and(|at| log[at..].contains("All scene data cleared"))
     }
 
     /// Stops everything we started; idempotent so that `stop()` followed by `Drop` is harmless.

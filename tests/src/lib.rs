@@ -9,9 +9,14 @@
 //! OBS-based tests are only ever skipped on request ([`obs_tests_skipped`]): a machine without
 //! OBS must fail loudly rather than pass without testing anything.
 
+pub mod fake_barrage_grab;
+pub mod fake_bilibili;
+pub mod fake_douyin;
+pub mod fake_open_platform;
 pub mod headless_obs;
 pub mod lipsync;
 pub mod media;
+pub mod protobuf_writer;
 
 pub use headless_obs::{
     disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,

@@ -146,12 +146,7 @@ impl Ledger {
 
     /// Records one gift (its `count` already resolved); false when the message id is known.
     /// Callers go through [`Ledger::admit`], which de-duplicates across all tables first.
-    fn insert_gift(
-        &self,
-        event: &LiveEvent,
-        tier: Tier,
-        now_ms: u64,
-    ) -> Result<bool, LedgerError> {
+    fn insert_gift(&self, event: &LiveEvent, tier: Tier, now_ms: u64) -> Result<bool, LedgerError> {
         let EventKind::Gift(gift) = &event.kind else {
             return Ok(false);
         };

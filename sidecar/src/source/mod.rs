@@ -34,8 +34,6 @@ use std::future::Future;
 
 use crate::config::{Config, SourceKind};
 
-
-
 /// A platform adapter. `run` keeps the connection up (reconnecting with backoff on its own)
 /// until the sink closes or an error that retrying cannot fix (bad configuration, a signature
 /// the platform rejects) ends it.
@@ -47,7 +45,6 @@ pub trait LiveSource: Send + 'static {
 
     fn run(self, sink: EventSink) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
-
 
 /// A running source task.
 pub struct SourceTask {
@@ -106,7 +103,10 @@ pub fn spawn_configured(
             tokio::spawn(drive(source, sink))
         }
         SourceKind::DouyinOpenPlatform => {
-            let cfg = section(&config.source.douyin_open_platform, SourceKind::DouyinOpenPlatform)?;
+            let cfg = section(
+                &config.source.douyin_open_platform,
+                SourceKind::DouyinOpenPlatform,
+            )?;
             let key = open_platform::OpenPlatformSource::checkpoint_key(cfg);
             let source = open_platform::OpenPlatformSource::new(cfg.clone(), resume(&key));
             tokio::spawn(drive(source, sink))

@@ -154,7 +154,9 @@ mod tests {
         sink.raw_frame("douyin", b"\x3a\x02hb");
         // `deliver` returns only once the line is on disk.
         sink.deliver(vec![gift.clone()], None).await.unwrap();
-        assert!(std::fs::read_to_string(&path).unwrap().contains("\"total\":3"));
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"total\":3"));
         drop(sink);
         let stats = writer.await.unwrap().unwrap();
         assert_eq!(

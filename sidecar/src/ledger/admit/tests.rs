@@ -145,7 +145,11 @@ struct TruthCombo {
 fn storm() -> impl Strategy<Value = (Vec<TruthCombo>, Vec<u32>, Vec<u32>, Vec<u32>)> {
     (
         prop::collection::vec(
-            (1u64..12, prop_oneof![Just(1u64), Just(10), Just(1314)], any::<bool>())
+            (
+                1u64..12,
+                prop_oneof![Just(1u64), Just(10), Just(1314)],
+                any::<bool>(),
+            )
                 .prop_map(|(taps, group, summary)| TruthCombo {
                     taps,
                     group,
