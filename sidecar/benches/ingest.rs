@@ -177,7 +177,7 @@ fn storm(frames: usize, seed: u64) -> Vec<Vec<u8>> {
             next_id += 1;
             let k = (f * MESSAGES_PER_FRAME + m) as u64;
             // 3 % exact re-deliveries of a recent message.
-            if k % 33 == 0 && !recent.is_empty() {
+            if k.is_multiple_of(33) && !recent.is_empty() {
                 messages.push(recent[(k as usize / 33) % recent.len()].clone());
                 continue;
             }
@@ -202,7 +202,6 @@ fn storm(frames: usize, seed: u64) -> Vec<Vec<u8>> {
                         count: 3,
                         total: k,
                         user: Some(viewer(user)),
-                        ..Default::default()
                     }
                     .encode_to_vec(),
                 ),
@@ -235,7 +234,6 @@ fn storm(frames: usize, seed: u64) -> Vec<Vec<u8>> {
                         common: Some(common(next_id)),
                         total: 1_000 + k,
                         total_user: 50_000 + k,
-                        ..Default::default()
                     }
                     .encode_to_vec(),
                 ),
