@@ -17,6 +17,7 @@ pub mod headless_obs;
 pub mod lipsync;
 pub mod media;
 pub mod protobuf_writer;
+pub mod sidecar;
 
 pub use headless_obs::{
     disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,

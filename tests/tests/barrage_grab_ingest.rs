@@ -4,11 +4,11 @@
 //! gift combo — after which the restarted tool, its combo cache lost, claims the whole combo
 //! again. Checked from the outside: the SQLite ledger and the log.
 //!
-//! Needs `cargo build -p sidecar` first (the test runs `target/debug/sidecar`). No OBS.
+//! Builds and runs `target/debug/sidecar` (see `e2e::sidecar`). No OBS.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -19,16 +19,6 @@ use serde_json::{json, Value};
 
 const ROOM: u64 = 7_300_000_000_000_000_001;
 const PLATFORM: &str = "barrage_grab";
-
-fn sidecar_binary() -> Result<PathBuf> {
-    let path = e2e::workspace_root().join("target/debug/sidecar");
-    ensure!(
-        path.exists(),
-        "{} is not built: run `cargo build -p sidecar` first",
-        path.display()
-    );
-    Ok(path)
-}
 
 fn write_config(dir: &Path, url: &str) -> Result<PathBuf> {
     let path = dir.join("barrage_grab.toml");
@@ -210,56 +200,12 @@ fn session() -> (Vec<Step>, BTreeMap<String, (u64, u64)>) {
     (script, truth)
 }
 
-/// Gift rows of this platform, `msg_id → (count, value_fen)`; empty while there is no ledger.
+/// The ledger's gifts of this platform as `msg_id → (count, value_fen)`, the truth's shape.
 fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
-    let read = || -> rusqlite::Result<BTreeMap<String, (u64, u64)>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            ledger,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        conn.busy_timeout(Duration::from_secs(2))?;
-        let mut stmt =
-            conn.prepare("SELECT msg_id, count, value_fen FROM gifts WHERE platform = ?1")?;
-        let rows = stmt.query_map([PLATFORM], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-            ))
-        })?;
-        rows.collect()
-    };
-    read().unwrap_or_default()
-}
-
-fn ledger_seen(ledger: &Path) -> Vec<String> {
-    let read = || -> rusqlite::Result<Vec<String>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            ledger,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        conn.busy_timeout(Duration::from_secs(2))?;
-        let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = ?1")?;
-        let rows = stmt.query_map([PLATFORM], |r| r.get::<_, String>(0))?;
-        rows.collect()
-    };
-    read().unwrap_or_default()
-}
-
-/// SIGINT, then SIGKILL if the sidecar has not exited within 10 s.
-fn stop(child: &mut Child) -> Result<()> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    child.wait()?;
-    Ok(())
+    e2e::sidecar::ledger_gifts(ledger, PLATFORM)
+        .into_iter()
+        .map(|(id, (count, _diamonds, fen))| (id, (count, fen)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +217,7 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     let config = write_config(work.path(), &fake.url())?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(sidecar_binary()?)
+    let mut sidecar = Command::new(e2e::sidecar::binary()?)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)
@@ -295,7 +241,7 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
         let expected_seen: Vec<String> =
             [1, 31, 51, 61, 71, 81].map(|n| id(n).to_string()).to_vec();
         loop {
-            let seen = ledger_seen(&ledger);
+            let seen = e2e::sidecar::ledger_seen(&ledger, PLATFORM).unwrap_or_default();
             if ledger_gifts(&ledger) == truth && expected_seen.iter().all(|s| seen.contains(s)) {
                 return Ok(());
             }
@@ -314,7 +260,7 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     .await;
     // A late double count would show up now.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop(&mut sidecar)?;
+    e2e::sidecar::stop(&mut sidecar)?;
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     if let Err(why) = outcome {
         bail!("{why:#}\n--- sidecar log ---\n{log}");
@@ -324,7 +270,7 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
     let value: u64 = gifts.values().map(|(_, fen)| fen).sum();
     ensure!(value == 30_510, "ledger holds {value} fen, truth is 30510");
-    let seen = ledger_seen(&ledger);
+    let seen = e2e::sidecar::ledger_seen(&ledger, PLATFORM).unwrap_or_default();
     for never in [97, 98, 99, 91, 95] {
         let never = id(never).to_string();
         ensure!(

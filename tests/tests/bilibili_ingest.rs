@@ -4,11 +4,11 @@
 //! connection once in the middle. Everything is checked from the outside: the fake's record of
 //! auth packets and heartbeats, the sidecar's SQLite ledger, and its log.
 //!
-//! Needs `cargo build -p sidecar` first (the test runs `target/debug/sidecar`). No OBS.
+//! Builds and runs `target/debug/sidecar` (see `e2e::sidecar`). No OBS.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -17,16 +17,6 @@ use e2e::fake_bilibili::{ExpectedGift, FakeBilibili, FakeBilibiliOptions};
 const ROOM: u64 = 21_452_505;
 const KEY: &str = "e2e-danmaku-token-8f14e45fceea167a5a36dedd4bea2543";
 const BUVID: &str = "E2E0B1C2-D3E4-F5A6-B7C8-D9E0F1A2B3C4infoc";
-
-fn sidecar_binary() -> Result<PathBuf> {
-    let path = e2e::workspace_root().join("target/debug/sidecar");
-    ensure!(
-        path.exists(),
-        "{} is not built: run `cargo build -p sidecar` first",
-        path.display()
-    );
-    Ok(path)
-}
 
 fn write_config(dir: &Path, fake: &FakeBilibili) -> Result<PathBuf> {
     let path = dir.join("bilibili.toml");
@@ -61,34 +51,6 @@ bind = "127.0.0.1:0"
     Ok(path)
 }
 
-/// Gift rows of the ledger, `msg_id → (count, value_fen)`; empty while the ledger is not there.
-fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
-    let read = || -> rusqlite::Result<BTreeMap<String, (u64, u64)>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            ledger,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        conn.busy_timeout(Duration::from_secs(2))?;
-        let mut stmt =
-            conn.prepare("SELECT msg_id, count, value_fen FROM gifts WHERE platform = 'bilibili'")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-            ))
-        })?;
-        rows.collect()
-    };
-    read().unwrap_or_default()
-}
-
-fn ledger_seen(ledger: &Path) -> Result<Vec<String>> {
-    let conn = rusqlite::Connection::open(ledger)?;
-    let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = 'bilibili'")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 fn truth_map(expected: &[ExpectedGift]) -> BTreeMap<String, (u64, u64)> {
     expected
         .iter()
@@ -96,22 +58,12 @@ fn truth_map(expected: &[ExpectedGift]) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
-/// SIGINT, then SIGKILL if the sidecar has not exited within 10 s.
-fn stop(child: &mut Child) -> Result<()> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let pid = Pid::from_raw(child.id() as i32);
-    let _ = kill(pid, Signal::SIGINT);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    child.wait()?;
-    Ok(())
+/// The ledger's gifts of this platform as `msg_id → (count, value_fen)`, the truth's shape.
+fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
+    e2e::sidecar::ledger_gifts(ledger, "bilibili")
+        .into_iter()
+        .map(|(id, (count, _diamonds, fen))| (id, (count, fen)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +78,7 @@ async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
     let config = write_config(work.path(), &fake)?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(sidecar_binary()?)
+    let mut sidecar = Command::new(e2e::sidecar::binary()?)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)
@@ -156,7 +108,7 @@ async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
     };
     // Let a late duplicate (if the sidecar were to count one) reach the ledger before looking.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop(&mut sidecar)?;
+    e2e::sidecar::stop(&mut sidecar)?;
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     if let Err(why) = outcome {
         bail!("{why}\n--- sidecar log ---\n{log}");
@@ -175,7 +127,7 @@ async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
     );
 
     // Comments (danmaku id_str, Super Chat text) reached the show.
-    let seen = ledger_seen(&ledger)?;
+    let seen = e2e::sidecar::ledger_seen(&ledger, "bilibili")?;
     for id in fake.expected_comment_ids() {
         ensure!(
             seen.contains(&id),

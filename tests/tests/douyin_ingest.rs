@@ -11,7 +11,6 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -19,32 +18,6 @@ use e2e::fake_douyin::{FakeDouyin, Fault, Scenario, ScenarioOptions, SessionEnd}
 
 const HEARTBEAT_SECS: f64 = 1.0;
 const STALL_SECS: f64 = 3.0;
-
-/// `target/debug/sidecar`, built once per test run.
-fn sidecar_binary() -> Result<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = e2e::workspace_root();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = Command::new(cargo)
-                .current_dir(&root)
-                .args(["build", "-p", "sidecar", "--bin", "sidecar"])
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = err.lines().rev().take(40).collect();
-                return Err(format!(
-                    "cargo build -p sidecar failed:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
-            }
-            Ok(root.join("target/debug/sidecar"))
-        })
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
 
 /// One sidecar setup: config, ledger and logs in a private directory (kept, and its path
 /// printed, when `E2E_KEEP_DIRS=1`: for reading the sidecar's logs after a failure).
@@ -105,7 +78,7 @@ impl Setup {
     /// Starts `sidecar run` with its log in `<dir>/<name>.log`.
     fn start(&self, name: &str) -> Result<Sidecar> {
         let log = self.dir.join(format!("{name}.log"));
-        let child = Command::new(sidecar_binary()?)
+        let child = Command::new(e2e::sidecar::binary()?)
             .current_dir(e2e::workspace_root())
             .args(["run", "--config"])
             .arg(&self.config)
@@ -165,20 +138,11 @@ impl Sidecar {
     /// tests are about (and the ledger is already checked when they stop the sidecar), so a
     /// slow exit is reported on stderr rather than failing the test.
     fn stop(mut self) -> Result<String> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                eprintln!(
-                    "WARNING: the sidecar did not exit within 10 s of Ctrl-C; killed it. Log tail:\n{}",
-                    self.log_tail()
-                );
-                self.child.kill()?;
-                self.child.wait()?;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !e2e::sidecar::stop(&mut self.child)? {
+            eprintln!(
+                "WARNING: the sidecar did not exit within 10 s of Ctrl-C; killed it. Log tail:\n{}",
+                self.log_tail()
+            );
         }
         Ok(self.log())
     }
@@ -271,7 +235,7 @@ fn percentile(v: &[f64], q: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_with_drops_and_stalls_ends_with_the_exact_ledger() -> Result<()> {
-    sidecar_binary()?;
+    e2e::sidecar::binary()?;
     let fake = FakeDouyin::start(storm(0x5eed_0001, 120, 2, 1)).await?;
     let truth = fake.truth().clone();
     let setup = Setup::new(&fake, &[])?;
@@ -408,7 +372,7 @@ async fn storm_with_drops_and_stalls_ends_with_the_exact_ledger() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_storm_then_restart_loses_and_doubles_nothing() -> Result<()> {
-    sidecar_binary()?;
+    e2e::sidecar::binary()?;
     let fake = FakeDouyin::start(storm(0x5eed_0002, 160, 1, 0)).await?;
     let truth = fake.truth().clone();
     let want = (truth.gift_count, truth.value_fen());
@@ -483,7 +447,7 @@ async fn kill_9_mid_storm_then_restart_loses_and_doubles_nothing() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_signature_is_reported_and_not_hammered() -> Result<()> {
-    sidecar_binary()?;
+    e2e::sidecar::binary()?;
     let fake = FakeDouyin::start(storm(0x5eed_0003, 40, 0, 0)).await?;
     let setup = Setup::new(&fake, &["--wrong"])?;
     let mut sidecar = setup.start("wrong-signer")?;

@@ -3,7 +3,7 @@
 //! ([`e2e::fake_open_platform`]), which signs pushes itself. Checked from the outside: what the
 //! task API was asked, the HTTP answers and their timing, the SQLite ledger, and the log.
 //!
-//! Needs `cargo build -p sidecar` first (the test runs `target/debug/sidecar`). No OBS.
+//! Builds and runs `target/debug/sidecar` (see `e2e::sidecar`). No OBS.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,16 +23,6 @@ const PATH: &str = "/douyin/push";
 const PLATFORM: &str = "douyin_open_platform";
 /// The platform's deadline for an answer (3 s for gifts; 2 s is the strict one).
 const DEADLINE: Duration = Duration::from_secs(2);
-
-fn sidecar_binary() -> Result<PathBuf> {
-    let path = e2e::workspace_root().join("target/debug/sidecar");
-    ensure!(
-        path.exists(),
-        "{} is not built: run `cargo build -p sidecar` first",
-        path.display()
-    );
-    Ok(path)
-}
 
 fn write_config(dir: &Path, bind: SocketAddr, api: &FakeTaskApi) -> Result<PathBuf> {
     let path = dir.join("open_platform.toml");
@@ -76,56 +66,6 @@ fn gift(msg_id: &str, viewer: &str, gift_id: &str, num: u64, value_fen: u64) -> 
     })
 }
 
-/// Gift rows of this platform, `msg_id → (count, diamonds, value_fen)`; empty while the ledger
-/// is not there yet.
-fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64, u64)> {
-    let read = || -> rusqlite::Result<BTreeMap<String, (u64, u64, u64)>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            ledger,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        conn.busy_timeout(Duration::from_secs(2))?;
-        let mut stmt = conn
-            .prepare("SELECT msg_id, count, diamonds, value_fen FROM gifts WHERE platform = ?1")?;
-        let rows = stmt.query_map([PLATFORM], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, i64>(3)? as u64,
-                ),
-            ))
-        })?;
-        rows.collect()
-    };
-    read().unwrap_or_default()
-}
-
-fn ledger_seen(ledger: &Path) -> Result<Vec<String>> {
-    let conn = rusqlite::Connection::open(ledger)?;
-    let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = ?1")?;
-    let rows = stmt.query_map([PLATFORM], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// SIGINT, then SIGKILL if the sidecar has not exited within 10 s.
-fn stop(child: &mut Child) -> Result<()> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    child.wait()?;
-    Ok(())
-}
-
 /// Polls `ready` every 100 ms until it holds, the sidecar exits, or `limit` passes.
 async fn wait_for(
     sidecar: &mut Child,
@@ -166,7 +106,7 @@ async fn signed_pushes_land_once_and_forged_stale_or_replayed_ones_never() -> Re
     let config = write_config(work.path(), bind, &api)?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(sidecar_binary()?)
+    let mut sidecar = Command::new(e2e::sidecar::binary()?)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)
@@ -177,7 +117,7 @@ async fn signed_pushes_land_once_and_forged_stale_or_replayed_ones_never() -> Re
         .spawn()
         .context("starting the sidecar")?;
     let outcome = exercise(&mut sidecar, &api, bind, &ledger).await;
-    stop(&mut sidecar)?;
+    e2e::sidecar::stop(&mut sidecar)?;
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     if let Err(why) = outcome {
         bail!("{why:#}\n--- sidecar log ---\n{log}");
@@ -362,17 +302,17 @@ async fn exercise(
         sidecar,
         Duration::from_secs(10),
         "the gifts in the ledger",
-        || ledger_gifts(ledger) == truth,
+        || e2e::sidecar::ledger_gifts(ledger, PLATFORM) == truth,
     )
     .await
-    .with_context(|| format!("ledger {:?}", ledger_gifts(ledger)))?;
+    .with_context(|| format!("ledger {:?}", e2e::sidecar::ledger_gifts(ledger, PLATFORM)))?;
     // A late double count would show up now.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let gifts = ledger_gifts(ledger);
+    let gifts = e2e::sidecar::ledger_gifts(ledger, PLATFORM);
     ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
     let value: u64 = gifts.values().map(|(_, _, fen)| fen).sum();
     ensure!(value == 30_560, "ledger holds {value} fen, truth is 30560");
-    let seen = ledger_seen(ledger)?;
+    let seen = e2e::sidecar::ledger_seen(ledger, PLATFORM)?;
     for id in ["7400000000000000101", "7400000000000000201"] {
         ensure!(
             seen.iter().any(|s| s == id),
