@@ -13,6 +13,10 @@ use anyhow::Result;
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// `target/debug/sidecar`, built once per test process (`cargo build -p sidecar --bin sidecar`).
+///
+/// The first call blocks for as long as that build takes (a minute on a fresh checkout, where
+/// building the package alone relinks it): call it before starting stand-in servers or
+/// anything else with a timeout.
 pub fn binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT

@@ -212,12 +212,15 @@ fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
 async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     let (script, truth) = session();
     let sends = script.iter().filter(|s| matches!(s, Step::Send(_))).count();
+    // First: the first call may build the sidecar for a minute, which the stand-in's
+    // accept timeout must not see.
+    let sidecar_bin = e2e::sidecar::binary()?;
     let mut fake = FakeBarrageGrab::start(script).await?;
     let work = tempfile::tempdir()?;
     let config = write_config(work.path(), &fake.url())?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(e2e::sidecar::binary()?)
+    let mut sidecar = Command::new(&sidecar_bin)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)

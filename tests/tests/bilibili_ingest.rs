@@ -68,6 +68,9 @@ fn ledger_gifts(ledger: &Path) -> BTreeMap<String, (u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
+    // First: the first call may build the sidecar for a minute, which the stand-in's
+    // accept timeout must not see.
+    let sidecar_bin = e2e::sidecar::binary()?;
     let fake = FakeBilibili::start(FakeBilibiliOptions {
         room_id: ROOM,
         key: KEY.to_string(),
@@ -78,7 +81,7 @@ async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
     let config = write_config(work.path(), &fake)?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(e2e::sidecar::binary()?)
+    let mut sidecar = Command::new(&sidecar_bin)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)

@@ -100,13 +100,16 @@ fn expect(response: &PushResponse, status: u16, what: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_pushes_land_once_and_forged_stale_or_replayed_ones_never() -> Result<()> {
+    // First: the first call may build the sidecar for a minute, which the stand-in's
+    // accept timeout must not see.
+    let sidecar_bin = e2e::sidecar::binary()?;
     let api = FakeTaskApi::start(ACCESS_TOKEN).await?;
     let work = tempfile::tempdir()?;
     let bind: SocketAddr = format!("127.0.0.1:{}", e2e::free_port()?).parse()?;
     let config = write_config(work.path(), bind, &api)?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(e2e::sidecar::binary()?)
+    let mut sidecar = Command::new(&sidecar_bin)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
         .arg(&config)
