@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::cue::{Cue, CueKind};
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{Admission, AiredLine, Ledger};
+use crate::ledger::{Admission, AiredLine, Batch, Ledger};
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::{ObsAction, ObsController};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
@@ -39,6 +39,8 @@ use crate::speech::{Clip, SpeechEngine, SpeechError};
 const CHUNK_SAMPLES: usize = avatar_link::SAMPLE_RATE as usize / 10;
 /// A playing line with no `Finished` report this long after its expected end is given up on.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
+/// At most this many waiting batches are admitted in one ledger transaction.
+const MAX_GROUP: usize = 256;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -166,7 +168,10 @@ impl Show {
         loop {
             tokio::select! {
                 delivery = events.recv(), if source_open => match delivery {
-                    Some(delivery) => self.on_delivery(delivery).await,
+                    Some(first) => {
+                        let group = take_waiting(first, &mut events);
+                        self.on_deliveries(group).await;
+                    }
                     None => {
                         source_open = false;
                         tracing::info!("event source finished");
@@ -240,23 +245,27 @@ impl Show {
         }
     }
 
-    /// Admits a batch through the ledger (one transaction: de-duplication, combo totals,
-    /// checkpoint), tells the source it is committed, then reacts to what was new.
-    async fn on_delivery(&mut self, delivery: Delivery) {
-        let Delivery {
+    /// Admits a group of batches through the ledger (one transaction: de-duplication, combo
+    /// totals, viewer memory, checkpoints), tells each source its batch is committed, then
+    /// reacts to what was new, in arrival order.
+    async fn on_deliveries(&mut self, group: Vec<Delivery>) {
+        let mut batches = Vec::with_capacity(group.len());
+        let mut acks = Vec::with_capacity(group.len());
+        for Delivery {
             mut events,
             checkpoint,
             committed,
-        } = delivery;
-        self.apply_price_overrides(&mut events);
-        self.summary.events += events.len() as u64;
+        } in group
+        {
+            self.apply_price_overrides(&mut events);
+            self.summary.events += events.len() as u64;
+            batches.push(Batch { events, checkpoint });
+            acks.extend(committed);
+        }
         let now = now_ms();
         let tiers = self.rewards.tiers().clone();
         let admitted = self
-            .with_ledger(move |l| {
-                let checkpoint = checkpoint.as_ref().map(|(k, v)| (k.as_str(), v.as_str()));
-                l.admit(events, checkpoint, &|fen| tiers.classify(fen), now)
-            })
+            .with_ledger(move |l| l.admit_group(batches, &|fen| tiers.classify(fen), now))
             .await;
         let Some(admitted) = admitted else {
             // The ledger is unwritable (disk full…). Not acknowledging makes the platform
@@ -264,10 +273,10 @@ impl Show {
             // nothing was admitted.
             return;
         };
-        if let Some(committed) = committed {
+        for committed in acks {
             let _ = committed.send(());
         }
-        for admission in admitted {
+        for admission in admitted.into_iter().flatten() {
             match admission {
                 Admission::Fresh(event) => self.on_event(event).await,
                 Admission::Duplicate => self.summary.duplicates += 1,
@@ -300,16 +309,6 @@ impl Show {
                 self.release(batch);
             }
             return;
-        }
-        let touch = event.clone();
-        if touch.user.is_some()
-            && !matches!(
-                touch.kind,
-                EventKind::Like { .. } | EventKind::ViewerStats { .. }
-            )
-        {
-            self.with_ledger(move |l| l.touch_viewer(&touch, 0, now))
-                .await;
         }
         if let Some(cue) = self.script.react(&event, now, &mut self.rng) {
             self.offer(cue);
@@ -596,4 +595,17 @@ impl Show {
             }
         }
     }
+}
+
+/// `first` plus every delivery already waiting behind it (up to [`MAX_GROUP`]): under load one
+/// ledger commit then covers many frames; when idle a frame is admitted on its own at once.
+fn take_waiting(first: Delivery, events: &mut mpsc::Receiver<Delivery>) -> Vec<Delivery> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match events.try_recv() {
+            Ok(next) => group.push(next),
+            Err(_) => break,
+        }
+    }
+    group
 }

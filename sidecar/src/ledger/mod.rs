@@ -4,13 +4,19 @@
 //! *before* anything else happens to it: if the sidecar dies a millisecond later, the gift is
 //! on disk and is thanked after restart (`unthanked_gifts`). The primary key
 //! `(platform, msg_id)` makes a duplicate delivery a no-op, which is what "counted exactly once"
-//! rests on. Incoming batches go through [`Ledger::admit`] (see `admit.rs`): one transaction per
-//! batch de-duplicates every message id, resolves combo running totals into increments and
-//! stores the source's resume checkpoint.
+//! rests on. Incoming batches go through [`Ledger::admit_group`] (see `admit.rs`): one
+//! transaction per group of batches de-duplicates every message id, resolves combo running
+//! totals into increments, updates viewer memory and stores the sources' resume checkpoints.
+//!
+//! The writer never checkpoints the WAL itself (that is where SQLite fsyncs) nor prunes old
+//! rows: a background thread does both on its own connection (see `maintenance.rs`). A commit is
+//! then a write into the WAL without waiting for the disk, and the ingestion path has no
+//! periodic multi-millisecond stall.
 
 mod admit;
+mod maintenance;
 
-pub use admit::Admission;
+pub use admit::{Admission, Batch};
 
 use std::path::Path;
 
@@ -23,6 +29,8 @@ use crate::rewards::tiers::Tier;
 pub enum LedgerError {
     #[error("ledger database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start the ledger's maintenance thread: {source}")]
+    Thread { source: std::io::Error },
     #[error("cannot create ledger directory {path}: {source}")]
     Dir {
         path: String,
@@ -31,9 +39,10 @@ pub enum LedgerError {
 }
 
 pub struct Ledger {
+    /// Declared before `conn` so it stops (and closes its connection) first: the last
+    /// connection to close then checkpoints and removes the WAL.
+    _maintenance: maintenance::Maintenance,
     conn: Connection,
-    /// Batches admitted by this process (drives the periodic pruning).
-    batches: std::cell::Cell<u64>,
 }
 
 /// A gift as stored.
@@ -100,7 +109,7 @@ CREATE TABLE IF NOT EXISTS airtime (
     played_ms     INTEGER NOT NULL,
     interrupted   INTEGER NOT NULL
 );
--- Message ids of non-gift events already admitted (gifts are in `gifts`); pruned after a day.
+-- Message ids of every event already admitted (gifts too); pruned after a day.
 CREATE TABLE IF NOT EXISTS seen (
     platform      TEXT NOT NULL,
     msg_id        TEXT NOT NULL,
@@ -138,14 +147,17 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // The maintenance thread checkpoints instead (module docs).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Self {
+            _maintenance: maintenance::Maintenance::start(path)?,
             conn,
-            batches: Default::default(),
         })
     }
 
     /// Records one gift (its `count` already resolved); false when the message id is known.
-    /// Callers go through [`Ledger::admit`], which de-duplicates across all tables first.
+    /// Callers go through [`Ledger::admit_group`], which de-duplicates first and updates
+    /// viewer memory.
     fn insert_gift(&self, event: &LiveEvent, tier: Tier, now_ms: u64) -> Result<bool, LedgerError> {
         let EventKind::Gift(gift) = &event.kind else {
             return Ok(false);
@@ -154,11 +166,14 @@ impl Ledger {
             .user
             .as_ref()
             .map_or(("", "朋友"), |u| (u.id.as_str(), u.name.as_str()));
-        let inserted = self.conn.execute(
-            "INSERT OR IGNORE INTO gifts (platform, msg_id, user_id, user_name, gift_id, gift_name,
-                count, diamonds, value_fen, tier, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO gifts (platform, msg_id, user_id, user_name, gift_id,
+                    gift_name, count, diamonds, value_fen, tier, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
                 event.platform,
                 event.msg_id,
                 user_id,
@@ -170,32 +185,38 @@ impl Ledger {
                 clamp_i64(gift.value_fen()),
                 tier.number(),
                 clamp_i64(now_ms)
-            ],
-        )?;
-        if inserted == 1 {
-            self.touch_viewer(event, gift.value_fen(), now_ms)?;
-        }
+            ])?;
         Ok(inserted == 1)
     }
 
-    /// Updates viewer memory (name, last seen, totals).
-    pub fn touch_viewer(
+    /// Viewer memory: latest name, last seen, and `events` more events worth `gift_fen`.
+    fn upsert_viewer(
         &self,
-        event: &LiveEvent,
+        platform: &str,
+        user_id: &str,
+        name: &str,
+        events: u64,
         gift_fen: u64,
         now_ms: u64,
     ) -> Result<(), LedgerError> {
-        let Some(user) = &event.user else {
-            return Ok(());
-        };
-        self.conn.execute(
-            "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms, events, gift_fen)
-             VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)
-             ON CONFLICT(platform, user_id) DO UPDATE SET
-                name = excluded.name, last_seen_ms = excluded.last_seen_ms,
-                events = events + 1, gift_fen = gift_fen + excluded.gift_fen",
-            params![event.platform, user.id, user.name, clamp_i64(now_ms), clamp_i64(gift_fen)],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms,
+                    events, gift_fen)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+                 ON CONFLICT(platform, user_id) DO UPDATE SET
+                    name = excluded.name, last_seen_ms = excluded.last_seen_ms,
+                    events = events + excluded.events,
+                    gift_fen = gift_fen + excluded.gift_fen",
+            )?
+            .execute(params![
+                platform,
+                user_id,
+                name,
+                clamp_i64(now_ms),
+                clamp_i64(events),
+                clamp_i64(gift_fen)
+            ])?;
         Ok(())
     }
 
@@ -372,6 +393,34 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["m2"]
         );
+    }
+
+    #[test]
+    fn pruning_forgets_old_ids_and_combos_but_never_gifts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
+        let day = maintenance::RETENTION.as_millis() as u64;
+        let mut comment = gift("c-old", 1, 1);
+        comment.kind = EventKind::Comment { text: "hi".into() };
+        ledger
+            .admit(vec![comment.clone()], None, &|_| Tier::Small, 1)
+            .unwrap();
+        record(&ledger, gift("g-old", 1, 1), 2);
+        let mut recent = comment.clone();
+        recent.msg_id = "c-new".into();
+        ledger
+            .admit(vec![recent], None, &|_| Tier::Small, day + 10)
+            .unwrap();
+
+        let deleted = maintenance::prune(&ledger.conn, day + 5).unwrap();
+        assert_eq!(deleted, 2, "the two day-old ids");
+        // The old comment id is forgotten; the old gift is still a duplicate (gifts are kept).
+        let again = ledger
+            .admit(vec![comment], None, &|_| Tier::Small, day + 20)
+            .unwrap();
+        assert!(matches!(again[0], Admission::Fresh(_)));
+        assert!(!record(&ledger, gift("g-old", 1, 1), day + 20));
+        assert_eq!(ledger.gifts().unwrap().len(), 1);
     }
 
     #[test]

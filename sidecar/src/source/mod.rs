@@ -28,7 +28,7 @@ pub mod recorder;
 pub mod replay;
 mod sink;
 
-pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
+pub use sink::{Committed, Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
 
 use std::future::Future;
 

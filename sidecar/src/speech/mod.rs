@@ -9,9 +9,11 @@
 //! blocking pool so the scheduler never waits on synthesis.
 
 pub mod audio;
+pub mod engine;
 pub mod espeak;
 
 pub use audio::Clip;
+pub use engine::{Prosody, RawAudio, SpeechRequest, TtsEngine};
 
 /// A speech engine.
 pub trait SpeechEngine: Send + Sync {
@@ -38,4 +40,24 @@ pub enum SpeechError {
     BadAudio(String),
     #[error("nothing to say after cleaning the text")]
     EmptyText,
+    /// The engine answered with an HTTP error status.
+    #[error("{engine} answered HTTP {status}: {detail}")]
+    Http {
+        engine: String,
+        status: u16,
+        detail: String,
+    },
+    /// The engine could not be reached or the connection broke.
+    #[error("cannot reach {engine}: {detail}")]
+    Unreachable { engine: String, detail: String },
+    #[error("{engine} took longer than {secs} s")]
+    Timeout { engine: String, secs: f64 },
+    /// The engine spoke its protocol wrongly (unexpected message, missing audio…).
+    #[error("{engine} protocol error: {detail}")]
+    Protocol { engine: String, detail: String },
+    /// The audio checks (VAD, format, level) refused the clip: it must not air.
+    #[error("clip rejected: {0}")]
+    Rejected(String),
+    #[error("{engine} is not usable: {detail}")]
+    Unavailable { engine: String, detail: String },
 }

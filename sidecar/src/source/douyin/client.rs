@@ -1,9 +1,11 @@
 //! The connection loop: resolve → sign → connect → read, reconnecting until the show stops.
 //!
-//! Per binary frame, in this order: record it raw, decode it, count its rejects, deliver its
-//! events with the checkpoint and wait for the commit, and only then ack it (if the server
-//! asked). A crash before the ack makes the server resend; the ledger drops what was already
-//! in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
+//! Per binary frame, in this order: record it raw, decode it, count its rejects, submit its
+//! events with the checkpoint, and ack it (if the server asked) only once its commit is
+//! reported. Up to [`MAX_IN_FLIGHT`] frames may await their commit while reading goes on, so
+//! under a storm the show commits many frames per transaction; acks still go out in frame order
+//! because batches commit in submission order. A crash before an ack makes the server resend;
+//! the ledger drops what was already in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
 //! refused, 415 = device blocked) and retried slowly instead of hammering the server.
 
 use std::time::Duration;
@@ -24,7 +26,9 @@ use super::normalize::{Normalizer, DEFAULT_DEDUPE_CAPACITY, PLATFORM};
 use super::signer::{SignRequest, Signer};
 use super::webcast::{self, Endpoints, PushParams, Room, SITE_ORIGIN};
 use super::{DouyinConfig, DouyinError, DouyinSource, ResumeState, Retry};
-use crate::source::{EventSink, SinkClosed};
+use std::collections::VecDeque;
+
+use crate::source::{Committed, EventSink, SinkClosed};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -32,6 +36,15 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// WebSocket messages may exceed the payload cap by this much (frame envelope).
 const FRAME_OVERHEAD: usize = 64 * 1024;
+/// Frames submitted but not yet committed; past this, reading pauses (backpressure).
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A submitted frame waiting for its commit.
+struct InFlight {
+    committed: Committed,
+    ack: Option<Vec<u8>>,
+    state: Option<ResumeState>,
+}
 
 /// Why a connection ended without an error that needs its own handling.
 #[derive(Debug)]
@@ -44,7 +57,8 @@ enum End {
 
 /// What one binary frame was.
 enum FrameOutcome {
-    Msg,
+    /// Events submitted; the frame waits for its commit.
+    Msg(InFlight),
     Other,
     Close,
     SinkClosed,
@@ -221,6 +235,30 @@ impl Connection {
 
     /// Reads until the connection ends; never fails (a broken connection is a reconnect).
     async fn read_loop(&mut self, mut ws: Ws, sink: &EventSink, room_id: &str) -> End {
+        let mut in_flight = VecDeque::new();
+        let end = self
+            .read_frames(&mut ws, sink, room_id, &mut in_flight)
+            .await;
+        // Frames already submitted still commit: take their resume state (no ack: the
+        // connection is gone, and the next one resumes after them anyway).
+        for frame in in_flight {
+            if frame.committed.await.is_err() {
+                return End::SinkClosed;
+            }
+            if frame.state.is_some() {
+                self.resume = frame.state;
+            }
+        }
+        end
+    }
+
+    async fn read_frames(
+        &mut self,
+        ws: &mut Ws,
+        sink: &EventSink,
+        room_id: &str,
+        in_flight: &mut VecDeque<InFlight>,
+    ) -> End {
         let heartbeat = Duration::from_secs_f64(self.config.heartbeat_secs);
         let stall = Duration::from_secs_f64(self.config.stall_secs);
         let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -234,7 +272,7 @@ impl Connection {
         };
         loop {
             tokio::select! {
-                message = ws.next() => {
+                message = ws.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                     let message = match message {
                         None => return reconnect("the server closed the connection".into(), frames),
                         Some(Err(e)) => {
@@ -245,9 +283,10 @@ impl Connection {
                         }
                         Some(Ok(m)) => m,
                     };
-                    let outcome = self.on_message(&mut ws, &mut ticker, sink, message, room_id);
+                    let outcome = self.on_message(ws, &mut ticker, sink, message, room_id);
                     match outcome.await {
-                        Ok(FrameOutcome::Msg) => {
+                        Ok(FrameOutcome::Msg(frame)) => {
+                            in_flight.push_back(frame);
                             frames += 1;
                             stall_timer.as_mut().reset(Instant::now() + stall);
                         }
@@ -257,6 +296,21 @@ impl Connection {
                         }
                         Ok(FrameOutcome::SinkClosed) => return End::SinkClosed,
                         Err(e) => return reconnect(format!("write error: {e}"), frames),
+                    }
+                }
+                committed = next_commit(in_flight), if !in_flight.is_empty() => {
+                    let frame = in_flight.pop_front().expect("guarded by !is_empty");
+                    if committed.is_err() {
+                        return End::SinkClosed;
+                    }
+                    // Committed: only now may the server forget these messages.
+                    if let Some(ack) = frame.ack {
+                        if let Err(e) = ws.send(Message::Binary(ack.into())).await {
+                            return reconnect(format!("write error: {e}"), frames);
+                        }
+                    }
+                    if frame.state.is_some() {
+                        self.resume = frame.state;
                     }
                 }
                 _ = ticker.tick() => {
@@ -289,7 +343,8 @@ impl Connection {
         }
     }
 
-    /// Record → decode → reject/deliver → ack (see the module docs).
+    /// Record → decode → reject → submit (see the module docs); the ack waits in the returned
+    /// [`InFlight`].
     async fn on_frame(
         &mut self,
         ws: &mut Ws,
@@ -334,38 +389,39 @@ impl Connection {
         let checkpoint = state
             .as_ref()
             .map(|s| (self.checkpoint_key.clone(), s.to_json()));
-        if deliver_with_heartbeats(ws, heartbeat, sink, events, checkpoint)
-            .await?
-            .is_err()
-        {
-            return Ok(FrameOutcome::SinkClosed);
+        match submit_with_heartbeats(ws, heartbeat, sink, events, checkpoint).await? {
+            Ok(committed) => Ok(FrameOutcome::Msg(InFlight {
+                committed,
+                ack,
+                state,
+            })),
+            Err(SinkClosed) => Ok(FrameOutcome::SinkClosed),
         }
-        // Committed: only now may the server forget these messages.
-        if let Some(ack) = ack {
-            ws.send(Message::Binary(ack.into())).await?;
-        }
-        if state.is_some() {
-            self.resume = state;
-        }
-        Ok(FrameOutcome::Msg)
     }
 }
 
-/// Delivers and waits for the commit, heartbeating meanwhile: under backpressure the wait can
-/// outlast a heartbeat interval, and the server must not think we are gone. (Frames are not
-/// read meanwhile, so that events stay in order and every ack follows its own commit.)
-async fn deliver_with_heartbeats(
+/// The oldest in-flight frame's commit (batches commit in order, so it is the next to come).
+async fn next_commit(in_flight: &mut VecDeque<InFlight>) -> Result<(), SinkClosed> {
+    match in_flight.front_mut() {
+        Some(frame) => (&mut frame.committed).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Submits, heartbeating meanwhile: under backpressure the wait for room in the channel can
+/// outlast a heartbeat interval, and the server must not think we are gone.
+async fn submit_with_heartbeats(
     ws: &mut Ws,
     heartbeat: &mut Interval,
     sink: &EventSink,
     events: Vec<crate::event::LiveEvent>,
     checkpoint: Option<(String, String)>,
-) -> Result<Result<(), SinkClosed>, tungstenite::Error> {
-    let delivery = sink.deliver(events, checkpoint);
-    tokio::pin!(delivery);
+) -> Result<Result<Committed, SinkClosed>, tungstenite::Error> {
+    let submit = sink.submit(events, checkpoint);
+    tokio::pin!(submit);
     loop {
         tokio::select! {
-            result = &mut delivery => return Ok(result),
+            result = &mut submit => return Ok(result),
             _ = heartbeat.tick() => ws.send(Message::Binary(encode_heartbeat().into())).await?,
         }
     }
@@ -609,9 +665,10 @@ mod tests {
             (ROOM_ID, "cursor-42", "ext-1")
         );
 
-        // Not committed yet: heartbeats go on, no ack. A ping waits for the commit too.
+        // Not committed yet: heartbeats go on and pings are answered (reading goes on while
+        // frames await their commit), but no ack.
         cmd.send(Cmd::Ping).ok().unwrap();
-        let mut heartbeats = 0;
+        let (mut heartbeats, mut pong) = (0, false);
         let until = Instant::now() + Duration::from_millis(600);
         while Instant::now() < until || heartbeats == 0 {
             match next_seen(&mut seen).await {
@@ -619,13 +676,14 @@ mod tests {
                     assert_eq!(f.encode_to_vec(), [0x3A, 0x02, 0x68, 0x62]);
                     heartbeats += 1;
                 }
+                Seen::Pong => pong = true,
                 other => panic!("before the commit the server got {other:?}"),
             }
         }
 
-        // Committed: now the ack comes, with the frame's logId and internalExt, and the pong.
+        // Committed: now the ack comes, with the frame's logId and internalExt.
         delivery.committed.unwrap().send(()).unwrap();
-        let (mut ack, mut pong) = (None, false);
+        let mut ack = None;
         while ack.is_none() || !pong {
             match next_seen(&mut seen).await {
                 Seen::Frame(f) if f.payload_type == "ack" => ack = Some(f),
