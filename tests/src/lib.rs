@@ -12,6 +12,9 @@
 pub mod fake_barrage_grab;
 pub mod fake_bilibili;
 pub mod fake_douyin;
+pub mod fake_edge_tts;
+pub mod fake_gpt_sovits;
+pub mod fake_openai;
 pub mod fake_open_platform;
 pub mod headless_obs;
 pub mod lipsync;

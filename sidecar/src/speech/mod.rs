@@ -9,8 +9,15 @@
 //! blocking pool so the scheduler never waits on synthesis.
 
 pub mod audio;
+pub mod cache;
+pub mod edge_tts;
 pub mod engine;
 pub mod espeak;
+pub mod gpt_sovits;
+pub mod piper;
+pub mod rotation;
+pub mod textnorm;
+pub mod vad;
 
 pub use audio::Clip;
 pub use engine::{Prosody, RawAudio, SpeechRequest, TtsEngine};
