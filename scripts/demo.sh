@@ -23,6 +23,7 @@ done
 
 command -v cargo >/dev/null || { echo "demo.sh: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
 scripts/install-deps.sh
+scripts/install-models.sh
 
 echo "== building (release)"
 cargo build --release -p obs-plugin -p sidecar -p e2e

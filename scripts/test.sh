@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "test.sh: cargo not found; install Rust from rustup.rs" >&2; exit 1; }
 
 scripts/install-deps.sh
+scripts/install-models.sh
 
 echo "== build"
 cargo build --workspace --all-targets

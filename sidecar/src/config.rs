@@ -26,9 +26,14 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub voice: VoiceConfig,
     pub scheduler: SchedulerConfig,
+    /// The streamer's character: used by templates (`{name}`) and the LLM's system prompt.
     pub persona: PersonaConfig,
     pub gifts: GiftsConfig,
     pub lines: LinesConfig,
+    /// LLM replies to comments (off by default: templates answer).
+    pub llm: crate::llm::LlmConfig,
+    /// ONNX Runtime (Silero VAD, Piper voices).
+    pub onnx: crate::onnx::OnnxConfig,
 }
 
 /// Where live-room events come from: `kind` picks the adapter, its section holds its settings.
@@ -112,6 +117,30 @@ pub struct VoiceConfig {
     pub rate_wpm: u32,
     /// Loudness target (RMS dBFS, seed 000).
     pub loudness_dbfs: f32,
+    /// TTS engines in order of preference; the rotation falls back along this list.
+    pub engines: Vec<EngineKind>,
+    pub gpt_sovits: crate::speech::gpt_sovits::GptSovitsConfig,
+    pub edge_tts: crate::speech::edge_tts::EdgeTtsConfig,
+    pub piper: crate::speech::piper::PiperConfig,
+    pub rotation: crate::speech::rotation::RotationConfig,
+    /// The checks every clip passes before it may air.
+    pub vad: crate::speech::vad::VadConfig,
+    pub cache: crate::speech::cache::CacheConfig,
+    pub textnorm: crate::speech::textnorm::TextNormConfig,
+}
+
+/// A TTS engine of `[voice] engines`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// espeak-ng, local, zero setup (`espeak_program`, `espeak_voice`).
+    Espeak,
+    /// A GPT-SoVITS api_v2 server (`[voice.gpt_sovits]`).
+    GptSovits,
+    /// Microsoft Edge's read-aloud voices (`[voice.edge_tts]`; needs the internet).
+    EdgeTts,
+    /// A Piper ONNX voice (`[voice.piper] model`).
+    Piper,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,11 +165,7 @@ pub struct SchedulerConfig {
     pub welcome_every_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PersonaConfig {
-    pub name: String,
-}
+pub use crate::llm::PersonaConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -429,6 +454,14 @@ impl Default for VoiceConfig {
             espeak_voice: "cmn-latn-pinyin".into(),
             rate_wpm: 190,
             loudness_dbfs: -20.0,
+            engines: vec![EngineKind::Espeak],
+            gpt_sovits: Default::default(),
+            edge_tts: Default::default(),
+            piper: Default::default(),
+            rotation: Default::default(),
+            vad: Default::default(),
+            cache: Default::default(),
+            textnorm: Default::default(),
         }
     }
 }
@@ -447,14 +480,6 @@ impl Default for SchedulerConfig {
             vip_level: 30,
             idle_after_secs: 20,
             welcome_every_secs: 20,
-        }
-    }
-}
-
-impl Default for PersonaConfig {
-    fn default() -> Self {
-        Self {
-            name: "小樱".into(),
         }
     }
 }

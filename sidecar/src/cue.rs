@@ -47,4 +47,6 @@ pub struct Cue {
     pub motion: Option<String>,
     /// Switch OBS to the celebration scene for this long (seconds) when the gift arrives.
     pub celebrate_secs: Option<f64>,
+    /// How the line is spoken (from the reply's emotion).
+    pub prosody: crate::speech::Prosody,
 }

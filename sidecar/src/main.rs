@@ -24,7 +24,7 @@ use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
 use sidecar::show::{Ending, Show};
 use sidecar::source::{self, recorder, EventSink};
-use sidecar::speech::espeak::Espeak;
+use sidecar::speech::Voice;
 
 #[derive(Parser)]
 #[command(version, about = "Controller of the AI virtual streamer")]
@@ -254,7 +254,23 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None
     };
 
-    let speech = Arc::new(Espeak::new(&config.voice));
+    // ONNX Runtime is optional (Silero's second opinion, Piper voices): without it the checks
+    // still run on webrtc-vad, and a Piper engine reports itself unavailable.
+    if let Err(e) = sidecar::onnx::init(&config.onnx) {
+        tracing::warn!(error = %e, "ONNX Runtime not loaded; Silero VAD and Piper are off");
+    }
+    let voice = Arc::new(Voice::from_config(&config.voice).context("setting up the voice")?);
+    tracing::info!(engine = voice.primary_engine(), "voice ready");
+    tokio::spawn(prewarm_thanks(voice.clone(), config.clone()));
+    let llm = if config.llm.enabled {
+        let mut llm_config = config.llm.clone();
+        llm_config.persona = config.persona.clone();
+        let writer = sidecar::llm::ReplyWriter::new(&llm_config).context("setting up the LLM")?;
+        tracing::info!(preset = ?llm_config.preset, "LLM replies on");
+        Some(writer)
+    } else {
+        None
+    };
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
@@ -265,7 +281,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         Ending::Never
     };
-    let show = Show::new(config, ledger, hub, obs.clone(), speech);
+    let mut show = Show::new(config, ledger, hub, obs.clone(), voice);
+    if let Some(writer) = llm {
+        show = show.with_llm(writer);
+    }
     let summary = tokio::select! {
         summary = show.run(event_rx, link_rx, ending) => summary,
         _ = tokio::signal::ctrl_c() => {
@@ -288,4 +307,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Puts every variant of the gift thank-you lines in the audio cache, in the background: the
+/// moment a gift arrives is when a fast first word matters most.
+async fn prewarm_thanks(voice: Arc<Voice>, config: Config) {
+    let lines = sidecar::rewards::RewardEngine::new(&config).thank_you_clauses();
+    if lines.is_empty() {
+        return;
+    }
+    let report = voice.prewarm(lines).await;
+    tracing::info!(?report, "thank-you lines pre-warmed in the audio cache");
 }

@@ -147,6 +147,11 @@ impl Script {
         Some(unpaid_cue(kind, line, priority, ttl_secs))
     }
 
+    /// The last viewer count the room reported (None before the first report).
+    pub fn online(&self) -> Option<u64> {
+        (self.online > 0).then_some(self.online)
+    }
+
     /// Something to say when nothing has been said for a while.
     pub fn idle_line<R: Rng>(&mut self, rng: &mut R) -> Option<Cue> {
         let online = self.online.to_string();
@@ -176,6 +181,7 @@ fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue 
         expression,
         motion,
         celebrate_secs: None,
+        prosody: crate::speech::Prosody::default(),
     }
 }
 

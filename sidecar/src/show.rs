@@ -27,12 +27,13 @@ use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{Admission, AiredLine, Batch, Ledger};
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::{ObsAction, ObsController};
+use crate::replies::{Asker, Outcome, Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
 use crate::scheduler::{InterruptRules, Line, Timeline};
 use crate::script::Script;
 use crate::source::Delivery;
-use crate::speech::{Clip, SpeechEngine, SpeechError};
+use crate::speech::{Clip, Prosody, SpeechError, Voice};
 
 /// Audio is sent to the avatar in 100 ms chunks: small enough that a `Stop` cuts promptly on
 /// the avatar side, large enough to keep per-message overhead negligible.
@@ -68,6 +69,10 @@ pub struct ShowSummary {
     pub lines_interrupted: u64,
     pub lines_dropped: u64,
     pub speech_failures: u64,
+    /// Comments answered by the LLM, and answered from a template because it was too slow or
+    /// failed.
+    pub llm_replies: u64,
+    pub llm_fallbacks: u64,
     pub unthanked_at_exit: usize,
     /// The timeline's own counters (offers, starts, interruptions, drops by reason).
     pub scheduler: crate::scheduler::timeline::Stats,
@@ -91,14 +96,17 @@ pub struct Show {
     ledger: Arc<Mutex<Ledger>>,
     hub: LinkHub,
     obs: Option<ObsController>,
-    speech: Arc<dyn SpeechEngine>,
+    voice: Arc<Voice>,
+    /// LLM replies in flight (None: templates answer).
+    replies: Option<Replies>,
+    reply_rx: Option<mpsc::UnboundedReceiver<(u64, ReplyUpdate)>>,
     rewards: RewardEngine,
     script: Script,
     combos: ComboAggregator,
     timeline: Timeline<Cue>,
     clips: HashMap<u64, ClipState>,
-    synth_tx: mpsc::UnboundedSender<(u64, Result<Clip, SpeechError>)>,
-    synth_rx: mpsc::UnboundedReceiver<(u64, Result<Clip, SpeechError>)>,
+    synth_tx: mpsc::UnboundedSender<(u64, Result<Arc<Clip>, SpeechError>)>,
+    synth_rx: mpsc::UnboundedReceiver<(u64, Result<Arc<Clip>, SpeechError>)>,
     /// Utterance id → what is being played under it.
     on_air: HashMap<u64, OnAir>,
     /// Utterance currently owned by the timeline's playing line.
@@ -106,6 +114,8 @@ pub struct Show {
     next_line_id: u64,
     next_utterance: u64,
     last_spoke: Instant,
+    /// When the show started (the LLM is told how long the stream has been live).
+    started: Instant,
     rng: StdRng,
     summary: ShowSummary,
 }
@@ -116,7 +126,7 @@ impl Show {
         ledger: Ledger,
         hub: LinkHub,
         obs: Option<ObsController>,
-        speech: Arc<dyn SpeechEngine>,
+        voice: Arc<Voice>,
     ) -> Self {
         let s = &config.scheduler;
         let rules = InterruptRules {
@@ -140,7 +150,9 @@ impl Show {
             ledger: Arc::new(Mutex::new(ledger)),
             hub,
             obs,
-            speech,
+            voice,
+            replies: None,
+            reply_rx: None,
             clips: HashMap::new(),
             synth_tx,
             synth_rx,
@@ -149,6 +161,7 @@ impl Show {
             next_line_id: 1,
             next_utterance: 1,
             last_spoke: Instant::now(),
+            started: Instant::now(),
             rng: StdRng::from_os_rng(),
             summary: ShowSummary::default(),
         }
@@ -179,6 +192,7 @@ impl Show {
                 },
                 Some(event) = link.recv() => self.on_link(event).await,
                 Some((line_id, result)) = self.synth_rx.recv() => self.on_clip(line_id, result),
+                Some((reply, update)) = next_reply(&mut self.reply_rx) => self.on_reply(reply, update),
                 _ = tick.tick() => self.on_tick(source_open).await,
             }
             self.pump();
@@ -188,6 +202,13 @@ impl Show {
             }
         }
         self.summary.scheduler = self.timeline.stats();
+        if let Some(replies) = &self.replies {
+            self.summary.llm_replies = replies.llm_replies;
+            self.summary.llm_fallbacks = replies.fallbacks;
+        }
+        for stats in self.voice.stats() {
+            tracing::info!(?stats, "TTS engine statistics");
+        }
         self.summary.unthanked_at_exit = self
             .with_ledger(|l| l.unthanked_gifts())
             .await
@@ -196,7 +217,10 @@ impl Show {
     }
 
     fn all_done(&self) -> bool {
-        self.timeline.is_idle() && self.combos.next_due_ms().is_none() && self.on_air.is_empty()
+        self.timeline.is_idle()
+            && self.combos.next_due_ms().is_none()
+            && self.on_air.is_empty()
+            && self.replies.as_ref().is_none_or(|r| r.in_flight() == 0)
     }
 
     /// Runs `f` on the ledger on the blocking pool, logging a failure; the returned task can be
@@ -310,8 +334,84 @@ impl Show {
             }
             return;
         }
-        if let Some(cue) = self.script.react(&event, now, &mut self.rng) {
-            self.offer(cue);
+        let Some(cue) = self.script.react(&event, now, &mut self.rng) else {
+            return;
+        };
+        match (&event.kind, &cue.kind, self.replies.is_some()) {
+            (EventKind::Comment { text }, CueKind::Reply, true) => {
+                let text = text.clone();
+                self.start_llm_reply(&event, text, cue).await;
+            }
+            _ => self.offer(cue),
+        }
+    }
+
+    /// Answers comments with the LLM from now on (templates stay the fallback).
+    pub fn with_llm(mut self, writer: crate::llm::ReplyWriter) -> Self {
+        let (replies, rx) = Replies::new(writer);
+        self.replies = Some(replies);
+        self.reply_rx = Some(rx);
+        self
+    }
+
+    /// Asks the LLM for a reply to `comment`, with what the ledger remembers of the viewer and
+    /// what is going on in the room; `fallback` (the template reply) airs if it is too slow.
+    async fn start_llm_reply(&mut self, event: &LiveEvent, comment: String, fallback: Cue) {
+        let platform = event.platform.clone();
+        let user_id = event
+            .user
+            .as_ref()
+            .map(|u| u.id.clone())
+            .unwrap_or_default();
+        let history = self.config.llm.history_exchanges;
+        let memory = {
+            let (platform, user_id) = (platform.clone(), user_id.clone());
+            self.with_ledger(move |l| l.viewer_memory(&platform, &user_id, history))
+                .await
+                .flatten()
+        };
+        let viewer = crate::llm::ViewerContext {
+            name: event.viewer_name().to_string(),
+            visits: memory
+                .as_ref()
+                .map_or(1, |m| m.events.clamp(1, u32::MAX as u64) as u32),
+            gift_total_yuan: memory.as_ref().map_or(0.0, |m| m.gift_fen as f64 / 100.0),
+            recent: memory
+                .map(|m| m.recent)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(comment, reply)| crate::llm::Exchange { comment, reply })
+                .collect(),
+        };
+        let scene = crate::llm::SceneContext {
+            viewer_count: self.script.online(),
+            now_showing: self.config.llm.now_showing.clone(),
+            minutes_live: Some(self.started.elapsed().as_secs() / 60),
+        };
+        let asker = Asker {
+            platform,
+            user_id,
+            comment,
+        };
+        if let Some(replies) = &mut self.replies {
+            replies.start(fallback, asker, &viewer, &scene);
+        }
+    }
+
+    fn on_reply(&mut self, reply: u64, update: ReplyUpdate) {
+        let Some(replies) = &mut self.replies else {
+            return;
+        };
+        match replies.on_update(reply, update) {
+            Outcome::Say(cue) => self.offer(cue),
+            Outcome::Remember { asker, reply } => {
+                let now = now_ms();
+                // Fire and forget: viewer memory is not worth holding the show for.
+                let _ = self.ledger_task(move |l| {
+                    l.record_exchange(&asker.platform, &asker.user_id, &asker.comment, &reply, now)
+                });
+            }
+            Outcome::Nothing => {}
         }
     }
 
@@ -338,7 +438,7 @@ impl Show {
         self.next_line_id += 1;
         let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);
         let line = Line::new(id, cue.priority, cue.paid, expires, cue);
-        self.synthesize(id, line.payload.text.clone());
+        self.synthesize(id, line.payload.text.clone(), line.payload.prosody);
         let offer = self.timeline.offer(line);
         if let Some(cut) = offer.interrupted {
             tracing::info!(
@@ -359,26 +459,27 @@ impl Show {
         }
     }
 
-    /// Starts synthesis on the blocking pool (ahead of time, so the clip is usually ready by the
-    /// time its turn comes).
-    fn synthesize(&mut self, line_id: u64, text: String) {
+    /// Starts synthesis as soon as a line is offered (ahead of its turn, so the clip is usually
+    /// ready when it comes; for LLM replies, while the model is still writing the next
+    /// sentence).
+    fn synthesize(&mut self, line_id: u64, text: String, prosody: Prosody) {
         self.clips.insert(line_id, ClipState::Pending);
-        let engine = self.speech.clone();
+        let voice = self.voice.clone();
         let tx = self.synth_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send((line_id, engine.synthesize(&text)));
+        tokio::spawn(async move {
+            let _ = tx.send((line_id, voice.speak(&text, prosody).await));
         });
     }
 
-    fn on_clip(&mut self, line_id: u64, result: Result<Clip, SpeechError>) {
+    fn on_clip(&mut self, line_id: u64, result: Result<Arc<Clip>, SpeechError>) {
         if !self.clips.contains_key(&line_id) {
             return; // the line was dropped meanwhile
         }
         let state = match result {
-            Ok(clip) => ClipState::Ready(Arc::new(clip)),
+            Ok(clip) => ClipState::Ready(clip),
             Err(e) => {
                 self.summary.speech_failures += 1;
-                tracing::error!(line = line_id, engine = self.speech.name(), error = %e, "speech synthesis failed");
+                tracing::error!(line = line_id, engine = self.voice.primary_engine(), error = %e, "speech synthesis failed");
                 ClipState::Failed
             }
         };
@@ -608,4 +709,14 @@ fn take_waiting(first: Delivery, events: &mut mpsc::Receiver<Delivery>) -> Vec<D
         }
     }
     group
+}
+
+/// The next LLM reply update, or never when replies are off.
+async fn next_reply(
+    rx: &mut Option<mpsc::UnboundedReceiver<(u64, ReplyUpdate)>>,
+) -> Option<(u64, ReplyUpdate)> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -103,6 +103,30 @@ impl Template {
         count(&self.nodes)
     }
 
+    /// Every variant (up to `limit`), placeholders left as `{name}`: what the audio cache
+    /// pre-warms from (the parts of a line that do not depend on the viewer).
+    pub fn expand_all(&self, limit: usize) -> Vec<String> {
+        fn expand(nodes: &[Node], limit: usize) -> Vec<String> {
+            let mut acc = vec![String::new()];
+            for node in nodes {
+                let options: Vec<String> = match node {
+                    Node::Text(text) => vec![text.clone()],
+                    Node::Placeholder(name) => vec![format!("{{{name}}}")],
+                    Node::Choice(choices) => {
+                        choices.iter().flat_map(|c| expand(c, limit)).collect()
+                    }
+                };
+                acc = acc
+                    .iter()
+                    .flat_map(|prefix| options.iter().map(move |o| format!("{prefix}{o}")))
+                    .take(limit)
+                    .collect();
+            }
+            acc
+        }
+        expand(&self.nodes, limit.max(1))
+    }
+
     /// Renders one variant; `vars` supplies placeholder values (missing ones render empty).
     pub fn render<R: Rng + ?Sized>(
         &self,
@@ -216,6 +240,16 @@ fn is_identifier(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_variant_is_expanded_with_placeholders_kept() {
+        let t = Template::parse("{谢谢|感谢{老板|家人}}{user}！").unwrap();
+        assert_eq!(
+            t.expand_all(10),
+            ["谢谢{user}！", "感谢老板{user}！", "感谢家人{user}！"]
+        );
+        assert_eq!(t.expand_all(2).len(), 2);
+    }
     use rand::{rngs::StdRng, SeedableRng};
     use std::collections::HashSet;
 

@@ -15,8 +15,10 @@
 
 mod admit;
 mod maintenance;
+mod viewers;
 
 pub use admit::{Admission, Batch};
+pub use viewers::ViewerMemory;
 
 use std::path::Path;
 
@@ -124,6 +126,16 @@ CREATE TABLE IF NOT EXISTS combos (
     updated_ms    INTEGER NOT NULL,
     PRIMARY KEY (platform, combo_key)
 ) WITHOUT ROWID;
+-- The last exchanges with each viewer (comment, reply), for the LLM's per-viewer context.
+CREATE TABLE IF NOT EXISTS exchanges (
+    id            INTEGER PRIMARY KEY,
+    platform      TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    comment       TEXT NOT NULL,
+    reply         TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exchanges_by_viewer ON exchanges (platform, user_id, id);
 -- Resume state of each source (Douyin cursor…), committed with the events it covers.
 CREATE TABLE IF NOT EXISTS checkpoints (
     source        TEXT PRIMARY KEY,

@@ -47,6 +47,27 @@ impl RewardEngine {
         }
     }
 
+    /// The viewer-independent clauses of every thank-you variant (no `{user}`, `{gift}`…):
+    /// what the audio cache pre-warms, since the voice synthesises and caches line by clause.
+    pub fn thank_you_clauses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .thanks
+            .iter()
+            .flatten()
+            .flat_map(|t| t.expand_all(64))
+            .flat_map(|line| {
+                crate::speech::voice::clauses(&line)
+                    .into_iter()
+                    .map(|c| c.text)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|clause| !clause.contains('{'))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn tiers(&self) -> &TierTable {
         &self.tiers
     }
@@ -91,6 +112,7 @@ impl RewardEngine {
             expression: Some(self.expression[tier.index()].clone()).filter(|s| !s.is_empty()),
             motion: Some(self.motion[tier.index()].clone()).filter(|s| !s.is_empty()),
             celebrate_secs: (tier >= self.celebrate_from).then_some(self.celebration_secs),
+            prosody: crate::speech::Prosody::default(),
         }
     }
 }

@@ -7,41 +7,83 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::audio::{decode_wav, finish_clip, Clip};
-use super::{SpeechEngine, SpeechError};
+use std::sync::{Arc, OnceLock};
+
+use futures_util::future::BoxFuture;
+
+use super::audio::decode_wav;
+use super::{Prosody, RawAudio, SpeechError, SpeechRequest, TtsEngine};
 use crate::config::VoiceConfig;
 
+/// Cheap to clone: synthesis runs on the blocking pool with its own handle.
+#[derive(Clone)]
 pub struct Espeak {
+    inner: Arc<Settings>,
+}
+
+struct Settings {
     program: String,
     voice: String,
     rate_wpm: u32,
-    loudness_dbfs: f32,
+    /// `espeak-ng --version`, asked once (part of the audio cache key).
+    version: OnceLock<String>,
 }
 
 impl Espeak {
     pub fn new(config: &VoiceConfig) -> Self {
         Self {
-            program: config.espeak_program.clone(),
-            voice: config.espeak_voice.clone(),
-            rate_wpm: config.rate_wpm,
-            loudness_dbfs: config.loudness_dbfs,
+            inner: Arc::new(Settings {
+                program: config.espeak_program.clone(),
+                voice: config.espeak_voice.clone(),
+                rate_wpm: config.rate_wpm,
+                version: OnceLock::new(),
+            }),
         }
     }
 
+    /// Synthesises on the calling thread (blocking): clean → espeak-ng → decoded samples.
+    pub fn synthesize_blocking(&self, request: &SpeechRequest) -> Result<RawAudio, SpeechError> {
+        let text = clean_text(&request.text);
+        if text.is_empty() {
+            return Err(SpeechError::EmptyText);
+        }
+        let voice = request.voice.as_deref().unwrap_or(&self.inner.voice);
+        // espeak-ng --stdout writes a WAV header with unknown (0xFFFFFFFF) sizes when streaming;
+        // patch them so a strict WAV reader accepts the data.
+        let mut wav = self.inner.run(&text, voice, request.prosody)?;
+        if wav.len() > 44 && &wav[0..4] == b"RIFF" {
+            let data_len = (wav.len() - 44) as u32;
+            wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
+            wav[40..44].copy_from_slice(&data_len.to_le_bytes());
+        }
+        let (samples, rate) = decode_wav(&wav)?;
+        Ok(RawAudio { samples, rate })
+    }
+}
+
+impl Settings {
     /// Runs espeak-ng and returns its WAV output.
-    fn run(&self, text: &str) -> Result<Vec<u8>, SpeechError> {
+    fn run(&self, text: &str, voice: &str, prosody: Prosody) -> Result<Vec<u8>, SpeechError> {
         let spawn_err = |source| SpeechError::Spawn {
             program: self.program.clone(),
             source,
         };
         // Text goes through stdin, never the command line: viewer-supplied text must not be
         // able to look like an option.
+        // Prosody: rate scales words per minute (espeak accepts 80–450); pitch is 0–99 around
+        // 50, about 4 steps per semitone.
+        let wpm = (self.rate_wpm as f32 * prosody.rate.clamp(0.5, 2.0)).round() as u32;
+        let pitch = (50.0 + prosody.pitch_semitones * 4.0)
+            .clamp(0.0, 99.0)
+            .round() as u32;
         let mut child = Command::new(&self.program)
             .args([
                 "-v",
-                &self.voice,
+                voice,
                 "-s",
-                &self.rate_wpm.to_string(),
+                &wpm.clamp(80, 450).to_string(),
+                "-p",
+                &pitch.to_string(),
                 "--stdout",
             ])
             .stdin(Stdio::piped())
@@ -87,26 +129,44 @@ pub fn clean_text(text: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-impl SpeechEngine for Espeak {
+impl TtsEngine for Espeak {
     fn name(&self) -> &str {
         "espeak-ng"
     }
 
-    fn synthesize(&self, text: &str) -> Result<Clip, SpeechError> {
-        let text = clean_text(text);
-        if text.is_empty() {
-            return Err(SpeechError::EmptyText);
-        }
-        // espeak-ng --stdout writes a WAV header with unknown (0xFFFFFFFF) sizes when streaming;
-        // patch them so a strict WAV reader accepts the data.
-        let mut wav = self.run(&text)?;
-        if wav.len() > 44 && &wav[0..4] == b"RIFF" {
-            let data_len = (wav.len() - 44) as u32;
-            wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
-            wav[40..44].copy_from_slice(&data_len.to_le_bytes());
-        }
-        let (samples, rate) = decode_wav(&wav)?;
-        finish_clip(&samples, rate, self.loudness_dbfs)
+    fn voices(&self) -> Vec<String> {
+        vec![self.inner.voice.clone()]
+    }
+
+    fn version(&self) -> String {
+        self.inner
+            .version
+            .get_or_init(|| {
+                Command::new(&self.inner.program)
+                    .arg("--version")
+                    .output()
+                    .ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "espeak-ng (version unknown)".into())
+            })
+            .clone()
+    }
+
+    fn synthesize<'a>(
+        &'a self,
+        request: &'a SpeechRequest,
+    ) -> BoxFuture<'a, Result<RawAudio, SpeechError>> {
+        let engine = self.clone();
+        let request = request.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || engine.synthesize_blocking(&request))
+                .await
+                .map_err(|e| SpeechError::Unavailable {
+                    engine: "espeak-ng".into(),
+                    detail: format!("synthesis task failed: {e}"),
+                })?
+        })
     }
 }
 
@@ -127,7 +187,10 @@ mod tests {
             espeak_program: "/nonexistent/espeak".into(),
             ..Default::default()
         });
-        let err = engine.synthesize("你好").unwrap_err().to_string();
+        let err = engine
+            .synthesize_blocking(&SpeechRequest::new("你好"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("/nonexistent/espeak") && err.contains("install"),
             "{err}"
@@ -135,14 +198,24 @@ mod tests {
     }
 
     /// Real espeak-ng (installed by scripts/install-deps.sh).
-    #[test]
-    fn espeak_speaks_chinese_at_the_loudness_target() {
+    #[tokio::test]
+    async fn espeak_speaks_chinese_and_follows_the_prosody() {
         let engine = Espeak::new(&VoiceConfig::default());
-        let clip = engine
-            .synthesize("感谢小明送的小心心，太开心了！")
+        let mut request = SpeechRequest::new("感谢小明送的小心心，太开心了！");
+        let normal = engine
+            .synthesize(&request)
+            .await
             .expect("espeak-ng must be installed");
-        assert!(clip.duration_ms() > 1_000, "{} ms", clip.duration_ms());
-        let f: Vec<f32> = clip.samples.iter().map(|&v| v as f32 / 32767.0).collect();
-        assert!((super::super::audio::rms_dbfs(&f) + 20.0).abs() < 2.0);
+        assert!(normal.duration_ms() > 1_000, "{} ms", normal.duration_ms());
+        assert!(super::super::audio::rms_dbfs(&normal.samples) > -40.0);
+        request.prosody.rate = 1.5;
+        let fast = engine.synthesize(&request).await.unwrap();
+        assert!(
+            fast.duration_ms() * 10 < normal.duration_ms() * 9,
+            "{} ms at 1.5x vs {} ms",
+            fast.duration_ms(),
+            normal.duration_ms()
+        );
+        assert!(engine.version().contains("eSpeak"), "{}", engine.version());
     }
 }

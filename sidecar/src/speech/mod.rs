@@ -1,12 +1,19 @@
-//! Text → on-air audio.
+//! Text → on-air audio. [`Voice`] (`voice.rs`) is the whole pipeline the show uses:
 //!
-//! * [`audio`]: the audio middleware every engine's output goes through (decode, trim, loudness
-//!   to the seed's −20 dBFS RMS, resample to the link's 48 kHz, a sanity check that the clip is
-//!   not silent).
-//! * [`espeak`]: the embedded default engine, `espeak-ng` (zero setup, works offline).
+//! * [`textnorm`]: what a Chinese TTS should read (numbers, prices, units, dates spelled out;
+//!   emoji, markup and URLs gone), segmentation;
+//! * engines behind one async trait ([`engine::TtsEngine`]): [`espeak`] (the embedded default,
+//!   zero setup), [`gpt_sovits`] (api_v2 HTTP), [`edge_tts`] (Edge's read-aloud WebSocket),
+//!   [`piper`] (ONNX voices through ONNX Runtime);
+//! * [`rotation`]: seed 000's progressive retries (same engine → other voice → other engine →
+//!   simplified text) with success statistics per engine and voice;
+//! * [`vad`]: the checks a clip must pass before it airs (format sanity, webrtc-vad voiced
+//!   ratio ≥ 10 %, energy fallback, Silero VAD second opinion);
+//! * [`audio`]: trim, loudness to −20 dBFS RMS, resampling to the link's 48 kHz;
+//! * [`cache`]: content-addressed clips on disk with an LRU byte cap, expiry and a hot tier.
 //!
-//! Engines are blocking (a child process, later an ONNX model): callers run them on tokio's
-//! blocking pool so the scheduler never waits on synthesis.
+//! Network engines are async; local engines, checks and DSP run on tokio's blocking pool, so the
+//! scheduler never waits on synthesis.
 
 pub mod audio;
 pub mod cache;
@@ -18,17 +25,11 @@ pub mod piper;
 pub mod rotation;
 pub mod textnorm;
 pub mod vad;
+pub mod voice;
 
 pub use audio::Clip;
 pub use engine::{Prosody, RawAudio, SpeechRequest, TtsEngine};
-
-/// A speech engine.
-pub trait SpeechEngine: Send + Sync {
-    /// Short name for logs and statistics.
-    fn name(&self) -> &str;
-    /// Synthesises `text` into a finished, on-air-ready clip.
-    fn synthesize(&self, text: &str) -> Result<Clip, SpeechError>;
-}
+pub use voice::Voice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {

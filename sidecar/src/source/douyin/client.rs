@@ -4,8 +4,9 @@
 //! events with the checkpoint, and ack it (if the server asked) only once its commit is
 //! reported. Up to [`MAX_IN_FLIGHT`] frames may await their commit while reading goes on, so
 //! under a storm the show commits many frames per transaction; acks still go out in frame order
-//! because batches commit in submission order. A crash before an ack makes the server resend;
-//! the ledger drops what was already in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
+//! because batches commit in submission order. The resume position (kept in memory and stored
+//! as the ledger checkpoint) only ever moves to acked frames, so a crash or a dropped connection
+//! before an ack makes the server resend; the ledger drops what was already in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
 //! refused, 415 = device blocked) and retried slowly instead of hammering the server.
 
 use std::time::Duration;
@@ -236,20 +237,11 @@ impl Connection {
     /// Reads until the connection ends; never fails (a broken connection is a reconnect).
     async fn read_loop(&mut self, mut ws: Ws, sink: &EventSink, room_id: &str) -> End {
         let mut in_flight = VecDeque::new();
-        let end = self
-            .read_frames(&mut ws, sink, room_id, &mut in_flight)
-            .await;
-        // Frames already submitted still commit: take their resume state (no ack: the
-        // connection is gone, and the next one resumes after them anyway).
-        for frame in in_flight {
-            if frame.committed.await.is_err() {
-                return End::SinkClosed;
-            }
-            if frame.state.is_some() {
-                self.resume = frame.state;
-            }
-        }
-        end
+        // Frames still in flight when the connection ends were never acked: the next
+        // connection resumes from the last acked frame, the server sends them again, the
+        // ledger drops them as duplicates, and this time they are acked.
+        self.read_frames(&mut ws, sink, room_id, &mut in_flight)
+            .await
     }
 
     async fn read_frames(
@@ -386,9 +378,14 @@ impl Connection {
             cursor,
             internal_ext,
         });
-        let checkpoint = state
+        // The checkpoint stored with this frame is the last *acked* position, not this frame's:
+        // after a crash the server then resends whatever was committed but never acked (the
+        // ledger drops the duplicates) and every frame gets its ack.
+        let checkpoint = self
+            .resume
             .as_ref()
-            .map(|s| (self.checkpoint_key.clone(), s.to_json()));
+            .filter(|r| r.room_id == room_id)
+            .map(|r| (self.checkpoint_key.clone(), r.to_json()));
         match submit_with_heartbeats(ws, heartbeat, sink, events, checkpoint).await? {
             Ok(committed) => Ok(FrameOutcome::Msg(InFlight {
                 committed,
@@ -653,17 +650,8 @@ mod tests {
             sink.counters().snapshot(),
             [("douyin".to_string(), "bad_frame", 1)]
         );
-        let (key, state) = delivery.checkpoint.clone().unwrap();
-        assert_eq!(key, "douyin:123456");
-        let state: ResumeState = serde_json::from_str(&state).unwrap();
-        assert_eq!(
-            (
-                state.room_id.as_str(),
-                state.cursor.as_str(),
-                state.internal_ext.as_str()
-            ),
-            (ROOM_ID, "cursor-42", "ext-1")
-        );
+        // Nothing acked yet, so there is no position to store with it.
+        assert_eq!(delivery.checkpoint, None);
 
         // Not committed yet: heartbeats go on and pings are answered (reading goes on while
         // frames await their commit), but no ack.
@@ -706,9 +694,30 @@ mod tests {
         assert_eq!(param(&pairs, "cursor"), "cursor-42");
         assert_eq!(param(&pairs, "internal_ext"), "ext-1");
 
+        // The next frame is stored with the last acked position.
+        cmd.send(Cmd::Send(msg_frame(43, vec![chat(3, "hi")], "ext-2")))
+            .ok()
+            .unwrap();
+        let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let (key, state) = delivery.checkpoint.clone().unwrap();
+        assert_eq!(key, "douyin:123456");
+        let state: ResumeState = serde_json::from_str(&state).unwrap();
+        assert_eq!(
+            (
+                state.room_id.as_str(),
+                state.cursor.as_str(),
+                state.internal_ext.as_str()
+            ),
+            (ROOM_ID, "cursor-42", "ext-1")
+        );
+        delivery.committed.unwrap().send(()).unwrap();
+
         // The show stops: the next delivery fails and the source ends cleanly.
         drop(deliveries);
-        cmd.send(Cmd::Send(msg_frame(43, vec![chat(2, "bye")], "ext-2")))
+        cmd.send(Cmd::Send(msg_frame(44, vec![chat(2, "bye")], "ext-3")))
             .ok()
             .unwrap();
         drop(sink);

@@ -1,0 +1,387 @@
+//! Engine rotation with progressive retries (seed 000: 多模型轮换 + 递进式重试).
+//!
+//! A line must air, and a broken clip must not: when an engine fails or its clip is refused by
+//! the audio checks, the rotation climbs a ladder, cheapest remedy first:
+//!
+//! 1. the best-ranked engine with its best-ranked voice ([`Step::First`]);
+//! 2. the same engine and voice again, only after a *transient* failure — timeout, broken or
+//!    refused connection, HTTP 5xx/429 ([`Step::Retry`], `same_voice_retries` times);
+//! 3. the same engine with another voice ([`Step::OtherVoice`]; skipped when the engine is
+//!    unreachable or timing out, since another voice on a dead server is no remedy);
+//! 4. the next engine(s), each again from its best voice ([`Step::NextEngine`]);
+//! 5. a simplified text (first plain sentence, see [`simplify`]) on the engine with the best
+//!    recent success rate ([`Step::Simplified`]).
+//!
+//! Ranking of engines and voices follows [`stats`] (healthy ones in configured order, recently
+//! failing ones after). Every attempt is recorded per (engine, voice); [`Rotation::stats`]
+//! exposes the counts for logs and metrics, and each result carries every failure on the way.
+//!
+//! **Checks**: the caller passes its audio checks (VAD, level, format) as a synchronous
+//! closure, [`AudioCheck`]. They are CPU work (a VAD pass over a few seconds of audio), so the
+//! rotation runs them on tokio's blocking pool (`spawn_blocking`), never on the runtime's
+//! worker threads. A check refuses a clip by returning an error, normally
+//! [`SpeechError::Rejected`].
+//!
+//! The rotation adds no timeout of its own: each engine bounds its own requests, and
+//! `max_attempts` bounds how many are made for one line.
+
+pub mod simplify;
+pub mod stats;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+pub use simplify::simplify_text;
+pub use stats::{EngineStats, FailureCounts, FailureKind};
+
+use super::{RawAudio, SpeechError, SpeechRequest, TtsEngine};
+use stats::Record;
+
+/// The caller's audio checks: `Ok(())` lets the clip air.
+pub type AudioCheck = Arc<dyn Fn(&RawAudio) -> Result<(), SpeechError> + Send + Sync>;
+
+/// `[voice.rotation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RotationConfig {
+    /// Extra tries of the same engine and voice after a transient failure.
+    pub same_voice_retries: u32,
+    /// How many other voices of an engine are tried before the next engine.
+    pub other_voices_per_engine: usize,
+    /// Attempts remembered per engine/voice for the recent success rate.
+    pub recent_window: usize,
+    /// Attempts older than this (seconds) no longer count as recent.
+    pub recent_secs: u64,
+    /// Recent attempts needed before an engine/voice can be demoted.
+    pub min_recent: usize,
+    /// Recent success rate under which an engine/voice is tried after the others.
+    pub demote_below: f64,
+    /// Longest simplified text, in characters.
+    pub simplified_max_chars: usize,
+    /// Upper bound on synthesis attempts for one line, all rungs together.
+    pub max_attempts: usize,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        Self {
+            same_voice_retries: 1,
+            other_voices_per_engine: 2,
+            recent_window: 20,
+            recent_secs: 600,
+            min_recent: 3,
+            demote_below: 0.5,
+            simplified_max_chars: 40,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// Which rung of the ladder an attempt was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    First,
+    Retry,
+    OtherVoice,
+    NextEngine,
+    Simplified,
+}
+
+/// One failed attempt, kept for the logs.
+#[derive(Debug)]
+pub struct AttemptFailure {
+    pub engine: String,
+    pub voice: String,
+    pub step: Step,
+    pub error: SpeechError,
+    pub elapsed: Duration,
+}
+
+/// A clip that passed the checks, and how it was obtained.
+#[derive(Debug)]
+pub struct Spoken {
+    pub audio: RawAudio,
+    pub engine: String,
+    /// The engine's version (for the cache key).
+    pub engine_version: String,
+    pub voice: String,
+    /// The request that produced the clip (text simplified on [`Step::Simplified`]).
+    pub request: SpeechRequest,
+    pub step: Step,
+    /// Every failure before the success, in order.
+    pub failures: Vec<AttemptFailure>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("nothing to say")]
+    EmptyText,
+    #[error("no TTS engine configured")]
+    NoEngines,
+    #[error("no engine produced an acceptable clip ({} failed attempts; last: {})",
+        .failures.len(), last_failure(.failures))]
+    Exhausted { failures: Vec<AttemptFailure> },
+}
+
+fn last_failure(failures: &[AttemptFailure]) -> String {
+    failures.last().map_or_else(
+        || "none".into(),
+        |f| format!("{}/{}: {}", f.engine, f.voice, f.error),
+    )
+}
+
+/// Failures worth repeating the very same request for.
+fn is_transient(error: &SpeechError) -> bool {
+    match error {
+        SpeechError::Timeout { .. } | SpeechError::Unreachable { .. } => true,
+        SpeechError::Http { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+/// Failures that say the engine as a whole is down right now.
+fn engine_down(error: &SpeechError) -> bool {
+    matches!(
+        error,
+        SpeechError::Timeout { .. } | SpeechError::Unreachable { .. }
+    )
+}
+
+/// One voice of one engine.
+struct Slot {
+    /// Name in statistics and results (`default` for an engine without a voice list).
+    name: String,
+    /// What goes into [`SpeechRequest::voice`].
+    request_voice: Option<String>,
+}
+
+struct Member {
+    engine: Arc<dyn TtsEngine>,
+    slots: Vec<Slot>,
+}
+
+/// The rotation over an ordered list of engines (most preferred first).
+pub struct Rotation {
+    members: Vec<Member>,
+    config: RotationConfig,
+    /// `records[engine][voice]`.
+    records: Mutex<Vec<Vec<Record>>>,
+}
+
+impl Rotation {
+    /// Voices are read once from each engine here.
+    pub fn new(engines: Vec<Arc<dyn TtsEngine>>, config: RotationConfig) -> Self {
+        let members: Vec<Member> = engines
+            .into_iter()
+            .map(|engine| {
+                let voices = engine.voices();
+                let slots = if voices.is_empty() {
+                    vec![Slot {
+                        name: "default".into(),
+                        request_voice: None,
+                    }]
+                } else {
+                    voices
+                        .into_iter()
+                        .map(|v| Slot {
+                            name: v.clone(),
+                            request_voice: Some(v),
+                        })
+                        .collect()
+                };
+                Member { engine, slots }
+            })
+            .collect();
+        let records = members
+            .iter()
+            .map(|m| m.slots.iter().map(|_| Record::default()).collect())
+            .collect();
+        Self {
+            members,
+            config,
+            records: Mutex::new(records),
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Record>>> {
+        // Records stay consistent even if a holder panicked (each update is one push).
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Per-engine recent (successes, outcomes), voices pooled.
+    fn engine_recent(&self, now: Instant) -> Vec<(usize, usize)> {
+        self.records()
+            .iter()
+            .map(|voices| {
+                voices
+                    .iter()
+                    .map(|r| r.recent(now, &self.config))
+                    .fold((0, 0), |(s, n), (rs, rn)| (s + rs, n + rn))
+            })
+            .collect()
+    }
+
+    fn voice_order(&self, engine: usize, now: Instant) -> Vec<usize> {
+        let recent: Vec<_> = self.records()[engine]
+            .iter()
+            .map(|r| r.recent(now, &self.config))
+            .collect();
+        stats::rank(&recent, &self.config)
+    }
+
+    /// Snapshot of every (engine, voice), in configured order.
+    pub fn stats(&self) -> Vec<EngineStats> {
+        let now = Instant::now();
+        let records = self.records();
+        self.members
+            .iter()
+            .zip(records.iter())
+            .flat_map(|(m, recs)| {
+                m.slots.iter().zip(recs).map(move |(slot, r)| {
+                    r.snapshot(m.engine.name(), &slot.name, now, &self.config)
+                })
+            })
+            .collect()
+    }
+
+    /// Synthesises `request.text` (its `voice` is chosen here and ignored) and returns the
+    /// first clip that passes `check`.
+    pub async fn synthesize(
+        &self,
+        request: &SpeechRequest,
+        check: &AudioCheck,
+    ) -> Result<Spoken, RotationError> {
+        if request.text.trim().is_empty() {
+            return Err(RotationError::EmptyText);
+        }
+        if self.members.is_empty() {
+            return Err(RotationError::NoEngines);
+        }
+        let mut failures = Vec::new();
+        let mut attempts = 0usize;
+        let budget = self.config.max_attempts.max(1);
+        let engine_order = stats::rank(&self.engine_recent(Instant::now()), &self.config);
+        'engines: for (rank, &e) in engine_order.iter().enumerate() {
+            let voices = self.voice_order(e, Instant::now());
+            let tried_voices = voices.len().min(1 + self.config.other_voices_per_engine);
+            for (nth, &v) in voices[..tried_voices].iter().enumerate() {
+                let mut step = match (rank, nth) {
+                    (_, 1..) => Step::OtherVoice,
+                    (0, 0) => Step::First,
+                    (_, 0) => Step::NextEngine,
+                };
+                let mut retries = 0;
+                loop {
+                    if attempts >= budget {
+                        break 'engines;
+                    }
+                    attempts += 1;
+                    let req = SpeechRequest {
+                        voice: self.members[e].slots[v].request_voice.clone(),
+                        ..request.clone()
+                    };
+                    let failure = match self.attempt(e, v, req, step, check).await {
+                        Ok(mut spoken) => {
+                            spoken.failures = failures;
+                            return Ok(spoken);
+                        }
+                        Err(f) => f,
+                    };
+                    let transient = is_transient(&failure.error);
+                    let down = engine_down(&failure.error);
+                    let empty = matches!(failure.error, SpeechError::EmptyText);
+                    failures.push(failure);
+                    if transient && retries < self.config.same_voice_retries {
+                        retries += 1;
+                        step = Step::Retry;
+                        continue;
+                    }
+                    if down || empty {
+                        continue 'engines;
+                    }
+                    break;
+                }
+            }
+        }
+        let simplified = simplify_text(&request.text, self.config.simplified_max_chars);
+        if attempts < budget && !simplified.is_empty() && simplified != request.text.trim() {
+            if let Some(e) = stats::most_successful(&self.engine_recent(Instant::now())) {
+                let v = self.voice_order(e, Instant::now())[0];
+                let req = SpeechRequest {
+                    text: simplified,
+                    voice: self.members[e].slots[v].request_voice.clone(),
+                    prosody: request.prosody,
+                };
+                match self.attempt(e, v, req, Step::Simplified, check).await {
+                    Ok(mut spoken) => {
+                        spoken.failures = failures;
+                        return Ok(spoken);
+                    }
+                    Err(f) => failures.push(f),
+                }
+            }
+        }
+        Err(RotationError::Exhausted { failures })
+    }
+
+    /// One synthesis + check, recorded in the statistics.
+    async fn attempt(
+        &self,
+        e: usize,
+        v: usize,
+        request: SpeechRequest,
+        step: Step,
+        check: &AudioCheck,
+    ) -> Result<Spoken, AttemptFailure> {
+        let member = &self.members[e];
+        let started = Instant::now();
+        let result = match member.engine.synthesize(&request).await {
+            Ok(audio) => {
+                let check = Arc::clone(check);
+                tokio::task::spawn_blocking(move || {
+                    let verdict = check(&audio);
+                    verdict.map(|()| audio)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(SpeechError::Rejected(format!("audio check panicked: {e}")))
+                })
+            }
+            Err(e) => Err(e),
+        };
+        let elapsed = started.elapsed();
+        let outcome = result.as_ref().map(|_| ()).map_err(FailureKind::of);
+        self.records()[e][v].add(outcome, elapsed, Instant::now(), &self.config);
+        let voice = member.slots[v].name.clone();
+        match result {
+            Ok(audio) => {
+                tracing::debug!(engine = member.engine.name(), %voice, ?step, ?elapsed, "tts ok");
+                Ok(Spoken {
+                    audio,
+                    engine: member.engine.name().to_string(),
+                    engine_version: member.engine.version(),
+                    voice,
+                    request,
+                    step,
+                    failures: Vec::new(),
+                })
+            }
+            Err(error) => {
+                tracing::warn!(engine = member.engine.name(), %voice, ?step, %error, "tts attempt failed");
+                Err(AttemptFailure {
+                    engine: member.engine.name().to_string(),
+                    voice,
+                    step,
+                    error,
+                    elapsed,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
