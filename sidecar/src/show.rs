@@ -407,7 +407,7 @@ impl Show {
             Outcome::Remember { asker, reply } => {
                 let now = now_ms();
                 // Fire and forget: viewer memory is not worth holding the show for.
-                let _ = self.ledger_task(move |l| {
+                self.ledger_task(move |l| {
                     l.record_exchange(&asker.platform, &asker.user_id, &asker.comment, &reply, now)
                 });
             }

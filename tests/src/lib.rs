@@ -9,6 +9,7 @@
 //! OBS-based tests are only ever skipped on request ([`obs_tests_skipped`]): a machine without
 //! OBS must fail loudly rather than pass without testing anything.
 
+pub mod avatar_client;
 pub mod fake_barrage_grab;
 pub mod fake_bilibili;
 pub mod fake_douyin;

@@ -146,6 +146,8 @@ pub struct LlmConfig {
     /// What the stream is about right now, told to the model as scene context (`聊天`,
     /// `ASMR 助眠`, a game's name).
     pub now_showing: String,
+    /// Filled from the top-level `[persona]` (one character for templates and the LLM).
+    #[serde(skip)]
     pub persona: PersonaConfig,
     /// Extra blocked words (case-insensitive, spaces/punctuation between letters ignored), on
     /// top of the built-in list in `safety.rs`.

@@ -1,0 +1,112 @@
+//! Plays the OBS plugin's part on the avatar link for tests and benchmarks: connects with the
+//! bearer token, says Hello as the audio clock, records every `Say` and its audio, and reports
+//! `Started`/`Finished` at once (playout is not real time here).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use avatar_link::{AudioChunk, Command, Report};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What the avatar saw of one utterance.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub utterance: u64,
+    pub text: String,
+    pub expression: Option<String>,
+    pub said_at: Instant,
+    pub first_audio_at: Option<Instant>,
+    pub samples: usize,
+    pub finished: bool,
+}
+
+/// Connects to the link on `port` (retrying until `timeout`) and plays until `done(&heard)` is
+/// true after an utterance finished; fails after `timeout`.
+pub async fn play_avatar(
+    port: u16,
+    token: &str,
+    timeout: Duration,
+    done: impl Fn(&[Heard]) -> bool,
+) -> Result<Vec<Heard>> {
+    let url = format!("ws://127.0.0.1:{port}{}", avatar_link::PATH);
+    let deadline = Instant::now() + timeout;
+    let mut ws = loop {
+        let mut request = url.as_str().into_client_request()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => break ws,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => bail!("cannot connect to the avatar link: {e}"),
+        }
+    };
+    let hello = Report::Hello {
+        protocol: 1,
+        client: "e2e-avatar".into(),
+        audio_clock: true,
+    };
+    ws.send(Message::text(serde_json::to_string(&hello)?))
+        .await?;
+    let mut heard: Vec<Heard> = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(message)) = tokio::time::timeout(left, ws.next()).await else {
+            bail!("timed out; heard so far: {heard:#?}");
+        };
+        match message? {
+            Message::Text(text) => {
+                if let Ok(Command::Say {
+                    utterance,
+                    text,
+                    expression,
+                    ..
+                }) = serde_json::from_str::<Command>(&text)
+                {
+                    heard.push(Heard {
+                        utterance,
+                        text,
+                        expression,
+                        said_at: Instant::now(),
+                        first_audio_at: None,
+                        samples: 0,
+                        finished: false,
+                    });
+                }
+            }
+            Message::Binary(bytes) => {
+                let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                let Some(h) = heard.iter_mut().find(|h| h.utterance == chunk.utterance) else {
+                    continue;
+                };
+                if h.first_audio_at.is_none() {
+                    h.first_audio_at = Some(Instant::now());
+                    let started = Report::Started {
+                        utterance: chunk.utterance,
+                    };
+                    ws.send(Message::text(serde_json::to_string(&started)?))
+                        .await?;
+                }
+                h.samples += chunk.samples.len();
+                if chunk.last {
+                    h.finished = true;
+                    let finished = Report::Finished {
+                        utterance: chunk.utterance,
+                        played_ms: (h.samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u32,
+                        interrupted: false,
+                    };
+                    ws.send(Message::text(serde_json::to_string(&finished)?))
+                        .await?;
+                    if done(&heard) {
+                        return Ok(heard);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
