@@ -126,7 +126,6 @@ pub struct VoiceConfig {
     /// The checks every clip passes before it may air.
     pub vad: crate::speech::vad::VadConfig,
     pub cache: crate::speech::cache::CacheConfig,
-    pub textnorm: crate::speech::textnorm::TextNormConfig,
 }
 
 /// A TTS engine of `[voice] engines`.
@@ -461,7 +460,6 @@ impl Default for VoiceConfig {
             rotation: Default::default(),
             vad: Default::default(),
             cache: Default::default(),
-            textnorm: Default::default(),
         }
     }
 }

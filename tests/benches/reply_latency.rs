@@ -32,8 +32,14 @@ const LINK_TOKEN: &str = "bench";
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let sidecar_bin = e2e::sidecar::binary()?;
+    // The release build (what a streamer runs), before any stand-in starts its accept timeout.
     let root = e2e::workspace_root();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "sidecar", "--bin", "sidecar"])
+        .status()?;
+    anyhow::ensure!(status.success(), "cargo build --release -p sidecar failed");
+    let bin = root.join("target/release/sidecar");
     let llm_started = Instant::now();
     let llm = FakeOpenAi::start(FakeConfig {
         api_key: Some("sk-bench".into()),
@@ -90,17 +96,6 @@ say = ["{{user}}你好！"]
             llm_url = llm.base_url(),
         ),
     )?;
-    // Release build: what a streamer runs.
-    let release = root.join("target/release/sidecar");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "sidecar", "--bin", "sidecar"])
-        .status()?;
-    let bin = if status.success() {
-        release
-    } else {
-        sidecar_bin
-    };
     let mut sidecar = Command::new(&bin)
         .current_dir(&root)
         .args(["run", "--config"])

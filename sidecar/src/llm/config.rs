@@ -388,15 +388,17 @@ mod tests {
             preset = "volcengine"
             model = "ep-1"
             blocklist = ["坏词"]
-            [persona]
-            name = "阿星"
             "#,
         )
         .unwrap();
         assert!(cfg.enabled);
         assert_eq!(cfg.preset, Preset::Ark);
-        assert_eq!(cfg.persona.name, "阿星");
-        assert_eq!(cfg.persona.rules, PersonaConfig::default().rules);
         assert!(toml::from_str::<LlmConfig>("bogus = 1").is_err());
+        // The persona is the top-level [persona] (one character for templates and the LLM).
+        assert!(toml::from_str::<LlmConfig>("[persona]\nname = \"阿星\"").is_err());
+        let top: crate::config::Config =
+            toml::from_str("[persona]\nname = \"阿星\"\nrules = [\"不剧透\"]").unwrap();
+        assert_eq!(top.persona.name, "阿星");
+        assert_eq!(top.persona.rules, ["不剧透"]);
     }
 }

@@ -143,9 +143,8 @@ impl Voice {
             let cache = self.cache.clone();
             let stored = clip.clone();
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = cache.put(&parts.key(), &stored) {
-                    tracing::warn!(error = %e, "audio cache write failed");
-                }
+                // A failed write is logged by the cache and only costs a future miss.
+                let _ = cache.put(&parts.key(), &stored);
             });
         }
         Ok(clip)
