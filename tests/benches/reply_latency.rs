@@ -101,13 +101,18 @@ say = ["{{user}}你好！"]
         .args(["run", "--config"])
         .arg(&config)
         .env("AIVS_LLM_API_KEY", "sk-bench")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("sidecar.log"))?)
         .spawn()
         .context("starting the sidecar")?;
     let heard = play_avatar(port, LINK_TOKEN, Duration::from_secs(90), |heard| {
-        heard.iter().filter(|h| h.finished).count() >= COMMENTS
+        // A reply is over when its last sentence (or the template line) has played.
+        heard
+            .iter()
+            .filter(|h| h.finished && (h.text.starts_with("今天") || h.text.ends_with("你好！")))
+            .count()
+            >= COMMENTS
     })
     .await;
     e2e::sidecar::stop(&mut sidecar)?;
@@ -128,6 +133,13 @@ say = ["{{user}}你好！"]
         .collect();
     let mut cold = Vec::new();
     let mut warm = Vec::new();
+    let fallbacks = heard.iter().filter(|h| h.text.ends_with("你好！")).count();
+    anyhow::ensure!(
+        fallbacks == 0 && requests.len() == COMMENTS && firsts.len() == COMMENTS,
+        "{COMMENTS} comments, {} LLM requests, {} LLM replies, {fallbacks} template replies",
+        requests.len(),
+        firsts.len()
+    );
     for (i, (request, h)) in requests.iter().zip(&firsts).enumerate() {
         let asked = llm_started + request.at;
         let Some(audio) = h.first_audio_at else {
