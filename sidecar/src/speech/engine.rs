@@ -84,3 +84,19 @@ pub trait TtsEngine: Send + Sync {
         request: &'a SpeechRequest,
     ) -> BoxFuture<'a, Result<RawAudio, SpeechError>>;
 }
+
+/// Runs a local engine's blocking synthesis on tokio's blocking pool (espeak-ng, Piper), so a
+/// child process or an ONNX model never holds a runtime thread.
+pub fn on_blocking_pool<'a>(
+    engine: &'static str,
+    job: impl FnOnce() -> Result<RawAudio, SpeechError> + Send + 'static,
+) -> BoxFuture<'a, Result<RawAudio, SpeechError>> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| SpeechError::Unavailable {
+                engine: engine.into(),
+                detail: format!("synthesis task failed: {e}"),
+            })?
+    })
+}

@@ -64,49 +64,56 @@ impl Espeak {
 impl Settings {
     /// Runs espeak-ng and returns its WAV output.
     fn run(&self, text: &str, voice: &str, prosody: Prosody) -> Result<Vec<u8>, SpeechError> {
-        let spawn_err = |source| SpeechError::Spawn {
-            program: self.program.clone(),
-            source,
-        };
-        // Text goes through stdin, never the command line: viewer-supplied text must not be
-        // able to look like an option.
         // Prosody: rate scales words per minute (espeak accepts 80–450); pitch is 0–99 around
         // 50, about 4 steps per semitone.
         let wpm = (self.rate_wpm as f32 * prosody.rate.clamp(0.5, 2.0)).round() as u32;
         let pitch = (50.0 + prosody.pitch_semitones * 4.0)
             .clamp(0.0, 99.0)
             .round() as u32;
-        let mut child = Command::new(&self.program)
-            .args([
-                "-v",
-                voice,
-                "-s",
-                &wpm.clamp(80, 450).to_string(),
-                "-p",
-                &pitch.to_string(),
-                "--stdout",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(text.as_bytes())
-            .map_err(spawn_err)?;
-        let output = child.wait_with_output().map_err(spawn_err)?;
-        if !output.status.success() {
-            return Err(SpeechError::Failed {
-                program: self.program.clone(),
-                status: output.status,
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
-        Ok(output.stdout)
+        let wpm = wpm.clamp(80, 450).to_string();
+        let pitch = pitch.to_string();
+        run_with_stdin(
+            &self.program,
+            &["-v", voice, "-s", &wpm, "-p", &pitch, "--stdout"],
+            text,
+        )
     }
+}
+
+/// Runs `program args…` with `text` on stdin and returns its stdout. Text goes through stdin,
+/// never the command line: viewer-supplied text must not be able to look like an option. Shared
+/// by the espeak-ng voice and Piper's espeak-ng phonemizer.
+pub(crate) fn run_with_stdin(
+    program: &str,
+    args: &[&str],
+    text: &str,
+) -> Result<Vec<u8>, SpeechError> {
+    let spawn_err = |source| SpeechError::Spawn {
+        program: program.to_string(),
+        source,
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .map_err(spawn_err)?;
+    let output = child.wait_with_output().map_err(spawn_err)?;
+    if !output.status.success() {
+        return Err(SpeechError::Failed {
+            program: program.to_string(),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(output.stdout)
 }
 
 /// Drops what a speech engine should not read out: control characters, emoji and symbols that
@@ -159,14 +166,7 @@ impl TtsEngine for Espeak {
     ) -> BoxFuture<'a, Result<RawAudio, SpeechError>> {
         let engine = self.clone();
         let request = request.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || engine.synthesize_blocking(&request))
-                .await
-                .map_err(|e| SpeechError::Unavailable {
-                    engine: "espeak-ng".into(),
-                    detail: format!("synthesis task failed: {e}"),
-                })?
-        })
+        super::engine::on_blocking_pool("espeak-ng", move || engine.synthesize_blocking(&request))
     }
 }
 

@@ -18,9 +18,8 @@
 //! voices); the sentences are joined with a short pause.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
@@ -272,33 +271,8 @@ pub fn clauses(text: &str) -> Vec<Clause> {
 
 /// Runs espeak-ng as the phonemizer for one clause; returns its IPA (lines joined by spaces).
 fn espeak_ipa(program: &str, voice: &str, text: &str) -> Result<String, SpeechError> {
-    let spawn_err = |source| SpeechError::Spawn {
-        program: program.to_string(),
-        source,
-    };
-    // Text through stdin, never argv: viewer text must not be able to look like an option.
-    let mut child = Command::new(program)
-        .args(["-q", "--ipa", "-v", voice])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_err)?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(text.as_bytes())
-        .map_err(spawn_err)?;
-    let output = child.wait_with_output().map_err(spawn_err)?;
-    if !output.status.success() {
-        return Err(SpeechError::Failed {
-            program: program.to_string(),
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    let ipa = String::from_utf8_lossy(&output.stdout);
+    let output = super::espeak::run_with_stdin(program, &["-q", "--ipa", "-v", voice], text)?;
+    let ipa = String::from_utf8_lossy(&output);
     Ok(ipa
         .lines()
         .map(str::trim)
@@ -592,11 +566,7 @@ impl TtsEngine for Piper {
     ) -> BoxFuture<'a, Result<RawAudio, SpeechError>> {
         let engine = self.clone();
         let request = request.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || engine.synthesize_blocking(&request))
-                .await
-                .map_err(|e| unavailable(format!("synthesis task failed: {e}")))?
-        })
+        super::engine::on_blocking_pool(ENGINE, move || engine.synthesize_blocking(&request))
     }
 }
 
