@@ -20,6 +20,9 @@ pub struct RewardEngine {
     celebrate_from: Tier,
     celebration_secs: f64,
     last_line: Option<String>,
+    /// Viewer names are screened before they are spoken or shown (blocked words masked, names
+    /// posing as the system replaced).
+    safety: std::sync::Arc<crate::llm::SafetyScreen>,
 }
 
 impl RewardEngine {
@@ -44,6 +47,7 @@ impl RewardEngine {
             celebrate_from: config.celebrate_from(),
             celebration_secs: config.gifts.celebration_secs,
             last_line: None,
+            safety: std::sync::Arc::new(crate::llm::SafetyScreen::from_config(&config.llm, &[])),
         }
     }
 
@@ -81,22 +85,20 @@ impl RewardEngine {
         let tier = self.tiers.classify(batch.value_fen);
         let count = batch.count.to_string();
         let value = format!("{:.1}", batch.value_fen as f64 / 100.0);
+        let viewer = self.safety.speakable_name(&batch.viewer.name);
         let vars = |name: &str| match name {
-            "user" | "name" => Some(batch.viewer.name.clone()),
+            "user" | "name" => Some(viewer.clone()),
             "gift" => Some(batch.gift_name.clone()),
             "count" => Some(count.clone()),
             "value" => Some(value.clone()),
             _ => None,
         };
         let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
-            .unwrap_or_else(|| format!("谢谢{}的{}", batch.viewer.name, batch.gift_name));
+            .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
         let caption = if batch.count > 1 {
-            format!(
-                "{} 送出 {} × {}",
-                batch.viewer.name, batch.gift_name, batch.count
-            )
+            format!("{} 送出 {} × {}", viewer, batch.gift_name, batch.count)
         } else {
-            format!("{} 送出 {}", batch.viewer.name, batch.gift_name)
+            format!("{} 送出 {}", viewer, batch.gift_name)
         };
         Cue {
             kind: CueKind::GiftThanks {
