@@ -225,6 +225,21 @@ fn rejection_lines(log: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Seconds between consecutive heartbeats on each connection.
+fn heartbeat_gaps(fake: &FakeDouyin) -> Vec<f64> {
+    let beats = fake.heartbeats();
+    let mut gaps = Vec::new();
+    for c in &fake.connections() {
+        let at: Vec<f64> = beats
+            .iter()
+            .filter(|b| b.connection == c.id)
+            .map(|b| b.at.as_secs_f64())
+            .collect();
+        gaps.extend(at.windows(2).map(|w| w[1] - w[0]));
+    }
+    gaps
+}
+
 /// The `q` quantile (0..=1) of `v`, NaN when empty.
 fn percentile(v: &[f64], q: f64) -> f64 {
     let mut v = v.to_vec();
@@ -258,8 +273,17 @@ async fn storm_with_drops_and_stalls_ends_with_the_exact_ledger() -> Result<()> 
     )
     .await
     .with_context(|| format!("unacked frames {:?}", fake.unacked_frames()))?;
-    // Nothing counted twice later on (idle frames keep coming, resends are over).
+    // Nothing counted twice later on (idle frames keep coming, resends are over); and the
+    // connection lives long enough for the heartbeat-interval check below (a fast machine can
+    // finish the storm within a few heartbeats).
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until(
+        &mut sidecar,
+        Duration::from_secs(15),
+        "enough heartbeats to measure their interval",
+        || heartbeat_gaps(&fake).len() >= 4,
+    )
+    .await?;
     ensure!(
         setup.ledger_totals()? == want,
         "the ledger moved past the truth"
@@ -333,16 +357,7 @@ async fn storm_with_drops_and_stalls_ends_with_the_exact_ledger() -> Result<()> 
     );
 
     // Heartbeats at the configured interval, on every connection; pongs to the pings.
-    let beats = fake.heartbeats();
-    let mut gaps = Vec::new();
-    for c in &conns {
-        let at: Vec<f64> = beats
-            .iter()
-            .filter(|b| b.connection == c.id)
-            .map(|b| b.at.as_secs_f64())
-            .collect();
-        gaps.extend(at.windows(2).map(|w| w[1] - w[0]));
-    }
+    let gaps = heartbeat_gaps(&fake);
     let (gap, p90) = (percentile(&gaps, 0.5), percentile(&gaps, 0.9));
     ensure!(
         gaps.len() >= 4 && (HEARTBEAT_SECS * 0.8..=HEARTBEAT_SECS * 1.3).contains(&gap),

@@ -1,12 +1,9 @@
 //! The connection loop: resolve → sign → connect → read, reconnecting until the show stops.
 //!
-//! Per binary frame, in this order: record it raw, decode it, count its rejects, submit its
-//! events with the checkpoint, and ack it (if the server asked) only once its commit is
-//! reported. Up to [`MAX_IN_FLIGHT`] frames may await their commit while reading goes on, so
-//! under a storm the show commits many frames per transaction; acks still go out in frame order
-//! because batches commit in submission order. The resume position (kept in memory and stored
-//! as the ledger checkpoint) only ever moves to acked frames, so a crash or a dropped connection
-//! before an ack makes the server resend; the ledger drops what was already in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
+//! Per binary frame, in this order: record it raw, decode it, count its rejects, deliver its
+//! events with the checkpoint and wait for the commit, and only then ack it (if the server
+//! asked). A crash before the ack makes the server resend; the ledger drops what was already
+//! in. Handshake answers the platform uses for refusals are told apart (HTTP 200 = signature
 //! refused, 415 = device blocked) and retried slowly instead of hammering the server.
 
 use std::time::Duration;
@@ -27,9 +24,7 @@ use super::normalize::{Normalizer, DEFAULT_DEDUPE_CAPACITY, PLATFORM};
 use super::signer::{SignRequest, Signer};
 use super::webcast::{self, Endpoints, PushParams, Room, SITE_ORIGIN};
 use super::{DouyinConfig, DouyinError, DouyinSource, ResumeState, Retry};
-use std::collections::VecDeque;
-
-use crate::source::{Committed, EventSink, SinkClosed};
+use crate::source::{EventSink, SinkClosed};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -37,15 +32,6 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// WebSocket messages may exceed the payload cap by this much (frame envelope).
 const FRAME_OVERHEAD: usize = 64 * 1024;
-/// Frames submitted but not yet committed; past this, reading pauses (backpressure).
-const MAX_IN_FLIGHT: usize = 64;
-
-/// A submitted frame waiting for its commit.
-struct InFlight {
-    committed: Committed,
-    ack: Option<Vec<u8>>,
-    state: Option<ResumeState>,
-}
 
 /// Why a connection ended without an error that needs its own handling.
 #[derive(Debug)]
@@ -58,8 +44,7 @@ enum End {
 
 /// What one binary frame was.
 enum FrameOutcome {
-    /// Events submitted; the frame waits for its commit.
-    Msg(InFlight),
+    Msg,
     Other,
     Close,
     SinkClosed,
@@ -236,21 +221,6 @@ impl Connection {
 
     /// Reads until the connection ends; never fails (a broken connection is a reconnect).
     async fn read_loop(&mut self, mut ws: Ws, sink: &EventSink, room_id: &str) -> End {
-        let mut in_flight = VecDeque::new();
-        // Frames still in flight when the connection ends were never acked: the next
-        // connection resumes from the last acked frame, the server sends them again, the
-        // ledger drops them as duplicates, and this time they are acked.
-        self.read_frames(&mut ws, sink, room_id, &mut in_flight)
-            .await
-    }
-
-    async fn read_frames(
-        &mut self,
-        ws: &mut Ws,
-        sink: &EventSink,
-        room_id: &str,
-        in_flight: &mut VecDeque<InFlight>,
-    ) -> End {
         let heartbeat = Duration::from_secs_f64(self.config.heartbeat_secs);
         let stall = Duration::from_secs_f64(self.config.stall_secs);
         let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -264,7 +234,7 @@ impl Connection {
         };
         loop {
             tokio::select! {
-                message = ws.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+                message = ws.next() => {
                     let message = match message {
                         None => return reconnect("the server closed the connection".into(), frames),
                         Some(Err(e)) => {
@@ -275,10 +245,9 @@ impl Connection {
                         }
                         Some(Ok(m)) => m,
                     };
-                    let outcome = self.on_message(ws, &mut ticker, sink, message, room_id);
+                    let outcome = self.on_message(&mut ws, &mut ticker, sink, message, room_id);
                     match outcome.await {
-                        Ok(FrameOutcome::Msg(frame)) => {
-                            in_flight.push_back(frame);
+                        Ok(FrameOutcome::Msg) => {
                             frames += 1;
                             stall_timer.as_mut().reset(Instant::now() + stall);
                         }
@@ -288,21 +257,6 @@ impl Connection {
                         }
                         Ok(FrameOutcome::SinkClosed) => return End::SinkClosed,
                         Err(e) => return reconnect(format!("write error: {e}"), frames),
-                    }
-                }
-                committed = next_commit(in_flight), if !in_flight.is_empty() => {
-                    let frame = in_flight.pop_front().expect("guarded by !is_empty");
-                    if committed.is_err() {
-                        return End::SinkClosed;
-                    }
-                    // Committed: only now may the server forget these messages.
-                    if let Some(ack) = frame.ack {
-                        if let Err(e) = ws.send(Message::Binary(ack.into())).await {
-                            return reconnect(format!("write error: {e}"), frames);
-                        }
-                    }
-                    if frame.state.is_some() {
-                        self.resume = frame.state;
                     }
                 }
                 _ = ticker.tick() => {
@@ -335,8 +289,7 @@ impl Connection {
         }
     }
 
-    /// Record → decode → reject → submit (see the module docs); the ack waits in the returned
-    /// [`InFlight`].
+    /// Record → decode → reject/deliver → ack (see the module docs).
     async fn on_frame(
         &mut self,
         ws: &mut Ws,
@@ -378,47 +331,41 @@ impl Connection {
             cursor,
             internal_ext,
         });
-        // The checkpoint stored with this frame is the last *acked* position, not this frame's:
-        // after a crash the server then resends whatever was committed but never acked (the
-        // ledger drops the duplicates) and every frame gets its ack.
-        let checkpoint = self
-            .resume
+        let checkpoint = state
             .as_ref()
-            .filter(|r| r.room_id == room_id)
-            .map(|r| (self.checkpoint_key.clone(), r.to_json()));
-        match submit_with_heartbeats(ws, heartbeat, sink, events, checkpoint).await? {
-            Ok(committed) => Ok(FrameOutcome::Msg(InFlight {
-                committed,
-                ack,
-                state,
-            })),
-            Err(SinkClosed) => Ok(FrameOutcome::SinkClosed),
+            .map(|s| (self.checkpoint_key.clone(), s.to_json()));
+        if deliver_with_heartbeats(ws, heartbeat, sink, events, checkpoint)
+            .await?
+            .is_err()
+        {
+            return Ok(FrameOutcome::SinkClosed);
         }
+        // Committed: only now may the server forget these messages.
+        if let Some(ack) = ack {
+            ws.send(Message::Binary(ack.into())).await?;
+        }
+        if state.is_some() {
+            self.resume = state;
+        }
+        Ok(FrameOutcome::Msg)
     }
 }
 
-/// The oldest in-flight frame's commit (batches commit in order, so it is the next to come).
-async fn next_commit(in_flight: &mut VecDeque<InFlight>) -> Result<(), SinkClosed> {
-    match in_flight.front_mut() {
-        Some(frame) => (&mut frame.committed).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Submits, heartbeating meanwhile: under backpressure the wait for room in the channel can
-/// outlast a heartbeat interval, and the server must not think we are gone.
-async fn submit_with_heartbeats(
+/// Delivers and waits for the commit, heartbeating meanwhile: under backpressure the wait can
+/// outlast a heartbeat interval, and the server must not think we are gone. (Frames are not
+/// read meanwhile, so that events stay in order and every ack follows its own commit.)
+async fn deliver_with_heartbeats(
     ws: &mut Ws,
     heartbeat: &mut Interval,
     sink: &EventSink,
     events: Vec<crate::event::LiveEvent>,
     checkpoint: Option<(String, String)>,
-) -> Result<Result<Committed, SinkClosed>, tungstenite::Error> {
-    let submit = sink.submit(events, checkpoint);
-    tokio::pin!(submit);
+) -> Result<Result<(), SinkClosed>, tungstenite::Error> {
+    let delivery = sink.deliver(events, checkpoint);
+    tokio::pin!(delivery);
     loop {
         tokio::select! {
-            result = &mut submit => return Ok(result),
+            result = &mut delivery => return Ok(result),
             _ = heartbeat.tick() => ws.send(Message::Binary(encode_heartbeat().into())).await?,
         }
     }
@@ -650,13 +597,21 @@ mod tests {
             sink.counters().snapshot(),
             [("douyin".to_string(), "bad_frame", 1)]
         );
-        // Nothing acked yet, so there is no position to store with it.
-        assert_eq!(delivery.checkpoint, None);
+        let (key, state) = delivery.checkpoint.clone().unwrap();
+        assert_eq!(key, "douyin:123456");
+        let state: ResumeState = serde_json::from_str(&state).unwrap();
+        assert_eq!(
+            (
+                state.room_id.as_str(),
+                state.cursor.as_str(),
+                state.internal_ext.as_str()
+            ),
+            (ROOM_ID, "cursor-42", "ext-1")
+        );
 
-        // Not committed yet: heartbeats go on and pings are answered (reading goes on while
-        // frames await their commit), but no ack.
+        // Not committed yet: heartbeats go on, no ack. A ping waits for the commit too.
         cmd.send(Cmd::Ping).ok().unwrap();
-        let (mut heartbeats, mut pong) = (0, false);
+        let mut heartbeats = 0;
         let until = Instant::now() + Duration::from_millis(600);
         while Instant::now() < until || heartbeats == 0 {
             match next_seen(&mut seen).await {
@@ -664,14 +619,13 @@ mod tests {
                     assert_eq!(f.encode_to_vec(), [0x3A, 0x02, 0x68, 0x62]);
                     heartbeats += 1;
                 }
-                Seen::Pong => pong = true,
                 other => panic!("before the commit the server got {other:?}"),
             }
         }
 
-        // Committed: now the ack comes, with the frame's logId and internalExt.
+        // Committed: now the ack comes, with the frame's logId and internalExt, and the pong.
         delivery.committed.unwrap().send(()).unwrap();
-        let mut ack = None;
+        let (mut ack, mut pong) = (None, false);
         while ack.is_none() || !pong {
             match next_seen(&mut seen).await {
                 Seen::Frame(f) if f.payload_type == "ack" => ack = Some(f),
@@ -694,30 +648,9 @@ mod tests {
         assert_eq!(param(&pairs, "cursor"), "cursor-42");
         assert_eq!(param(&pairs, "internal_ext"), "ext-1");
 
-        // The next frame is stored with the last acked position.
-        cmd.send(Cmd::Send(msg_frame(43, vec![chat(3, "hi")], "ext-2")))
-            .ok()
-            .unwrap();
-        let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let (key, state) = delivery.checkpoint.clone().unwrap();
-        assert_eq!(key, "douyin:123456");
-        let state: ResumeState = serde_json::from_str(&state).unwrap();
-        assert_eq!(
-            (
-                state.room_id.as_str(),
-                state.cursor.as_str(),
-                state.internal_ext.as_str()
-            ),
-            (ROOM_ID, "cursor-42", "ext-1")
-        );
-        delivery.committed.unwrap().send(()).unwrap();
-
         // The show stops: the next delivery fails and the source ends cleanly.
         drop(deliveries);
-        cmd.send(Cmd::Send(msg_frame(44, vec![chat(2, "bye")], "ext-3")))
+        cmd.send(Cmd::Send(msg_frame(43, vec![chat(2, "bye")], "ext-2")))
             .ok()
             .unwrap();
         drop(sink);
