@@ -110,11 +110,15 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, SpeechE
         out.extend_from_slice(&frames[0]);
         pos += n;
     }
+    // A length that is a whole number of chunks leaves nothing over: rubato refuses an empty
+    // partial chunk (it wants `None` for "no more input" instead).
     let rest = &samples[pos..];
-    let frames = resampler
-        .process_partial(Some(&[rest]), None)
-        .map_err(|e| bad(&e))?;
-    out.extend_from_slice(&frames[0]);
+    if !rest.is_empty() {
+        let frames = resampler
+            .process_partial(Some(&[rest]), None)
+            .map_err(|e| bad(&e))?;
+        out.extend_from_slice(&frames[0]);
+    }
     // Flush the filter's tail until the delayed signal is fully out.
     while out.len() < expected + delay {
         let frames = resampler
@@ -153,6 +157,15 @@ pub fn finish_clip(samples: &[f32], rate: u32, target_dbfs: f32) -> Result<Clip,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_chunk_lengths_resample_too() {
+        for len in [1024, 2048, 1024 * 7, 1000, 1] {
+            let tone: Vec<f32> = (0..len).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+            let out = resample(&tone, 22_050, 16_000).unwrap();
+            assert_eq!(out.len(), len * 16_000 / 22_050, "length {len}");
+        }
+    }
 
     fn tone(freq: f32, rate: u32, secs: f32, amp: f32) -> Vec<f32> {
         let n = (rate as f32 * secs) as usize;
