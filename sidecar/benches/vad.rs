@@ -9,12 +9,11 @@
 //! `scripts/install-models.sh`; also prints the Piper voice's real-time factor if installed.
 
 use std::hint::black_box;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sidecar::speech::audio::{decode_wav, resample};
+use sidecar::speech::audio::resample;
+use sidecar::speech::espeak::{decode_streamed_wav, run_with_stdin};
 use sidecar::speech::piper::{Piper, PiperConfig};
 use sidecar::speech::vad::silero::Silero;
 use sidecar::speech::vad::{energy, webrtc, AudioChecks, FormatStats, VadConfig, ANALYSIS_RATE};
@@ -44,24 +43,9 @@ fn measure(mut f: impl FnMut()) -> Duration {
 }
 
 fn espeak(text: &str, voice: &str) -> RawAudio {
-    let mut child = Command::new("espeak-ng")
-        .args(["-v", voice, "--stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+    let wav = run_with_stdin("espeak-ng", &["-v", voice, "--stdout"], text)
         .expect("espeak-ng must be installed (scripts/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let mut wav = child.wait_with_output().unwrap().stdout;
-    let data_len = (wav.len() - 44) as u32;
-    wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
-    wav[40..44].copy_from_slice(&data_len.to_le_bytes());
-    let (samples, rate) = decode_wav(&wav).unwrap();
-    RawAudio { samples, rate }
+    decode_streamed_wav(wav).unwrap()
 }
 
 fn main() {

@@ -48,16 +48,7 @@ impl Espeak {
             return Err(SpeechError::EmptyText);
         }
         let voice = request.voice.as_deref().unwrap_or(&self.inner.voice);
-        // espeak-ng --stdout writes a WAV header with unknown (0xFFFFFFFF) sizes when streaming;
-        // patch them so a strict WAV reader accepts the data.
-        let mut wav = self.inner.run(&text, voice, request.prosody)?;
-        if wav.len() > 44 && &wav[0..4] == b"RIFF" {
-            let data_len = (wav.len() - 44) as u32;
-            wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
-            wav[40..44].copy_from_slice(&data_len.to_le_bytes());
-        }
-        let (samples, rate) = decode_wav(&wav)?;
-        Ok(RawAudio { samples, rate })
+        decode_streamed_wav(self.inner.run(&text, voice, request.prosody)?)
     }
 }
 
@@ -80,14 +71,22 @@ impl Settings {
     }
 }
 
+/// Decodes espeak-ng's `--stdout` output. It writes a WAV header with unknown (0xFFFFFFFF)
+/// sizes when streaming; they are patched so a strict WAV reader accepts the data.
+pub fn decode_streamed_wav(mut wav: Vec<u8>) -> Result<RawAudio, SpeechError> {
+    if wav.len() > 44 && &wav[0..4] == b"RIFF" {
+        let data_len = (wav.len() - 44) as u32;
+        wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
+        wav[40..44].copy_from_slice(&data_len.to_le_bytes());
+    }
+    let (samples, rate) = decode_wav(&wav)?;
+    Ok(RawAudio { samples, rate })
+}
+
 /// Runs `program args…` with `text` on stdin and returns its stdout. Text goes through stdin,
 /// never the command line: viewer-supplied text must not be able to look like an option. Shared
 /// by the espeak-ng voice and Piper's espeak-ng phonemizer.
-pub(crate) fn run_with_stdin(
-    program: &str,
-    args: &[&str],
-    text: &str,
-) -> Result<Vec<u8>, SpeechError> {
+pub fn run_with_stdin(program: &str, args: &[&str], text: &str) -> Result<Vec<u8>, SpeechError> {
     let spawn_err = |source| SpeechError::Spawn {
         program: program.to_string(),
         source,

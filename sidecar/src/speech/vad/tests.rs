@@ -2,45 +2,20 @@
 //! `models/` (installed by scripts/install-models.sh, which CI runs: a missing model fails
 //! these tests with that hint instead of skipping them), and the broken clips engines produce.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::*;
-use crate::speech::audio::{decode_wav, resample};
+use crate::speech::audio::resample;
 use crate::speech::{RawAudio, SpeechError};
 
 /// Real espeak-ng speech (mono f32 at its native 22 050 Hz).
 pub(crate) fn espeak(text: &str, voice: &str) -> RawAudio {
-    let mut child = Command::new("espeak-ng")
-        .args(["-v", voice, "--stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let wav = crate::speech::espeak::run_with_stdin("espeak-ng", &["-v", voice, "--stdout"], text)
         .expect("espeak-ng must be installed (scripts/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut wav = out.stdout;
-    // Streaming WAV header with unknown sizes: patch them (as speech::espeak does).
-    let data_len = (wav.len() - 44) as u32;
-    wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
-    wav[40..44].copy_from_slice(&data_len.to_le_bytes());
-    let (samples, rate) = decode_wav(&wav).unwrap();
-    RawAudio { samples, rate }
+    crate::speech::espeak::decode_streamed_wav(wav).unwrap()
 }
 
 fn chinese_speech() -> RawAudio {
