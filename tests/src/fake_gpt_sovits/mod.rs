@@ -33,7 +33,8 @@ mod wire;
 pub use speech::espeak_speech;
 pub(crate) use speech::run;
 use wire::{
-    float_wav, noise_floor, percent_decode, read_request, wav_header_tag, write_simple, HttpRequest,
+    float_wav, noise_floor, percent_decode, read_request, wav_header_tag, write_json, write_simple,
+    HttpRequest,
 };
 
 /// How the next answers go wrong (or not).
@@ -233,14 +234,7 @@ async fn respond(
     let params = match parameters(&request) {
         Ok(p) => p,
         Err((_, body)) => {
-            let body = body.to_string();
-            write_simple(
-                stream,
-                "422 Unprocessable Entity",
-                "application/json",
-                body.as_bytes(),
-            )
-            .await?;
+            write_json(stream, "422 Unprocessable Entity", &body).await?;
             return Ok(true);
         }
     };
@@ -250,14 +244,7 @@ async fn respond(
         (s.mode, s.model_rate)
     };
     if let Err(message) = check_params(&params) {
-        let body = json!({ "message": message }).to_string();
-        write_simple(
-            stream,
-            "400 Bad Request",
-            "application/json",
-            body.as_bytes(),
-        )
-        .await?;
+        write_json(stream, "400 Bad Request", &json!({ "message": message })).await?;
         return Ok(true);
     }
     let media = params
@@ -267,13 +254,7 @@ async fn respond(
         .to_string();
     if media == "ogg" || media == "aac" {
         // Real api_v2 encodes these; the sidecar never asks for them.
-        let body = json!({ "message": "tts failed", "Exception": format!("{media} not implemented by the stand-in") });
-        write_simple(
-            stream,
-            "400 Bad Request",
-            "application/json",
-            body.to_string().as_bytes(),
-        )
+        write_json(stream, "400 Bad Request", &json!({ "message": "tts failed", "Exception": format!("{media} not implemented by the stand-in") }))
         .await?;
         return Ok(true);
     }
@@ -297,13 +278,7 @@ async fn respond(
             return Ok(true);
         }
         SovitsMode::BadRequest => {
-            let body = json!({"message": "tts failed", "Exception": "CUDA out of memory. Tried to allocate 20.00 MiB"});
-            write_simple(
-                stream,
-                "400 Bad Request",
-                "application/json",
-                body.to_string().as_bytes(),
-            )
+            write_json(stream, "400 Bad Request", &json!({"message": "tts failed", "Exception": "CUDA out of memory. Tried to allocate 20.00 MiB"}))
             .await?;
             return Ok(true);
         }
@@ -326,12 +301,10 @@ async fn respond(
             {
                 Ok(s) => (model_rate, s),
                 Err(e) => {
-                    let body = json!({"message": "tts failed", "Exception": e.to_string()});
-                    write_simple(
+                    write_json(
                         stream,
                         "400 Bad Request",
-                        "application/json",
-                        body.to_string().as_bytes(),
+                        &json!({"message": "tts failed", "Exception": e.to_string()}),
                     )
                     .await?;
                     return Ok(true);

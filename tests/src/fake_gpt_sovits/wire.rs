@@ -85,6 +85,21 @@ pub(super) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A complete JSON answer (api_v2's errors: `{"message": …}`, FastAPI's 422 detail).
+pub(super) async fn write_json(
+    stream: &mut TcpStream,
+    status: &str,
+    body: &serde_json::Value,
+) -> std::io::Result<()> {
+    write_simple(
+        stream,
+        status,
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
 pub(super) async fn write_simple(
     stream: &mut TcpStream,
     status: &str,
