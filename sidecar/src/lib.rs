@@ -24,6 +24,7 @@ pub mod link;
 pub mod llm;
 pub mod obs;
 pub mod onnx;
+pub mod recent_ids;
 pub mod replies;
 pub mod rewards;
 pub mod scheduler;

@@ -114,6 +114,8 @@ pub struct Show {
     next_line_id: u64,
     next_utterance: u64,
     last_spoke: Instant,
+    /// When written-behind viewer memory was last flushed in a quiet moment.
+    viewers_flushed: Instant,
     /// When the show started (the LLM is told how long the stream has been live).
     started: Instant,
     rng: StdRng,
@@ -161,6 +163,7 @@ impl Show {
             next_line_id: 1,
             next_utterance: 1,
             last_spoke: Instant::now(),
+            viewers_flushed: Instant::now(),
             started: Instant::now(),
             rng: StdRng::from_os_rng(),
             summary: ShowSummary::default(),
@@ -667,6 +670,13 @@ impl Show {
     async fn on_tick(&mut self, source_open: bool) {
         for batch in self.combos.poll(now_ms()) {
             self.release(batch);
+        }
+        // Admission writes viewer memory behind and carries it in its own transactions; when
+        // the room goes quiet, nothing would.
+        if self.viewers_flushed.elapsed() >= Duration::from_secs(1) {
+            self.viewers_flushed = Instant::now();
+            let now = now_ms();
+            drop(self.ledger_task(move |l| l.flush_viewers(now, false)));
         }
         // Watchdog: an avatar that never reports the end must not stall the show.
         if let Some(utterance) = self.current_utterance {

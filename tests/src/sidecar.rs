@@ -85,12 +85,43 @@ pub fn ledger_gifts(ledger: &Path, platform: &str) -> BTreeMap<String, GiftRow> 
     read().unwrap_or_default()
 }
 
-/// Message ids of the non-gift events of `platform` the ledger admitted.
-pub fn ledger_seen(ledger: &Path, platform: &str) -> Result<Vec<String>> {
+/// The message ids the ledger admitted, as its `seen_log` records them: per admission group a
+/// blob of 64-bit hashes (little-endian), each `XXH3-64(msg_id, seed = XXH3-64(platform))`.
+/// Only membership can be asked: the ledger keeps hashes, not ids.
+#[derive(Default)]
+pub struct AdmittedIds {
+    platform_seed: u64,
+    hashes: std::collections::HashSet<u64>,
+}
+
+impl AdmittedIds {
+    pub fn contains(&self, msg_id: impl AsRef<str>) -> bool {
+        let hash =
+            xxhash_rust::xxh3::xxh3_64_with_seed(msg_id.as_ref().as_bytes(), self.platform_seed);
+        self.hashes.contains(&hash)
+    }
+}
+
+impl std::fmt::Debug for AdmittedIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} admitted ids (all platforms)", self.hashes.len())
+    }
+}
+
+/// Every id the ledger admitted, to be asked about ids of `platform`.
+pub fn ledger_seen(ledger: &Path, platform: &str) -> Result<AdmittedIds> {
     let conn = open_read_only(ledger)?;
-    let mut stmt = conn.prepare("SELECT msg_id FROM seen WHERE platform = ?1")?;
-    let rows = stmt.query_map([platform], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut stmt = conn.prepare("SELECT ids FROM seen_log")?;
+    let mut hashes = std::collections::HashSet::new();
+    for blob in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+        for chunk in blob?.chunks_exact(8) {
+            hashes.insert(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+    }
+    Ok(AdmittedIds {
+        platform_seed: xxhash_rust::xxh3::xxh3_64(platform.as_bytes()),
+        hashes,
+    })
 }
 
 fn open_read_only(ledger: &Path) -> rusqlite::Result<rusqlite::Connection> {

@@ -317,13 +317,10 @@ async fn exercise(
     ensure!(value == 30_560, "ledger holds {value} fen, truth is 30560");
     let seen = e2e::sidecar::ledger_seen(ledger, PLATFORM)?;
     for id in ["7400000000000000101", "7400000000000000201"] {
-        ensure!(
-            seen.iter().any(|s| s == id),
-            "{id} not in the ledger: {seen:?}"
-        );
+        ensure!(seen.contains(id), "{id} not in the ledger: {seen:?}");
     }
     ensure!(
-        !seen.iter().any(|s| s == "7400000000000000301" || s == "x"),
+        !seen.contains("7400000000000000301") && !seen.contains("x"),
         "fans-club or unknown items reached the show: {seen:?}"
     );
 

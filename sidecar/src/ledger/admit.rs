@@ -2,31 +2,33 @@
 //!
 //! For each event of a [`Batch`], inside one transaction per *group* of batches:
 //!
-//! * a message id seen before is a [`Admission::Duplicate`]. The check and the mark are one
-//!   statement (`INSERT OR IGNORE INTO seen`): no changed row means the id was there already.
-//!   Gifts are also unique in `gifts`, which is never pruned, so a gift resent after `seen`
-//!   forgot it is still caught;
+//! * a message id in the duplicate window ([`super::recent`]) is a [`Admission::Duplicate`]:
+//!   decided in memory, no SQLite lookup. The ids a group adds are logged as one `seen_log`
+//!   row in its transaction, which is what the window is rebuilt from after a restart. A gift
+//!   is never dropped on the window's hash alone: it is a duplicate only if `gifts` (never
+//!   pruned) has its id;
 //! * a gift with a [`ComboTotal`] is resolved against the combo's progress row: the increment is
 //!   `total − counted` (never negative: a total going backwards, a late message of an already
 //!   counted combo, or an end-of-combo summary that adds nothing is [`Admission::NothingNew`]);
 //! * anything else is [`Admission::Fresh`], with the gift's `count` resolved.
 //!
-//! Viewer memory (name, last seen, event count, gift total) is updated in the same transaction,
-//! once per distinct viewer of the group.
+//! Viewer memory is written behind (`viewers.rs`), except for viewers whose gift is in the
+//! group: they are written in its transaction.
 //!
 //! Each batch's checkpoint is written in the same transaction, so after a crash the source
 //! resumes exactly after the last batch whose gifts are on disk. Because combo progress lives in
 //! SQLite too, a combo that was half counted before a restart continues from where it was
-//! instead of being counted again from 1.
+//! instead of being counted again from 1. If the transaction fails, the window forgets the
+//! group's ids, so the platform's resend is admitted then.
 //!
 //! Why groups: under a storm the show takes every batch that is already waiting and admits them
 //! together. One commit then covers many upstream frames, each acknowledged once it is covered,
 //! so throughput grows with load instead of queueing behind one commit per frame.
 
-use std::collections::HashMap;
-
 use rusqlite::{params, OptionalExtension};
 
+use super::recent::{encode, id_hash};
+use super::viewers::{GroupTouches, FLUSH_PER_GROUP, GATHER_MS};
 use super::{clamp_i64, Ledger, LedgerError};
 use crate::event::{ComboTotal, EventKind, LiveEvent};
 use crate::rewards::tiers::Tier;
@@ -51,41 +53,6 @@ pub enum Admission {
     Duplicate,
     /// A new message that adds nothing (a combo total that was already counted).
     NothingNew,
-}
-
-/// Viewer-memory changes of one group, applied once per viewer at the end of the transaction.
-#[derive(Default)]
-struct ViewerTouches {
-    by_viewer: HashMap<(String, String), ViewerTouch>,
-}
-
-struct ViewerTouch {
-    name: String,
-    events: u64,
-    gift_fen: u64,
-}
-
-impl ViewerTouches {
-    /// Likes and viewer-count updates are too frequent to be worth remembering a viewer by.
-    fn add(&mut self, event: &LiveEvent) {
-        let Some(user) = &event.user else { return };
-        let gift_fen = match &event.kind {
-            EventKind::Gift(gift) => gift.value_fen(),
-            EventKind::Like { .. } | EventKind::ViewerStats { .. } => return,
-            _ => 0,
-        };
-        let touch = self
-            .by_viewer
-            .entry((event.platform.clone(), user.id.clone()))
-            .or_insert_with(|| ViewerTouch {
-                name: String::new(),
-                events: 0,
-                gift_fen: 0,
-            });
-        touch.name.clone_from(&user.name);
-        touch.events += 1;
-        touch.gift_fen = touch.gift_fen.saturating_add(gift_fen);
-    }
 }
 
 impl Ledger {
@@ -114,17 +81,49 @@ impl Ledger {
         classify: &dyn Fn(u64) -> Tier,
         now_ms: u64,
     ) -> Result<Vec<Vec<Admission>>, LedgerError> {
+        let mut added = Vec::new();
+        let mut touches = GroupTouches::default();
+        let result = self.admit_in_transaction(batches, classify, now_ms, &mut added, &mut touches);
+        match result {
+            Ok((out, written)) => {
+                let mut pending = self.pending_viewers.borrow_mut();
+                pending.written(written);
+                for (key, touch) in &touches.by_viewer {
+                    if touch.gift_fen == 0 {
+                        pending.merge(key.clone(), touch, now_ms);
+                    }
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                // Rolled back (the transaction was dropped): nothing of the group happened.
+                self.recent.borrow_mut().forget_newest(&added);
+                Err(e)
+            }
+        }
+    }
+
+    /// The transaction of [`Ledger::admit_group`]. `added` collects the ids put into the
+    /// window, `touches` the group's viewer memory; returns the admissions and the pending
+    /// viewers it wrote.
+    fn admit_in_transaction(
+        &self,
+        batches: Vec<Batch>,
+        classify: &dyn Fn(u64) -> Tier,
+        now_ms: u64,
+        added: &mut Vec<u64>,
+        touches: &mut GroupTouches,
+    ) -> Result<(Vec<Vec<Admission>>, Vec<super::viewers::ViewerKey>), LedgerError> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut touches = ViewerTouches::default();
         // Only the newest state of each source matters; it is written once.
         let mut checkpoints: Vec<(String, String)> = Vec::new();
         let mut out = Vec::with_capacity(batches.len());
         for batch in batches {
             let mut admitted = Vec::with_capacity(batch.events.len());
             for event in batch.events {
-                let admission = self.admit_one(event, classify, now_ms)?;
+                let admission = self.admit_one(event, classify, now_ms, added)?;
                 if let Admission::Fresh(event) = &admission {
-                    touches.add(event);
+                    touches.add(event, now_ms);
                 }
                 admitted.push(admission);
             }
@@ -136,16 +135,12 @@ impl Ledger {
             }
             out.push(admitted);
         }
-        for ((platform, user_id), touch) in touches.by_viewer {
-            self.upsert_viewer(
-                &platform,
-                &user_id,
-                &touch.name,
-                touch.events,
-                touch.gift_fen,
-                now_ms,
-            )?;
+        if !added.is_empty() {
+            self.conn
+                .prepare_cached("INSERT INTO seen_log (at_ms, ids) VALUES (?1, ?2)")?
+                .execute(params![clamp_i64(now_ms), encode(added)])?;
         }
+        let written = self.write_viewers(touches, now_ms)?;
         let mut store = self.conn.prepare_cached(
             "INSERT INTO checkpoints (source, state, updated_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT(source) DO UPDATE SET state = excluded.state,
@@ -156,7 +151,46 @@ impl Ledger {
         }
         drop(store);
         tx.commit()?;
-        Ok(out)
+        Ok((out, written))
+    }
+
+    /// Viewer memory in the group's transaction: every viewer with a gift in the group (with
+    /// what was pending for them), and up to [`FLUSH_PER_GROUP`] viewers pending for longer
+    /// than [`GATHER_MS`]. Returns the pending viewers written.
+    fn write_viewers(
+        &self,
+        touches: &GroupTouches,
+        now_ms: u64,
+    ) -> Result<Vec<super::viewers::ViewerKey>, LedgerError> {
+        let pending = self.pending_viewers.borrow();
+        let mut written = Vec::new();
+        for (key, touch) in &touches.by_viewer {
+            if touch.gift_fen == 0 {
+                continue;
+            }
+            match pending.get(key) {
+                Some(earlier) => {
+                    let mut all = earlier.clone();
+                    all.events += touch.events;
+                    all.gift_fen = all.gift_fen.saturating_add(touch.gift_fen);
+                    all.name.clone_from(&touch.name);
+                    all.last_seen_ms = all.last_seen_ms.max(touch.last_seen_ms);
+                    self.upsert_viewer(key, &all)?;
+                    written.push(key.clone());
+                }
+                None => self.upsert_viewer(key, touch)?,
+            }
+        }
+        for key in pending.due(now_ms.saturating_sub(GATHER_MS), FLUSH_PER_GROUP) {
+            if written.contains(&key) {
+                continue;
+            }
+            if let Some(touch) = pending.get(&key) {
+                self.upsert_viewer(&key, touch)?;
+            }
+            written.push(key);
+        }
+        Ok(written)
     }
 
     fn admit_one(
@@ -164,6 +198,7 @@ impl Ledger {
         mut event: LiveEvent,
         classify: &dyn Fn(u64) -> Tier,
         now_ms: u64,
+        added: &mut Vec<u64>,
     ) -> Result<Admission, LedgerError> {
         if event.msg_id.is_empty() {
             // Nothing to de-duplicate on (viewer-count updates): always new.
@@ -172,8 +207,17 @@ impl Ledger {
                 _ => Admission::Fresh(event),
             });
         }
-        if !self.mark_seen(&event.platform, &event.msg_id, now_ms)? {
-            return Ok(Admission::Duplicate);
+        let hash = id_hash(&event.platform, &event.msg_id);
+        let is_gift = matches!(event.kind, EventKind::Gift(_));
+        if self.recent.borrow().contains(hash) {
+            if !is_gift || self.gift_recorded(&event.platform, &event.msg_id)? {
+                return Ok(Admission::Duplicate);
+            }
+            // A gift the window knows but `gifts` does not: a combo message that added
+            // nothing, or a hash collision. The combo arithmetic below decides exactly.
+        } else {
+            self.recent.borrow_mut().insert(hash);
+            added.push(hash);
         }
         let EventKind::Gift(gift) = &mut event.kind else {
             return Ok(Admission::Fresh(event));
@@ -223,15 +267,14 @@ impl Ledger {
             .map_or(0, |v| v.max(0) as u64))
     }
 
-    /// Marks a message id as admitted; false when it already was.
-    fn mark_seen(&self, platform: &str, msg_id: &str, now_ms: u64) -> Result<bool, LedgerError> {
-        let inserted = self
+    /// Whether `gifts` holds this message id.
+    fn gift_recorded(&self, platform: &str, msg_id: &str) -> Result<bool, LedgerError> {
+        Ok(self
             .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO seen (platform, msg_id, at_ms) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![platform, msg_id, clamp_i64(now_ms)])?;
-        Ok(inserted == 1)
+            .prepare_cached("SELECT 1 FROM gifts WHERE platform = ?1 AND msg_id = ?2")?
+            .query_row(params![platform, msg_id], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 }
 

@@ -5,7 +5,7 @@
 //!   normally does that inside the commit that crosses 1 000 pages, a multi-millisecond stall on
 //!   the ingestion path every few thousand events. The writer has auto-checkpointing off and
 //!   this thread runs a PASSIVE checkpoint (never blocks the writer or readers) once a second.
-//! * **Pruning** `seen` and `combos` rows older than [`RETENTION`]. Finding expired rows is a
+//! * **Pruning** `seen_log` and `combos` rows older than [`RETENTION`]. Finding expired rows is a
 //!   scan, done in a read transaction (WAL readers do not block the writer); they are then
 //!   deleted by key in small write transactions, so the writer waits at most one short delete.
 
@@ -22,7 +22,7 @@ use super::{clamp_i64, LedgerError};
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often expired rows are looked for.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// Rows in `seen` and `combos` older than this are pruned: a day, far longer than any combo or
+/// Rows in `seen_log` and `combos` older than this are pruned: a day, far longer than any combo or
 /// any upstream resend window. (`gifts` is the ledger itself and is never pruned.)
 pub(super) const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Rows deleted per write transaction (about a millisecond of holding the write lock).
@@ -81,33 +81,42 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
-/// Deletes `seen` and `combos` rows last touched before `cutoff_ms`; returns how many.
+/// Deletes `seen_log` and `combos` rows last touched before `cutoff_ms`; returns how many.
 pub(super) fn prune(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    let cutoff = clamp_i64(cutoff_ms);
+    // Read phase: a snapshot, never blocking the writer.
+    let expired_logs: Vec<i64> = conn
+        .prepare("SELECT id FROM seen_log WHERE at_ms < ?1")?
+        .query_map([cutoff], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let expired_combos: Vec<(String, String)> = conn
+        .prepare("SELECT platform, combo_key FROM combos WHERE updated_ms < ?1")?
+        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    // Write phase: short transactions; a combo's time is re-checked in case it continued since
+    // the snapshot.
     let mut deleted = 0;
-    for (table, key, time) in [
-        ("seen", "msg_id", "at_ms"),
-        ("combos", "combo_key", "updated_ms"),
-    ] {
-        // Read phase: a snapshot, never blocking the writer.
-        let expired: Vec<(String, String)> = conn
-            .prepare(&format!(
-                "SELECT platform, {key} FROM {table} WHERE {time} < ?1"
-            ))?
-            .query_map([clamp_i64(cutoff_ms)], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        // Write phase: short transactions; the time is re-checked in case the row was touched
-        // again since the snapshot (a combo that continued).
-        let sql = format!("DELETE FROM {table} WHERE platform = ?1 AND {key} = ?2 AND {time} < ?3");
-        for chunk in expired.chunks(DELETE_CHUNK) {
-            let tx = conn.unchecked_transaction()?;
-            {
-                let mut delete = tx.prepare_cached(&sql)?;
-                for (platform, id) in chunk {
-                    deleted += delete.execute(params![platform, id, clamp_i64(cutoff_ms)])?;
-                }
+    for chunk in expired_logs.chunks(DELETE_CHUNK) {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM seen_log WHERE id = ?1")?;
+            for id in chunk {
+                deleted += delete.execute([id])?;
             }
-            tx.commit()?;
         }
+        tx.commit()?;
+    }
+    for chunk in expired_combos.chunks(DELETE_CHUNK) {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM combos WHERE platform = ?1 AND combo_key = ?2 AND updated_ms < ?3",
+            )?;
+            for (platform, key) in chunk {
+                deleted += delete.execute(params![platform, key, cutoff])?;
+            }
+        }
+        tx.commit()?;
     }
     Ok(deleted)
 }

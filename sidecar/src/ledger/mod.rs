@@ -5,8 +5,10 @@
 //! on disk and is thanked after restart (`unthanked_gifts`). The primary key
 //! `(platform, msg_id)` makes a duplicate delivery a no-op, which is what "counted exactly once"
 //! rests on. Incoming batches go through [`Ledger::admit_group`] (see `admit.rs`): one
-//! transaction per group of batches de-duplicates every message id, resolves combo running
-//! totals into increments, updates viewer memory and stores the sources' resume checkpoints.
+//! transaction per group of batches de-duplicates every message id (in memory, against the
+//! window `recent.rs` rebuilds from `seen_log`), resolves combo running totals into
+//! increments, updates viewer memory (`viewers.rs`, written behind except for gifts) and stores
+//! the sources' resume checkpoints.
 //!
 //! The writer never checkpoints the WAL itself (that is where SQLite fsyncs) nor prunes old
 //! rows: a background thread does both on its own connection (see `maintenance.rs`). A commit is
@@ -15,11 +17,13 @@
 
 mod admit;
 mod maintenance;
+mod recent;
 mod viewers;
 
 pub use admit::{Admission, Batch};
 pub use viewers::ViewerMemory;
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use rusqlite::{params, Connection};
@@ -45,6 +49,19 @@ pub struct Ledger {
     /// connection to close then checkpoints and removes the WAL.
     _maintenance: maintenance::Maintenance,
     conn: Connection,
+    /// The duplicate window (`recent.rs`), rebuilt from `seen_log` at open.
+    recent: RefCell<recent::RecentIds>,
+    /// Viewer memory admitted but not yet written (`viewers.rs`).
+    pending_viewers: RefCell<viewers::PendingViewers>,
+}
+
+impl Drop for Ledger {
+    /// Viewer memory written behind is written on a clean close.
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_viewers(0, true) {
+            tracing::warn!(error = %e, "could not write the last viewer memory");
+        }
+    }
 }
 
 /// A gift as stored.
@@ -111,13 +128,14 @@ CREATE TABLE IF NOT EXISTS airtime (
     played_ms     INTEGER NOT NULL,
     interrupted   INTEGER NOT NULL
 );
--- Message ids of every event already admitted (gifts too); pruned after a day.
-CREATE TABLE IF NOT EXISTS seen (
-    platform      TEXT NOT NULL,
-    msg_id        TEXT NOT NULL,
+-- The message ids each admission group added to the duplicate window (`recent.rs`): 64-bit
+-- hashes, little-endian, 8 bytes each. The window is rebuilt from the newest rows at start;
+-- rows are pruned after a day.
+CREATE TABLE IF NOT EXISTS seen_log (
+    id            INTEGER PRIMARY KEY,
     at_ms         INTEGER NOT NULL,
-    PRIMARY KEY (platform, msg_id)
-) WITHOUT ROWID;
+    ids           BLOB NOT NULL
+);
 -- How much of each combo's running total has been counted; pruned after a day.
 CREATE TABLE IF NOT EXISTS combos (
     platform      TEXT NOT NULL,
@@ -159,12 +177,21 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate_seen_table(&conn)?;
+        let recent = load_recent_ids(&conn, recent::CAPACITY)?;
         // The maintenance thread checkpoints instead (module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Self {
             _maintenance: maintenance::Maintenance::start(path)?,
             conn,
+            recent: RefCell::new(recent),
+            pending_viewers: RefCell::default(),
         })
+    }
+
+    /// Ids in the duplicate window (for diagnostics and tests).
+    pub fn recent_ids(&self) -> usize {
+        self.recent.borrow().len()
     }
 
     /// Records one gift (its `count` already resolved); false when the message id is known.
@@ -199,37 +226,6 @@ impl Ledger {
                 clamp_i64(now_ms)
             ])?;
         Ok(inserted == 1)
-    }
-
-    /// Viewer memory: latest name, last seen, and `events` more events worth `gift_fen`.
-    fn upsert_viewer(
-        &self,
-        platform: &str,
-        user_id: &str,
-        name: &str,
-        events: u64,
-        gift_fen: u64,
-        now_ms: u64,
-    ) -> Result<(), LedgerError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms,
-                    events, gift_fen)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
-                 ON CONFLICT(platform, user_id) DO UPDATE SET
-                    name = excluded.name, last_seen_ms = excluded.last_seen_ms,
-                    events = events + excluded.events,
-                    gift_fen = gift_fen + excluded.gift_fen",
-            )?
-            .execute(params![
-                platform,
-                user_id,
-                name,
-                clamp_i64(now_ms),
-                clamp_i64(events),
-                clamp_i64(gift_fen)
-            ])?;
-        Ok(())
     }
 
     /// Notes what was aired to thank these gifts.
@@ -327,6 +323,66 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+/// The newest `capacity` ids of `seen_log`, in admission order.
+fn load_recent_ids(conn: &Connection, capacity: usize) -> Result<recent::RecentIds, LedgerError> {
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    let mut ids = 0;
+    let mut newest_first = conn.prepare("SELECT ids FROM seen_log ORDER BY id DESC")?;
+    let mut cursor = newest_first.query([])?;
+    while ids < capacity {
+        let Some(row) = cursor.next()? else { break };
+        let blob: Vec<u8> = row.get(0)?;
+        ids += blob.len() / 8;
+        rows.push(blob);
+    }
+    let mut window = recent::RecentIds::new(capacity);
+    for blob in rows.iter().rev() {
+        for hash in recent::decode(blob) {
+            window.insert(hash);
+        }
+    }
+    Ok(window)
+}
+
+/// Ledgers written before the duplicate window kept one `seen` row per message id; their ids
+/// move into one `seen_log` row and the table goes.
+fn migrate_seen_table(conn: &Connection) -> Result<(), LedgerError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let (hashes, newest) = {
+        let mut stmt = tx.prepare("SELECT platform, msg_id, at_ms FROM seen ORDER BY at_ms")?;
+        let mut hashes = Vec::new();
+        let mut newest = 0i64;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (platform, msg_id): (String, String) = (row.get(0)?, row.get(1)?);
+            hashes.push(recent::id_hash(&platform, &msg_id));
+            newest = newest.max(row.get(2)?);
+        }
+        (hashes, newest)
+    };
+    if !hashes.is_empty() {
+        tx.execute(
+            "INSERT INTO seen_log (at_ms, ids) VALUES (?1, ?2)",
+            params![newest, recent::encode(&hashes)],
+        )?;
+    }
+    tx.execute_batch("DROP TABLE seen")?;
+    tx.commit()?;
+    tracing::info!(
+        ids = hashes.len(),
+        "moved the ledger's seen ids into seen_log"
+    );
+    Ok(())
+}
+
 /// SQLite integers are i64; absurd upstream numbers saturate rather than wrap negative.
 fn clamp_i64(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
@@ -373,6 +429,7 @@ mod tests {
         assert!(record(&ledger, gift("m2", 1, 1), 3));
         let rows = ledger.gifts().unwrap();
         assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 4);
+        // A gift's viewer memory is written with it, not behind.
         let viewer_fen: i64 = ledger
             .conn
             .query_row(
@@ -425,8 +482,12 @@ mod tests {
             .unwrap();
 
         let deleted = maintenance::prune(&ledger.conn, day + 5).unwrap();
-        assert_eq!(deleted, 2, "the two day-old ids");
-        // The old comment id is forgotten; the old gift is still a duplicate (gifts are kept).
+        assert_eq!(deleted, 2, "the two day-old seen_log rows");
+        drop(ledger);
+        // Reopened, the window holds only what is left: the old comment id is forgotten; the
+        // old gift is still a duplicate (gifts are kept).
+        let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
+        assert_eq!(ledger.recent_ids(), 1);
         let again = ledger
             .admit(vec![comment], None, &|_| Tier::Small, day + 20)
             .unwrap();

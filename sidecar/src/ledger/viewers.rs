@@ -1,11 +1,133 @@
 //! Viewer memory for replies: who a viewer is to the show (name, how long and how often they
 //! have been around, what they gave) and the last few exchanges with them, so the LLM can answer
-//! a regular like a regular. Written by admission (`admit.rs`, once per group) and after each
-//! LLM reply; read when a reply is written.
+//! a regular like a regular. Written by admission (`admit.rs`) and after each LLM reply; read
+//! when a reply is written.
+//!
+//! Admission writes it behind, because under a storm one upsert per viewer per frame was most
+//! of the ledger's work: what a group adds is folded into [`PendingViewers`] and written once
+//! it has gathered for [`GATHER_MS`], at most [`FLUSH_PER_GROUP`] viewers per admission
+//! transaction (so no single commit grows), plus on idle ([`Ledger::flush_viewers`]) and when
+//! the ledger is closed. Money is not written behind: a viewer whose gift is in a group is
+//! written in that group's transaction, so `gift_fen` is exact even after a kill -9, which can
+//! only lose the last second's comment and entry counts. Reads merge what is pending.
+
+use std::collections::{HashMap, VecDeque};
 
 use rusqlite::{params, OptionalExtension};
 
 use super::{clamp_i64, Ledger, LedgerError};
+use crate::event::{EventKind, LiveEvent};
+
+/// How long a viewer's touches gather in memory before they are written.
+pub(super) const GATHER_MS: u64 = 1_000;
+/// Viewers written behind per admission transaction, at most.
+pub(super) const FLUSH_PER_GROUP: usize = 64;
+
+pub(super) type ViewerKey = (String, String);
+
+/// What some admitted events add to one viewer's memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct ViewerTouch {
+    pub(super) name: String,
+    pub(super) events: u64,
+    pub(super) gift_fen: u64,
+    pub(super) last_seen_ms: u64,
+}
+
+impl ViewerTouch {
+    fn merge(&mut self, later: &ViewerTouch) {
+        self.name.clone_from(&later.name);
+        self.events += later.events;
+        self.gift_fen = self.gift_fen.saturating_add(later.gift_fen);
+        self.last_seen_ms = self.last_seen_ms.max(later.last_seen_ms);
+    }
+}
+
+/// The touches of one admission group, per viewer.
+#[derive(Default)]
+pub(super) struct GroupTouches {
+    pub(super) by_viewer: HashMap<ViewerKey, ViewerTouch>,
+}
+
+impl GroupTouches {
+    /// Likes and viewer-count updates are too frequent to be worth remembering a viewer by.
+    pub(super) fn add(&mut self, event: &LiveEvent, now_ms: u64) {
+        let Some(user) = &event.user else { return };
+        let gift_fen = match &event.kind {
+            EventKind::Gift(gift) => gift.value_fen(),
+            EventKind::Like { .. } | EventKind::ViewerStats { .. } => return,
+            _ => 0,
+        };
+        let touch = self
+            .by_viewer
+            .entry((event.platform.clone(), user.id.clone()))
+            .or_default();
+        touch.merge(&ViewerTouch {
+            name: user.name.clone(),
+            events: 1,
+            gift_fen,
+            last_seen_ms: now_ms,
+        });
+    }
+}
+
+/// Touches admitted but not yet written, oldest first.
+#[derive(Default)]
+pub(super) struct PendingViewers {
+    by_viewer: HashMap<ViewerKey, (u64, ViewerTouch)>,
+    /// Keys in the order they became pending, with that time; a key whose entry was written
+    /// since (or re-added later) is skipped when it reaches the front.
+    order: VecDeque<(u64, ViewerKey)>,
+}
+
+impl PendingViewers {
+    pub(super) fn get(&self, key: &ViewerKey) -> Option<&ViewerTouch> {
+        self.by_viewer.get(key).map(|(_, t)| t)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_viewer.is_empty()
+    }
+
+    /// Adds a committed group's touches (those not written with it).
+    pub(super) fn merge(&mut self, key: ViewerKey, touch: &ViewerTouch, now_ms: u64) {
+        match self.by_viewer.get_mut(&key) {
+            Some((_, pending)) => pending.merge(touch),
+            None => {
+                self.order.push_back((now_ms, key.clone()));
+                self.by_viewer.insert(key, (now_ms, touch.clone()));
+            }
+        }
+    }
+
+    /// Up to `max` viewers pending since before `cutoff_ms`, oldest first (left pending).
+    pub(super) fn due(&self, cutoff_ms: u64, max: usize) -> Vec<ViewerKey> {
+        self.order
+            .iter()
+            .take_while(|(since, _)| *since <= cutoff_ms)
+            .filter(|(since, key)| self.by_viewer.get(key).is_some_and(|(s, _)| s == since))
+            .take(max)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    /// Forgets viewers whose touches were committed.
+    pub(super) fn written(&mut self, keys: impl IntoIterator<Item = ViewerKey>) {
+        for key in keys {
+            self.by_viewer.remove(&key);
+        }
+        while let Some((since, key)) = self.order.front() {
+            if self.by_viewer.get(key).is_some_and(|(s, _)| s == since) {
+                break;
+            }
+            self.order.pop_front();
+        }
+    }
+
+    pub(super) fn all(&self) -> Vec<ViewerKey> {
+        self.by_viewer.keys().cloned().collect()
+    }
+}
 
 /// What the show remembers about one viewer.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -24,6 +146,66 @@ pub struct ViewerMemory {
 const EXCHANGES_KEPT: i64 = 20;
 
 impl Ledger {
+    /// Writes viewer memory that has gathered long enough (all of it with `everything`); for
+    /// quiet moments, when no admission transaction comes along to carry it.
+    pub fn flush_viewers(&self, now_ms: u64, everything: bool) -> Result<(), LedgerError> {
+        let keys = {
+            let pending = self.pending_viewers.borrow();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if everything {
+                pending.all()
+            } else {
+                pending.due(now_ms.saturating_sub(GATHER_MS), usize::MAX)
+            }
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let pending = self.pending_viewers.borrow();
+            for key in &keys {
+                if let Some(touch) = pending.get(key) {
+                    self.upsert_viewer(key, touch)?;
+                }
+            }
+        }
+        tx.commit()?;
+        self.pending_viewers.borrow_mut().written(keys);
+        Ok(())
+    }
+
+    /// Viewer memory: latest name, last seen, and `touch.events` more events worth
+    /// `touch.gift_fen`.
+    pub(super) fn upsert_viewer(
+        &self,
+        (platform, user_id): &ViewerKey,
+        touch: &ViewerTouch,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms,
+                    events, gift_fen)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+                 ON CONFLICT(platform, user_id) DO UPDATE SET
+                    name = excluded.name,
+                    last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
+                    events = events + excluded.events,
+                    gift_fen = gift_fen + excluded.gift_fen",
+            )?
+            .execute(params![
+                platform,
+                user_id,
+                touch.name,
+                clamp_i64(touch.last_seen_ms),
+                clamp_i64(touch.events),
+                clamp_i64(touch.gift_fen)
+            ])?;
+        Ok(())
+    }
+
     /// The viewer's memory with up to `last_exchanges` recent exchanges; `None` for a stranger.
     pub fn viewer_memory(
         &self,
@@ -31,7 +213,9 @@ impl Ledger {
         user_id: &str,
         last_exchanges: usize,
     ) -> Result<Option<ViewerMemory>, LedgerError> {
-        let Some(mut memory) = self
+        let key = (platform.to_string(), user_id.to_string());
+        let pending = self.pending_viewers.borrow().get(&key).cloned();
+        let stored = self
             .conn
             .prepare_cached(
                 "SELECT name, first_seen_ms, last_seen_ms, events, gift_fen FROM viewers
@@ -47,9 +231,21 @@ impl Ledger {
                     recent: Vec::new(),
                 })
             })
-            .optional()?
-        else {
-            return Ok(None);
+            .optional()?;
+        let mut memory = match (stored, pending) {
+            (None, None) => return Ok(None),
+            (Some(memory), None) => memory,
+            (stored, Some(touch)) => {
+                let mut memory = stored.unwrap_or(ViewerMemory {
+                    first_seen_ms: touch.last_seen_ms,
+                    ..ViewerMemory::default()
+                });
+                memory.name = touch.name;
+                memory.last_seen_ms = memory.last_seen_ms.max(touch.last_seen_ms);
+                memory.events += touch.events;
+                memory.gift_fen = memory.gift_fen.saturating_add(touch.gift_fen);
+                memory
+            }
         };
         let mut recent: Vec<(String, String)> = self
             .conn

@@ -1,3 +1,4 @@
+use super::super::recent::id_hash;
 use super::*;
 use crate::event::{ComboTotal, Gift, Viewer};
 use proptest::prelude::*;
@@ -131,6 +132,224 @@ fn other_events_are_deduplicated_by_message_id_too() {
     assert!(matches!(out[0], Admission::Fresh(_)));
     assert_eq!(out[1], Admission::Duplicate);
     assert!(matches!(out[2], Admission::Fresh(_)) && matches!(out[3], Admission::Fresh(_)));
+}
+
+fn comment(msg: &str, user: &str) -> LiveEvent {
+    LiveEvent {
+        platform: "douyin".into(),
+        msg_id: msg.into(),
+        user: Some(Viewer {
+            id: user.into(),
+            name: format!("观众{user}"),
+            level: 0,
+        }),
+        kind: EventKind::Comment { text: "hi".into() },
+    }
+}
+
+fn stored_viewer_events(ledger: &Ledger, user: &str) -> Option<i64> {
+    ledger
+        .conn
+        .query_row(
+            "SELECT events FROM viewers WHERE user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap()
+}
+
+#[test]
+fn the_duplicate_window_is_rebuilt_from_the_log_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite3");
+    {
+        let ledger = Ledger::open(&path).unwrap();
+        let out = ledger
+            .admit(
+                vec![comment("c1", "u"), comment("c2", "u")],
+                None,
+                &classify,
+                1,
+            )
+            .unwrap();
+        assert!(out.iter().all(|a| matches!(a, Admission::Fresh(_))));
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.recent_ids(), 2);
+    let out = ledger
+        .admit(
+            vec![comment("c2", "u"), comment("c3", "u")],
+            None,
+            &classify,
+            2,
+        )
+        .unwrap();
+    assert_eq!(out[0], Admission::Duplicate);
+    assert!(matches!(out[1], Admission::Fresh(_)));
+}
+
+#[test]
+fn a_failed_transaction_leaves_no_trace_and_the_resend_is_admitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
+    // Make the checkpoint write (the group's last statement) fail.
+    ledger
+        .conn
+        .execute_batch("ALTER TABLE checkpoints RENAME TO away")
+        .unwrap();
+    let batch = || vec![combo_gift("g1", "k", 3, false), comment("c1", "u")];
+    assert!(ledger
+        .admit(batch(), Some(("douyin:1", "c")), &classify, 1)
+        .is_err());
+    assert_eq!(ledger.recent_ids(), 0, "the window forgot the group");
+    assert_eq!(ledger_total(&ledger), 0, "rolled back");
+    ledger
+        .conn
+        .execute_batch("ALTER TABLE away RENAME TO checkpoints")
+        .unwrap();
+    let out = ledger
+        .admit(batch(), Some(("douyin:1", "c")), &classify, 2)
+        .unwrap();
+    assert_eq!(counted(&out), 3);
+    assert!(matches!(out[1], Admission::Fresh(_)));
+    assert_eq!(ledger_total(&ledger), 3);
+}
+
+#[test]
+fn a_gift_is_never_dropped_on_a_window_hash_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();
+    // What a 64-bit collision would look like: the window "knows" ids it never admitted.
+    for id in ["g-new", "c-new"] {
+        ledger.recent.borrow_mut().insert(id_hash("douyin", id));
+    }
+    let mut gift = combo_gift("g-new", "k", 0, false);
+    if let EventKind::Gift(g) = &mut gift.kind {
+        g.combo = None;
+        g.count = 2;
+    }
+    let out = ledger
+        .admit(
+            vec![gift.clone(), comment("c-new", "u")],
+            None,
+            &classify,
+            1,
+        )
+        .unwrap();
+    assert_eq!(
+        counted(&out),
+        2,
+        "the gift is checked against `gifts` and counted"
+    );
+    assert_eq!(
+        out[1],
+        Admission::Duplicate,
+        "for other events the window decides"
+    );
+    // And once recorded, its resend is a duplicate.
+    let out = ledger.admit(vec![gift], None, &classify, 2).unwrap();
+    assert_eq!(out[0], Admission::Duplicate);
+    assert_eq!(ledger_total(&ledger), 2);
+}
+
+#[test]
+fn viewer_memory_is_written_behind_but_gifts_at_once() {
+    use super::super::viewers::GATHER_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite3");
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .admit(
+            vec![comment("c1", "chatty"), comment("c2", "chatty")],
+            None,
+            &classify,
+            1_000,
+        )
+        .unwrap();
+    assert_eq!(stored_viewer_events(&ledger, "chatty"), None, "pending");
+    let memory = ledger
+        .viewer_memory("douyin", "chatty", 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(memory.events, 2, "reads see what is pending");
+
+    // A gift's viewer is written in the gift's transaction, with what was pending for them.
+    ledger
+        .admit(vec![comment("c3", "giver")], None, &classify, 1_001)
+        .unwrap();
+    let mut gift = combo_gift("g1", "k", 4, false);
+    gift.user.as_mut().unwrap().id = "giver".into();
+    ledger.admit(vec![gift], None, &classify, 1_002).unwrap();
+    assert_eq!(stored_viewer_events(&ledger, "giver"), Some(2));
+
+    // The chatty viewer is written by a later group once it has gathered long enough.
+    ledger
+        .admit(
+            vec![comment("c4", "other")],
+            None,
+            &classify,
+            1_000 + GATHER_MS,
+        )
+        .unwrap();
+    assert_eq!(stored_viewer_events(&ledger, "chatty"), Some(2));
+    assert_eq!(
+        ledger
+            .viewer_memory("douyin", "chatty", 0)
+            .unwrap()
+            .unwrap()
+            .events,
+        2
+    );
+
+    // What is still pending is written when the ledger closes.
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(stored_viewer_events(&ledger, "other"), Some(1));
+    let fen: i64 = ledger
+        .conn
+        .query_row(
+            "SELECT gift_fen FROM viewers WHERE user_id = 'giver'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fen, 40);
+}
+
+#[test]
+fn a_ledger_with_the_old_seen_table_keeps_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE seen (platform TEXT NOT NULL, msg_id TEXT NOT NULL,
+                at_ms INTEGER NOT NULL, PRIMARY KEY (platform, msg_id)) WITHOUT ROWID;
+             INSERT INTO seen VALUES ('douyin', 'old-1', 5), ('douyin', 'old-2', 6);",
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    let out = ledger
+        .admit(
+            vec![comment("old-2", "u"), comment("new", "u")],
+            None,
+            &classify,
+            7,
+        )
+        .unwrap();
+    assert_eq!(out[0], Admission::Duplicate);
+    assert!(matches!(out[1], Admission::Fresh(_)));
+    let tables: i64 = ledger
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'seen'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
 }
 
 /// One combo of the generated ground truth: `taps` messages with running totals, each tap a

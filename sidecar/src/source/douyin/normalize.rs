@@ -17,11 +17,10 @@
 //! server resends after a reconnect are dropped here already; the ledger de-duplicates across
 //! restarts.
 
-use std::collections::{HashSet, VecDeque};
-
 use super::frame::DEFAULT_MAX_PAYLOAD_BYTES;
 use super::proto;
 use crate::event::{ComboTotal, EventKind, Gift, LiveEvent, Viewer};
+use crate::recent_ids::RecentIds;
 
 pub const PLATFORM: &str = "douyin";
 /// Comments longer than this (in characters) are cut.
@@ -348,43 +347,6 @@ fn viewer(user: proto::User) -> Viewer {
         id,
         name: user.nick_name,
         level,
-    }
-}
-
-/// The most recent message ids, oldest evicted first.
-#[derive(Debug)]
-struct RecentIds {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    capacity: usize,
-}
-
-impl RecentIds {
-    fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        Self {
-            set: HashSet::with_capacity(capacity.min(DEFAULT_DEDUPE_CAPACITY)),
-            order: VecDeque::with_capacity(capacity.min(DEFAULT_DEDUPE_CAPACITY)),
-            capacity,
-        }
-    }
-
-    fn contains(&self, id: u64) -> bool {
-        self.set.contains(&id)
-    }
-
-    /// `false` if the id was already there.
-    fn insert(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.set.remove(&oldest);
-            }
-        }
-        true
     }
 }
 
