@@ -123,6 +123,8 @@ pub struct VoiceConfig {
     pub edge_tts: crate::speech::edge_tts::EdgeTtsConfig,
     pub piper: crate::speech::piper::PiperConfig,
     pub rotation: crate::speech::rotation::RotationConfig,
+    /// How lines are cut into TTS requests.
+    pub textnorm: crate::speech::textnorm::TextNormConfig,
     /// The checks every clip passes before it may air.
     pub vad: crate::speech::vad::VadConfig,
     pub cache: crate::speech::cache::CacheConfig,
@@ -458,6 +460,7 @@ impl Default for VoiceConfig {
             edge_tts: Default::default(),
             piper: Default::default(),
             rotation: Default::default(),
+            textnorm: Default::default(),
             vad: Default::default(),
             cache: Default::default(),
         }

@@ -161,7 +161,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         async move { recorder::record(&out, header, rx, raw_rx).await }
     });
     // Recording has no ledger of its own: every source starts from its live position.
-    let source = source::spawn_configured(&config, &|_| None, sink)?;
+    let mut source = source::spawn_configured(&config, &|_| None, sink)?;
     tracing::info!(out = %args.out.display(), "recording");
     let limit = async {
         match args.duration {
@@ -274,7 +274,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
-    let source =
+    let mut source =
         source::spawn_configured(&config, &|key| ledger.checkpoint(key).ok().flatten(), sink)?;
     let ending = if args.exit_when_done {
         Ending::WhenDone
@@ -312,7 +312,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// Puts every variant of the gift thank-you lines in the audio cache, in the background: the
 /// moment a gift arrives is when a fast first word matters most.
 async fn prewarm_thanks(voice: Arc<Voice>, config: Config) {
-    let lines = sidecar::rewards::RewardEngine::new(&config).thank_you_clauses();
+    let lines = sidecar::rewards::RewardEngine::new(&config)
+        .thank_you_clauses(config.voice.textnorm.segment_max_chars);
     if lines.is_empty() {
         return;
     }

@@ -9,7 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// that are hashes already. The ids are assigned by the platform (or hashed from them), so no
 /// viewer can pick colliding keys: SipHash's flooding resistance would buy nothing here.
 #[derive(Default)]
-struct MixU64(u64);
+pub struct MixU64(u64);
 
 impl Hasher for MixU64 {
     fn finish(&self) -> u64 {
@@ -25,9 +25,12 @@ impl Hasher for MixU64 {
     }
 }
 
+/// For maps keyed by such ids (or by hashes).
+pub type BuildIdHasher = BuildHasherDefault<MixU64>;
+
 /// The newest `capacity` ids, oldest evicted first.
 pub struct RecentIds {
-    set: HashSet<u64, BuildHasherDefault<MixU64>>,
+    set: HashSet<u64, BuildIdHasher>,
     order: VecDeque<u64>,
     capacity: usize,
 }

@@ -90,7 +90,7 @@ impl Ledger {
                 pending.written(written);
                 for (key, touch) in &touches.by_viewer {
                     if touch.gift_fen == 0 {
-                        pending.merge(key.clone(), touch, now_ms);
+                        pending.merge(*key, touch, now_ms);
                     }
                 }
                 Ok(out)
@@ -168,25 +168,22 @@ impl Ledger {
             if touch.gift_fen == 0 {
                 continue;
             }
-            match pending.get(key) {
+            match pending.get(*key) {
                 Some(earlier) => {
                     let mut all = earlier.clone();
-                    all.events += touch.events;
-                    all.gift_fen = all.gift_fen.saturating_add(touch.gift_fen);
-                    all.name.clone_from(&touch.name);
-                    all.last_seen_ms = all.last_seen_ms.max(touch.last_seen_ms);
-                    self.upsert_viewer(key, &all)?;
-                    written.push(key.clone());
+                    all.merge(touch);
+                    self.upsert_viewer(&all)?;
+                    written.push(*key);
                 }
-                None => self.upsert_viewer(key, touch)?,
+                None => self.upsert_viewer(touch)?,
             }
         }
         for key in pending.due(now_ms.saturating_sub(GATHER_MS), FLUSH_PER_GROUP) {
             if written.contains(&key) {
                 continue;
             }
-            if let Some(touch) = pending.get(&key) {
-                self.upsert_viewer(&key, touch)?;
+            if let Some(touch) = pending.get(key) {
+                self.upsert_viewer(touch)?;
             }
             written.push(key);
         }

@@ -23,11 +23,22 @@ pub(super) const GATHER_MS: u64 = 1_000;
 /// Viewers written behind per admission transaction, at most.
 pub(super) const FLUSH_PER_GROUP: usize = 64;
 
-pub(super) type ViewerKey = (String, String);
+/// A viewer in the in-memory maps: the hash of (platform, user id), so a touch costs no string
+/// copies once the viewer is known. Two viewers sharing a 64-bit hash would share memory
+/// counts (never money: gift totals come from the touches of the gift's own group).
+pub(super) type ViewerKey = u64;
+
+pub(super) fn viewer_key(platform: &str, user_id: &str) -> ViewerKey {
+    super::recent::id_hash(platform, user_id)
+}
+
+type ViewerMap<V> = HashMap<ViewerKey, V, crate::recent_ids::BuildIdHasher>;
 
 /// What some admitted events add to one viewer's memory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct ViewerTouch {
+    pub(super) platform: String,
+    pub(super) user_id: String,
     pub(super) name: String,
     pub(super) events: u64,
     pub(super) gift_fen: u64,
@@ -35,7 +46,7 @@ pub(super) struct ViewerTouch {
 }
 
 impl ViewerTouch {
-    fn merge(&mut self, later: &ViewerTouch) {
+    pub(super) fn merge(&mut self, later: &ViewerTouch) {
         self.name.clone_from(&later.name);
         self.events += later.events;
         self.gift_fen = self.gift_fen.saturating_add(later.gift_fen);
@@ -46,7 +57,7 @@ impl ViewerTouch {
 /// The touches of one admission group, per viewer.
 #[derive(Default)]
 pub(super) struct GroupTouches {
-    pub(super) by_viewer: HashMap<ViewerKey, ViewerTouch>,
+    pub(super) by_viewer: ViewerMap<ViewerTouch>,
 }
 
 impl GroupTouches {
@@ -60,41 +71,44 @@ impl GroupTouches {
         };
         let touch = self
             .by_viewer
-            .entry((event.platform.clone(), user.id.clone()))
-            .or_default();
-        touch.merge(&ViewerTouch {
-            name: user.name.clone(),
-            events: 1,
-            gift_fen,
-            last_seen_ms: now_ms,
-        });
+            .entry(viewer_key(&event.platform, &user.id))
+            .or_insert_with(|| ViewerTouch {
+                platform: event.platform.clone(),
+                user_id: user.id.clone(),
+                ..ViewerTouch::default()
+            });
+        touch.name.clone_from(&user.name);
+        touch.events += 1;
+        touch.gift_fen = touch.gift_fen.saturating_add(gift_fen);
+        touch.last_seen_ms = touch.last_seen_ms.max(now_ms);
     }
 }
 
 /// Touches admitted but not yet written, oldest first.
 #[derive(Default)]
 pub(super) struct PendingViewers {
-    by_viewer: HashMap<ViewerKey, (u64, ViewerTouch)>,
-    /// Keys in the order they became pending, with that time; a key whose entry was written
+    /// Viewer → (pending since, what is pending).
+    by_viewer: ViewerMap<(u64, ViewerTouch)>,
+    /// Viewers in the order they became pending, with that time; one whose entry was written
     /// since (or re-added later) is skipped when it reaches the front.
     order: VecDeque<(u64, ViewerKey)>,
 }
 
 impl PendingViewers {
-    pub(super) fn get(&self, key: &ViewerKey) -> Option<&ViewerTouch> {
-        self.by_viewer.get(key).map(|(_, t)| t)
+    pub(super) fn get(&self, key: ViewerKey) -> Option<&ViewerTouch> {
+        self.by_viewer.get(&key).map(|(_, t)| t)
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.by_viewer.is_empty()
     }
 
-    /// Adds a committed group's touches (those not written with it).
+    /// Adds a committed group's touch (one not written with it).
     pub(super) fn merge(&mut self, key: ViewerKey, touch: &ViewerTouch, now_ms: u64) {
         match self.by_viewer.get_mut(&key) {
             Some((_, pending)) => pending.merge(touch),
             None => {
-                self.order.push_back((now_ms, key.clone()));
+                self.order.push_back((now_ms, key));
                 self.by_viewer.insert(key, (now_ms, touch.clone()));
             }
         }
@@ -105,9 +119,9 @@ impl PendingViewers {
         self.order
             .iter()
             .take_while(|(since, _)| *since <= cutoff_ms)
-            .filter(|(since, key)| self.by_viewer.get(key).is_some_and(|(s, _)| s == since))
+            .filter(|(since, key)| self.is_current(*since, *key))
             .take(max)
-            .map(|(_, key)| key.clone())
+            .map(|(_, key)| *key)
             .collect()
     }
 
@@ -116,16 +130,21 @@ impl PendingViewers {
         for key in keys {
             self.by_viewer.remove(&key);
         }
-        while let Some((since, key)) = self.order.front() {
-            if self.by_viewer.get(key).is_some_and(|(s, _)| s == since) {
+        while let Some(&(since, key)) = self.order.front() {
+            if self.is_current(since, key) {
                 break;
             }
             self.order.pop_front();
         }
     }
 
+    /// Whether an `order` entry still stands for what is pending.
+    fn is_current(&self, since: u64, key: ViewerKey) -> bool {
+        self.by_viewer.get(&key).is_some_and(|(s, _)| *s == since)
+    }
+
     pub(super) fn all(&self) -> Vec<ViewerKey> {
-        self.by_viewer.keys().cloned().collect()
+        self.by_viewer.keys().copied().collect()
     }
 }
 
@@ -167,8 +186,8 @@ impl Ledger {
         {
             let pending = self.pending_viewers.borrow();
             for key in &keys {
-                if let Some(touch) = pending.get(key) {
-                    self.upsert_viewer(key, touch)?;
+                if let Some(touch) = pending.get(*key) {
+                    self.upsert_viewer(touch)?;
                 }
             }
         }
@@ -179,11 +198,7 @@ impl Ledger {
 
     /// Viewer memory: latest name, last seen, and `touch.events` more events worth
     /// `touch.gift_fen`.
-    pub(super) fn upsert_viewer(
-        &self,
-        (platform, user_id): &ViewerKey,
-        touch: &ViewerTouch,
-    ) -> Result<(), LedgerError> {
+    pub(super) fn upsert_viewer(&self, touch: &ViewerTouch) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO viewers (platform, user_id, name, first_seen_ms, last_seen_ms,
@@ -196,8 +211,8 @@ impl Ledger {
                     gift_fen = gift_fen + excluded.gift_fen",
             )?
             .execute(params![
-                platform,
-                user_id,
+                touch.platform,
+                touch.user_id,
                 touch.name,
                 clamp_i64(touch.last_seen_ms),
                 clamp_i64(touch.events),
@@ -213,8 +228,11 @@ impl Ledger {
         user_id: &str,
         last_exchanges: usize,
     ) -> Result<Option<ViewerMemory>, LedgerError> {
-        let key = (platform.to_string(), user_id.to_string());
-        let pending = self.pending_viewers.borrow().get(&key).cloned();
+        let pending = self
+            .pending_viewers
+            .borrow()
+            .get(viewer_key(platform, user_id))
+            .cloned();
         let stored = self
             .conn
             .prepare_cached(

@@ -52,15 +52,16 @@ impl RewardEngine {
     }
 
     /// The viewer-independent clauses of every thank-you variant (no `{user}`, `{gift}`…):
-    /// what the audio cache pre-warms, since the voice synthesises and caches line by clause.
-    pub fn thank_you_clauses(&self) -> Vec<String> {
+    /// what the audio cache pre-warms, since the voice synthesises and caches line by clause
+    /// (clauses cut at `max_chars`, `[voice.textnorm] segment_max_chars`, as the voice does).
+    pub fn thank_you_clauses(&self, max_chars: usize) -> Vec<String> {
         let mut out: Vec<String> = self
             .thanks
             .iter()
             .flatten()
             .flat_map(|t| t.expand_all(64))
             .flat_map(|line| {
-                crate::speech::voice::clauses(&line)
+                crate::speech::voice::clauses(&line, max_chars)
                     .into_iter()
                     .map(|c| c.text)
                     .collect::<Vec<_>>()

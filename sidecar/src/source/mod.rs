@@ -28,7 +28,7 @@ pub mod recorder;
 pub mod replay;
 mod sink;
 
-pub use sink::{Committed, Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
+pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
 
 use std::future::Future;
 
@@ -53,9 +53,11 @@ pub struct SourceTask {
 
 impl SourceTask {
     /// Resolves when the source has ended (a replay is over, or a fatal error was logged).
-    pub async fn wait(&self) {
-        while !self.handle.is_finished() {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    /// Can be called again after it returned (or after a timeout cut it short).
+    pub async fn wait(&mut self) {
+        if !self.handle.is_finished() {
+            // The task's panic or cancellation was logged where it happened.
+            let _ = (&mut self.handle).await;
         }
     }
 

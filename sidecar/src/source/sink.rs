@@ -18,24 +18,6 @@ pub struct Delivery {
     pub committed: Option<oneshot::Sender<()>>,
 }
 
-/// Resolves when a submitted batch is durably in the ledger; [`SinkClosed`] if the show stopped
-/// first (the batch may or may not be in: the ledger's de-duplication covers a resend).
-#[derive(Debug)]
-pub struct Committed(oneshot::Receiver<()>);
-
-impl std::future::Future for Committed {
-    type Output = Result<(), SinkClosed>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.map_err(|_| SinkClosed))
-    }
-}
-
 /// The show is gone (shutting down); the adapter should stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the event sink is closed (the show stopped)")]
@@ -99,24 +81,13 @@ impl EventSink {
     }
 
     /// Delivers a batch and waits until it is committed to the ledger. Adapters acknowledge
-    /// upstream only after this returns `Ok`.
+    /// upstream only after this returns `Ok`. [`SinkClosed`] if the show stopped first (the
+    /// batch may or may not be in: the ledger's de-duplication covers the resend).
     pub async fn deliver(
         &self,
         events: Vec<LiveEvent>,
         checkpoint: Option<(String, String)>,
     ) -> Result<(), SinkClosed> {
-        self.submit(events, checkpoint).await?.await
-    }
-
-    /// Hands a batch over (waiting only for room in the channel) and returns what resolves
-    /// once it is committed. Lets an adapter keep reading while earlier batches commit:
-    /// batches commit in submission order, so acknowledging each as its [`Committed`]
-    /// resolves keeps "ack only after commit" and the upstream order.
-    pub async fn submit(
-        &self,
-        events: Vec<LiveEvent>,
-        checkpoint: Option<(String, String)>,
-    ) -> Result<Committed, SinkClosed> {
         let (done, committed) = oneshot::channel();
         self.tx
             .send(Delivery {
@@ -126,7 +97,7 @@ impl EventSink {
             })
             .await
             .map_err(|_| SinkClosed)?;
-        Ok(Committed(committed))
+        committed.await.map_err(|_| SinkClosed)
     }
 
     /// Delivers a batch without waiting for the commit (sources that have nothing to ack).

@@ -34,6 +34,8 @@ pub struct Voice {
     check: AudioCheck,
     cache: AudioCache,
     loudness_dbfs: f32,
+    /// Longest TTS request, in characters (`[voice.textnorm]`).
+    segment_max_chars: usize,
 }
 
 impl Voice {
@@ -66,6 +68,7 @@ impl Voice {
             check,
             cache: AudioCache::open_or_disabled(config.cache.clone()),
             loudness_dbfs: config.loudness_dbfs,
+            segment_max_chars: config.textnorm.segment_max_chars,
         })
     }
 
@@ -76,7 +79,7 @@ impl Voice {
         if text.trim().is_empty() {
             return Err(SpeechError::EmptyText);
         }
-        let pieces = clauses(&text);
+        let pieces = clauses(&text, self.segment_max_chars);
         if pieces.len() <= 1 {
             return self.speak_clause(text, prosody).await;
         }
@@ -156,7 +159,7 @@ impl Voice {
             Some(engine) => lines
                 .iter()
                 .map(|line| normalize_for_speech(line))
-                .flat_map(|text| clauses(&text))
+                .flat_map(|text| clauses(&text, self.segment_max_chars))
                 .map(|clause| clause.text)
                 .filter(|text| !text.trim().is_empty())
                 .map(|text| self.key_parts(engine.as_ref(), &text, Prosody::default()))
@@ -232,8 +235,26 @@ const SENTENCE_PAUSE_MS: u32 = 250;
 const MIN_CLAUSE_CHARS: usize = 2;
 
 /// Splits a line after `，,、；;：:` (short pause) and `。！？!?…` (long pause), keeping the
-/// mark with its clause. The last clause has no pause.
-pub fn clauses(text: &str) -> Vec<Clause> {
+/// mark with its clause; a clause longer than `max_chars` is cut further at word boundaries
+/// (`textnorm::segments`) with no pause between its pieces. The last clause has no pause.
+pub fn clauses(text: &str, max_chars: usize) -> Vec<Clause> {
+    let mut out = Vec::new();
+    for clause in punctuated_clauses(text) {
+        if clause.text.chars().count() <= max_chars {
+            out.push(clause);
+            continue;
+        }
+        let pieces = super::textnorm::segments(&clause.text, max_chars);
+        let last = pieces.len().saturating_sub(1);
+        out.extend(pieces.into_iter().enumerate().map(|(i, text)| Clause {
+            text,
+            pause_ms: if i == last { clause.pause_ms } else { 0 },
+        }));
+    }
+    out
+}
+
+fn punctuated_clauses(text: &str) -> Vec<Clause> {
     let mut out: Vec<Clause> = Vec::new();
     let mut current = String::new();
     let mut chars = text.chars().peekable();
@@ -284,7 +305,7 @@ mod tests {
 
     #[test]
     fn lines_split_into_clauses_with_pauses() {
-        let got = clauses("哇，谢谢小明送的三个小心心，太开心了！！爱你");
+        let got = clauses("哇，谢谢小明送的三个小心心，太开心了！！爱你", 60);
         let texts: Vec<_> = got.iter().map(|c| (c.text.as_str(), c.pause_ms)).collect();
         assert_eq!(
             texts,
@@ -295,20 +316,34 @@ mod tests {
             ]
         );
         assert_eq!(
-            clauses("你好"),
+            clauses("你好", 60),
             [Clause {
                 text: "你好".into(),
                 pause_ms: 0
             }]
         );
         assert_eq!(
-            clauses("好的。"),
+            clauses("好的。", 60),
             [Clause {
                 text: "好的。".into(),
                 pause_ms: 0
             }]
         );
-        assert!(clauses("").is_empty());
+        assert!(clauses("", 60).is_empty());
+    }
+
+    #[test]
+    fn a_long_clause_is_cut_into_requests_of_at_most_the_cap() {
+        let long = "今天我们一起来聊聊这首歌背后的故事还有我第一次上台时候紧张到忘词的那个晚上大家有没有类似的经历呢";
+        let got = clauses(&format!("{long}，好吗"), 20);
+        assert!(got.len() >= 4, "{got:?}");
+        assert!(got.iter().all(|c| c.text.chars().count() <= 20), "{got:?}");
+        let joined: String = got.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(joined, format!("{long}，好吗"), "nothing lost or added");
+        // The clause's pause comes after its last piece only.
+        let comma = got.iter().position(|c| c.text.ends_with('，')).unwrap();
+        assert_eq!(got[comma].pause_ms, COMMA_PAUSE_MS);
+        assert!(got[..comma].iter().all(|c| c.pause_ms == 0));
     }
 
     /// Real espeak-ng, real checks, a real cache on disk: the second time is a cache hit.
