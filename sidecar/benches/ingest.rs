@@ -4,8 +4,11 @@
 //! realistic gzip-compressed `PushFrame`s (20 messages each: comments, likes, entries, follows,
 //! viewer counts and gift combos with running totals, 3 % duplicates) and prints:
 //!
-//! 1. **decode + normalize** throughput: frame bytes → `LiveEvent`s (what the adapter does);
-//! 2. **end to end** throughput: the same plus durable admission (de-duplication, combo running
+//! Throughput is printed per CPU-second of the benchmark's thread (one core; on a VM the
+//! thread's CPU clock does not run while the host steals the vCPU) and per wall-clock second.
+//!
+//! 1. **decode + normalize** throughput (best of three runs): frame bytes → `LiveEvent`s (what the adapter does);
+//! 2. **end to end** throughput (best of three, as 1.): the same plus durable admission (de-duplication, combo running
 //!    totals → increments, viewer memory, checkpoint) on a real SQLite file in WAL mode: the
 //!    point where the show hands events to the scheduler. Measured the way the sidecar runs it
 //!    (the frames waiting admitted in one transaction; groups of at most 64 here, a burst from
@@ -45,35 +48,46 @@ fn main() {
     );
 
     // 1. decode + normalize
-    let mut best = f64::MAX;
+    let mut best = Seconds::MAX;
     let mut produced = 0;
     for _ in 0..3 {
         let mut normalizer = Normalizer::new();
-        let start = Instant::now();
-        produced = 0;
-        for frame in &frames {
-            produced += decode_frame_to_events(frame, &mut normalizer)
-                .expect("valid frame")
-                .events
-                .len();
-        }
-        best = best.min(start.elapsed().as_secs_f64());
+        let (took, out) = timed(|| {
+            frames
+                .iter()
+                .map(|frame| {
+                    decode_frame_to_events(frame, &mut normalizer)
+                        .expect("valid frame")
+                        .events
+                        .len()
+                })
+                .sum::<usize>()
+        });
+        produced = out;
+        best = best.min(took);
     }
     println!(
-        "  decode + normalize      {:>10.0} events/s  ({} events out, duplicates removed)",
-        events_total / best,
+        "  decode + normalize      {}  ({} events out, duplicates removed)",
+        best.rates(events_total),
         produced
     );
 
     // 2. end to end through the ledger: grouped (as the sidecar runs) vs one commit per frame
-    let (grouped, fresh_gifts) = admit_all(&frames, GROUP);
-    let (per_frame, _) = admit_all(&frames, 1);
+    let best_of_3 = |group| {
+        (0..3)
+            .map(|_| timed(|| admit_all(&frames, group)))
+            .fold((Seconds::MAX, 0), |(best, _), (took, gifts)| {
+                (best.min(took), gifts)
+            })
+    };
+    let (grouped, fresh_gifts) = best_of_3(GROUP);
+    let (per_frame, _) = best_of_3(1);
     println!(
-        "  + ledger admission      {:>10.0} events/s  ({fresh_gifts} gift increments recorded; \
-         {:.1}× one commit per frame: {:.0} events/s)",
-        events_total / grouped,
-        per_frame / grouped,
-        events_total / per_frame
+        "  + ledger admission      {}  ({fresh_gifts} gift increments recorded; {:.1}× one \
+         commit per frame: {})",
+        grouped.rates(events_total),
+        per_frame.cpu / grouped.cpu,
+        per_frame.rates(events_total)
     );
 
     // 3. latency at 20 000 events/s, next to the machine's own floor in the same run
@@ -126,21 +140,72 @@ fn main() {
     );
 }
 
+/// How long some work took, best of several runs taken per clock.
+#[derive(Clone, Copy)]
+struct Seconds {
+    wall: f64,
+    /// This thread's CPU time. On a VM it stops while the host has the vCPU (steal time), so
+    /// it is the "on one core" figure; wall-clock time includes the steal.
+    cpu: f64,
+}
+
+impl Seconds {
+    const MAX: Seconds = Seconds {
+        wall: f64::MAX,
+        cpu: f64::MAX,
+    };
+
+    fn min(self, other: Seconds) -> Seconds {
+        Seconds {
+            wall: self.wall.min(other.wall),
+            cpu: self.cpu.min(other.cpu),
+        }
+    }
+
+    fn rates(self, events: f64) -> String {
+        format!(
+            "{:>8.0} events per CPU-second ({:>8.0} events/s wall)",
+            events / self.cpu,
+            events / self.wall
+        )
+    }
+}
+
+fn timed<T>(work: impl FnOnce() -> T) -> (Seconds, T) {
+    let (wall, cpu) = (Instant::now(), thread_cpu_seconds());
+    let out = work();
+    let took = Seconds {
+        wall: wall.elapsed().as_secs_f64(),
+        cpu: thread_cpu_seconds() - cpu,
+    };
+    (took, out)
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is not available");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Largest group of waiting frames admitted together in this benchmark.
 const GROUP: usize = 64;
 
-/// Decodes and admits every frame in groups of `group` frames on a fresh ledger; returns
-/// (seconds, gift increments recorded).
-fn admit_all(frames: &[Vec<u8>], group: usize) -> (f64, u64) {
+/// Decodes and admits every frame in groups of `group` frames on a ledger (opened by the
+/// caller's timing too: the duplicate window is rebuilt at open); returns gift increments.
+fn admit_all(frames: &[Vec<u8>], group: usize) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(&dir.path().join("bench.sqlite3")).unwrap();
     let mut normalizer = Normalizer::new();
-    let start = Instant::now();
     let mut fresh_gifts = 0;
     for (n, chunk) in frames.chunks(group).enumerate() {
         fresh_gifts += admit_group(&ledger, &mut normalizer, chunk, n * group);
     }
-    (start.elapsed().as_secs_f64(), fresh_gifts)
+    fresh_gifts
 }
 
 /// Decodes frames (numbered from `first`) and admits them in one ledger transaction, each with

@@ -98,6 +98,7 @@ impl Ledger {
             Err(e) => {
                 // Rolled back (the transaction was dropped): nothing of the group happened.
                 self.recent.borrow_mut().forget_newest(&added);
+                self.combos.borrow_mut().clear();
                 Err(e)
             }
         }
@@ -250,18 +251,26 @@ impl Ledger {
                     clamp_i64(combo.total),
                     clamp_i64(now_ms)
                 ])?;
+            self.combos
+                .borrow_mut()
+                .set(&event.platform, &combo.key, combo.total);
         }
         Ok(Admission::Fresh(event))
     }
 
-    /// How much of this combo's running total is already in the ledger.
+    /// How much of this combo's running total is already in the ledger (`combo_cache.rs`).
     fn combo_counted(&self, platform: &str, combo: &ComboTotal) -> Result<u64, LedgerError> {
-        Ok(self
+        if let Some(counted) = self.combos.borrow().get(platform, &combo.key) {
+            return Ok(counted);
+        }
+        let counted = self
             .conn
             .prepare_cached("SELECT counted FROM combos WHERE platform = ?1 AND combo_key = ?2")?
             .query_row(params![platform, combo.key], |r| r.get::<_, i64>(0))
             .optional()?
-            .map_or(0, |v| v.max(0) as u64))
+            .map_or(0, |v| v.max(0) as u64);
+        self.combos.borrow_mut().set(platform, &combo.key, counted);
+        Ok(counted)
     }
 
     /// Whether `gifts` holds this message id.

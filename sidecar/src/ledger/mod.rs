@@ -16,6 +16,7 @@
 //! periodic multi-millisecond stall.
 
 mod admit;
+mod combo_cache;
 mod maintenance;
 mod recent;
 mod viewers;
@@ -53,6 +54,8 @@ pub struct Ledger {
     recent: RefCell<recent::RecentIds>,
     /// Viewer memory admitted but not yet written (`viewers.rs`).
     pending_viewers: RefCell<viewers::PendingViewers>,
+    /// `combos.counted`, cached (`combo_cache.rs`).
+    combos: RefCell<combo_cache::ComboCache>,
 }
 
 impl Drop for Ledger {
@@ -186,6 +189,7 @@ impl Ledger {
             conn,
             recent: RefCell::new(recent),
             pending_viewers: RefCell::default(),
+            combos: RefCell::default(),
         })
     }
 
