@@ -2,18 +2,18 @@
 //!
 //! `cargo bench -p sidecar --bench ingest` — plain `main` (harness = false). It builds a storm of
 //! realistic gzip-compressed `PushFrame`s (20 messages each: comments, likes, entries, follows,
-//! viewer counts and gift combos with running totals, 3 % duplicates) and prints:
+//! viewer counts and gift combos with running totals, 3 % duplicates). Throughput is printed
+//! per CPU-second of the benchmark's thread (one core; on a VM the thread's CPU clock does not
+//! run while the host steals the vCPU) and per wall-clock second. It prints:
 //!
-//! Throughput is printed per CPU-second of the benchmark's thread (one core; on a VM the
-//! thread's CPU clock does not run while the host steals the vCPU) and per wall-clock second.
-//!
-//! 1. **decode + normalize** throughput (best of three runs): frame bytes → `LiveEvent`s (what the adapter does);
-//! 2. **end to end** throughput (best of three, as 1.): the same plus durable admission (de-duplication, combo running
-//!    totals → increments, viewer memory, checkpoint) on a real SQLite file in WAL mode: the
-//!    point where the show hands events to the scheduler. Measured the way the sidecar runs it
-//!    (the frames waiting admitted in one transaction; groups of at most 64 here, a burst from
-//!    several connections or sources — the show takes up to 256)
-//!    and, as the baseline, with one transaction per frame;
+//! 1. **decode + normalize** throughput (best of three runs): frame bytes → `LiveEvent`s (what
+//!    the adapter does);
+//! 2. **end to end** throughput (best of three, as 1.): the same plus durable admission
+//!    (de-duplication, combo running totals → increments, viewer memory, checkpoint) on a real
+//!    SQLite file in WAL mode: the point where the show hands events to the scheduler. Measured
+//!    the way the sidecar runs it (the frames waiting admitted in one transaction; groups of at
+//!    most 64 here, a burst from several connections or sources — the show takes up to 256) and,
+//!    as the baseline, with one transaction per frame;
 //! 3. **latency at 20 000 events/s**: frames paced at 1 000 frames/s for 5 s, processed like
 //!    the sidecar does on one core (decode each arrived frame, admit what has arrived as one
 //!    group); each frame's time from its arrival instant to its events being admitted,

@@ -207,16 +207,13 @@ impl Ledger {
         }
         let hash = id_hash(&event.platform, &event.msg_id);
         let is_gift = matches!(event.kind, EventKind::Gift(_));
-        if self.recent.borrow().contains(hash) {
-            if !is_gift || self.gift_recorded(&event.platform, &event.msg_id)? {
-                return Ok(Admission::Duplicate);
-            }
-            // A gift the window knows but `gifts` does not: a combo message that added
-            // nothing, or a hash collision. The combo arithmetic below decides exactly.
-        } else {
-            self.recent.borrow_mut().insert(hash);
+        if self.recent.borrow_mut().insert(hash) {
             added.push(hash);
+        } else if !is_gift || self.gift_recorded(&event.platform, &event.msg_id)? {
+            return Ok(Admission::Duplicate);
         }
+        // Otherwise a new id, or a gift the window knows but `gifts` does not (a combo message
+        // that added nothing, or a hash collision): the combo arithmetic below decides exactly.
         let EventKind::Gift(gift) = &mut event.kind else {
             return Ok(Admission::Fresh(event));
         };

@@ -95,25 +95,36 @@ pub(super) fn prune(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize
         .collect::<Result<_, _>>()?;
     // Write phase: short transactions; a combo's time is re-checked in case it continued since
     // the snapshot.
+    let logs = delete_in_chunks(
+        conn,
+        "DELETE FROM seen_log WHERE id = ?1",
+        &expired_logs,
+        |delete, id| delete.execute([id]),
+    )?;
+    let combos = delete_in_chunks(
+        conn,
+        "DELETE FROM combos WHERE platform = ?1 AND combo_key = ?2 AND updated_ms < ?3",
+        &expired_combos,
+        |delete, (platform, key)| delete.execute(params![platform, key, cutoff]),
+    )?;
+    Ok(logs + combos)
+}
+
+/// Runs `delete` (the statement `sql`) for each of `rows`, [`DELETE_CHUNK`] rows per write
+/// transaction; returns the rows deleted.
+fn delete_in_chunks<T>(
+    conn: &Connection,
+    sql: &str,
+    rows: &[T],
+    delete: impl Fn(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+) -> rusqlite::Result<usize> {
     let mut deleted = 0;
-    for chunk in expired_logs.chunks(DELETE_CHUNK) {
+    for chunk in rows.chunks(DELETE_CHUNK) {
         let tx = conn.unchecked_transaction()?;
         {
-            let mut delete = tx.prepare_cached("DELETE FROM seen_log WHERE id = ?1")?;
-            for id in chunk {
-                deleted += delete.execute([id])?;
-            }
-        }
-        tx.commit()?;
-    }
-    for chunk in expired_combos.chunks(DELETE_CHUNK) {
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM combos WHERE platform = ?1 AND combo_key = ?2 AND updated_ms < ?3",
-            )?;
-            for (platform, key) in chunk {
-                deleted += delete.execute(params![platform, key, cutoff])?;
+            let mut statement = tx.prepare_cached(sql)?;
+            for row in chunk {
+                deleted += delete(&mut statement, row)?;
             }
         }
         tx.commit()?;

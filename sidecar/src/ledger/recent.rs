@@ -1,8 +1,8 @@
 //! The duplicate window: message ids admitted recently, held in memory and decided there.
 //!
 //! Deciding "seen before?" with a SQLite row per message id cost a B-tree insert per event, the
-//! largest part of admission under a storm. Instead every admitted id is hashed
-//! ([`id_hash`], 64-bit XXH3 of the id, seeded by the platform) into this window, and each admission group
+//! largest part of admission under a storm. Instead every admitted id is hashed ([`id_hash`],
+//! 64-bit XXH3 of the id, seeded by the platform) into this window, and each admission group
 //! appends one row to `seen_log` holding the hashes it added (8 bytes per id, one insert per
 //! group). [`Ledger::open`](super::Ledger::open) reloads the newest [`CAPACITY`] hashes, so the
 //! window survives restarts exactly as far as the ledger does: a group that was not committed

@@ -46,11 +46,22 @@ pub(super) struct ViewerTouch {
 }
 
 impl ViewerTouch {
+    /// Adds `events` more events worth `gift_fen`, seen at `at_ms` under `name`.
+    fn add(&mut self, name: &str, events: u64, gift_fen: u64, at_ms: u64) {
+        self.name.clear();
+        self.name.push_str(name);
+        self.events += events;
+        self.gift_fen = self.gift_fen.saturating_add(gift_fen);
+        self.last_seen_ms = self.last_seen_ms.max(at_ms);
+    }
+
     pub(super) fn merge(&mut self, later: &ViewerTouch) {
-        self.name.clone_from(&later.name);
-        self.events += later.events;
-        self.gift_fen = self.gift_fen.saturating_add(later.gift_fen);
-        self.last_seen_ms = self.last_seen_ms.max(later.last_seen_ms);
+        self.add(
+            &later.name,
+            later.events,
+            later.gift_fen,
+            later.last_seen_ms,
+        );
     }
 }
 
@@ -77,10 +88,7 @@ impl GroupTouches {
                 user_id: user.id.clone(),
                 ..ViewerTouch::default()
             });
-        touch.name.clone_from(&user.name);
-        touch.events += 1;
-        touch.gift_fen = touch.gift_fen.saturating_add(gift_fen);
-        touch.last_seen_ms = touch.last_seen_ms.max(now_ms);
+        touch.add(&user.name, 1, gift_fen, now_ms);
     }
 }
 
@@ -97,10 +105,6 @@ pub(super) struct PendingViewers {
 impl PendingViewers {
     pub(super) fn get(&self, key: ViewerKey) -> Option<&ViewerTouch> {
         self.by_viewer.get(&key).map(|(_, t)| t)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.by_viewer.is_empty()
     }
 
     /// Adds a committed group's touch (one not written with it).
@@ -168,30 +172,23 @@ impl Ledger {
     /// Writes viewer memory that has gathered long enough (all of it with `everything`); for
     /// quiet moments, when no admission transaction comes along to carry it.
     pub fn flush_viewers(&self, now_ms: u64, everything: bool) -> Result<(), LedgerError> {
-        let keys = {
-            let pending = self.pending_viewers.borrow();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if everything {
-                pending.all()
-            } else {
-                pending.due(now_ms.saturating_sub(GATHER_MS), usize::MAX)
-            }
+        let pending = self.pending_viewers.borrow();
+        let keys = if everything {
+            pending.all()
+        } else {
+            pending.due(now_ms.saturating_sub(GATHER_MS), usize::MAX)
         };
         if keys.is_empty() {
             return Ok(());
         }
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let pending = self.pending_viewers.borrow();
-            for key in &keys {
-                if let Some(touch) = pending.get(*key) {
-                    self.upsert_viewer(touch)?;
-                }
+        for key in &keys {
+            if let Some(touch) = pending.get(*key) {
+                self.upsert_viewer(touch)?;
             }
         }
         tx.commit()?;
+        drop(pending);
         self.pending_viewers.borrow_mut().written(keys);
         Ok(())
     }
