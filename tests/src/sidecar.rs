@@ -12,11 +12,16 @@ use anyhow::Result;
 /// How long the sidecar gets to exit after SIGINT before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// `target/debug/sidecar`, built once per test process (`cargo build -p sidecar --bin sidecar`).
+/// `target/debug/sidecar`, built once per test process.
 ///
-/// The first call blocks for as long as that build takes (a minute on a fresh checkout, where
-/// building the package alone relinks it): call it before starting stand-in servers or
-/// anything else with a timeout.
+/// Built with the feature set `cargo test --workspace` resolves, so it reuses that build's
+/// artifacts: `-p sidecar` alone (or `--workspace --bin sidecar` alone, which leaves out
+/// dev-dependency features such as tokio's `test-util`) rebuilt the dependency tree, ~3 min on
+/// a fresh CI clone. Naming one of the sidecar's own small test targets is what makes cargo
+/// include the dev-dependencies in the resolution.
+///
+/// The first call blocks for as long as the build takes: call it before starting stand-in
+/// servers or anything else with a timeout.
 pub fn binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
@@ -25,14 +30,21 @@ pub fn binary() -> Result<PathBuf> {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let out = Command::new(cargo)
                 .current_dir(&root)
-                .args(["build", "-p", "sidecar", "--bin", "sidecar"])
+                .args([
+                    "build",
+                    "--workspace",
+                    "--bin",
+                    "sidecar",
+                    "--test",
+                    "without_obs",
+                ])
                 .output()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let tail: Vec<&str> = err.lines().rev().take(40).collect();
                 return Err(format!(
-                    "cargo build -p sidecar failed:\n{}",
+                    "cargo build of the sidecar failed:\n{}",
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 ));
             }
