@@ -16,6 +16,8 @@
 //! concept; the pure ones (template, tiers, combo, timeline, config) have no I/O and are tested
 //! and benchmarked in isolation.
 
+pub mod admission;
+pub mod clock;
 pub mod config;
 pub mod cue;
 pub mod event;

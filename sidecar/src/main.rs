@@ -154,7 +154,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
     let header = serde_json::json!({
         "version": 2,
         "platform": format!("{:?}", config.source.kind).to_lowercase(),
-        "recorded_at_ms": sidecar::show::now_ms(),
+        "recorded_at_ms": sidecar::clock::now_ms(),
     });
     let writer = tokio::spawn({
         let out = args.out.clone();
@@ -221,6 +221,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let ledger = Ledger::open(&config.ledger.path)
         .with_context(|| format!("opening ledger {}", config.ledger.path.display()))?;
+    let ledger = Arc::new(std::sync::Mutex::new(ledger));
     let hub = LinkHub::default();
     let (link_tx, link_rx) = mpsc::channel(1024);
     let (link_addr, serve) = link::bind(
@@ -274,8 +275,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
-    let mut source =
-        source::spawn_configured(&config, &|key| ledger.checkpoint(key).ok().flatten(), sink)?;
+    let mut source = {
+        let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        source::spawn_configured(&config, &|key| ledger.checkpoint(key).ok().flatten(), sink)?
+    };
     let ending = if args.exit_when_done {
         Ending::WhenDone
     } else {
@@ -298,6 +301,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     source.abort();
     let rejected = counters.snapshot();
     tracing::info!(?summary, ?rejected, "show over");
+    if let Some(why) = &summary.fatal {
+        anyhow::bail!("the show stopped because the ledger cannot heal: {why}");
+    }
     if let Some(obs) = obs {
         if args.record {
             match obs.stop_recording().await {

@@ -17,6 +17,8 @@ const JITTER: f64 = 0.2;
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Duration,
+    min: Duration,
+    max: Duration,
 }
 
 impl Default for Backoff {
@@ -27,20 +29,29 @@ impl Default for Backoff {
 
 impl Backoff {
     pub fn new() -> Self {
-        Self { next: MIN_DELAY }
+        Self::between(MIN_DELAY, MAX_DELAY)
+    }
+
+    /// Doubling from `min` to `max` (e.g. a local database retried sooner than a server).
+    pub fn between(min: Duration, max: Duration) -> Self {
+        Self {
+            next: min,
+            min,
+            max: max.max(min),
+        }
     }
 
     /// The delay before the next attempt; each call doubles the following one, up to the cap.
     pub fn next_delay(&mut self) -> Duration {
         let base = self.next;
-        self.next = (self.next * 2).min(MAX_DELAY);
+        self.next = (self.next * 2).min(self.max);
         let factor = rand::rng().random_range(1.0 - JITTER..=1.0 + JITTER);
         base.mul_f64(factor)
     }
 
     /// A connection succeeded: the next outage starts from the short delay again.
     pub fn reset(&mut self) {
-        self.next = MIN_DELAY;
+        self.next = self.min;
     }
 }
 

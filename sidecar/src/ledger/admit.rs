@@ -55,6 +55,32 @@ pub enum Admission {
     NothingNew,
 }
 
+/// A group that could not be committed, handed back whole so it can be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct AdmitError {
+    pub error: LedgerError,
+    pub batches: Vec<Batch>,
+}
+
+/// What the transaction decided for one event; turned into an [`Admission`] after the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Fresh,
+    Duplicate,
+    NothingNew,
+}
+
+impl Verdict {
+    fn admission(self, event: LiveEvent) -> Admission {
+        match self {
+            Verdict::Fresh => Admission::Fresh(event),
+            Verdict::Duplicate => Admission::Duplicate,
+            Verdict::NothingNew => Admission::NothingNew,
+        }
+    }
+}
+
 impl Ledger {
     /// Admits one batch in one transaction (see the module docs). `classify` tiers a gift by
     /// its value in fen. `checkpoint` is `(source key, state)` to store with the batch.
@@ -69,23 +95,28 @@ impl Ledger {
             events,
             checkpoint: checkpoint.map(|(k, v)| (k.to_string(), v.to_string())),
         };
-        let mut out = self.admit_group(vec![batch], classify, now_ms)?;
+        let mut out = self
+            .admit_group(vec![batch], classify, now_ms)
+            .map_err(|failed| failed.error)?;
         Ok(out.pop().unwrap_or_default())
     }
 
     /// Admits several batches in one transaction; one admission list per batch, in order.
-    /// Either every batch is committed or (on error) none is.
+    /// Either every batch is committed or (on error) none is, and the error hands the batches
+    /// back untouched in meaning, so the caller can retry the very same group (see
+    /// [`AdmitError`]).
     pub fn admit_group(
         &self,
-        batches: Vec<Batch>,
+        mut batches: Vec<Batch>,
         classify: &dyn Fn(u64) -> Tier,
         now_ms: u64,
-    ) -> Result<Vec<Vec<Admission>>, LedgerError> {
+    ) -> Result<Vec<Vec<Admission>>, AdmitError> {
         let mut added = Vec::new();
         let mut touches = GroupTouches::default();
-        let result = self.admit_in_transaction(batches, classify, now_ms, &mut added, &mut touches);
+        let result =
+            self.admit_in_transaction(&mut batches, classify, now_ms, &mut added, &mut touches);
         match result {
-            Ok((out, written)) => {
+            Ok((verdicts, written)) => {
                 let mut pending = self.pending_viewers.borrow_mut();
                 pending.written(written);
                 for (key, touch) in &touches.by_viewer {
@@ -93,48 +124,60 @@ impl Ledger {
                         pending.merge(*key, touch, now_ms);
                     }
                 }
-                Ok(out)
+                Ok(batches
+                    .into_iter()
+                    .zip(verdicts)
+                    .map(|(batch, verdicts)| {
+                        batch
+                            .events
+                            .into_iter()
+                            .zip(verdicts)
+                            .map(|(event, verdict)| verdict.admission(event))
+                            .collect()
+                    })
+                    .collect())
             }
-            Err(e) => {
+            Err(error) => {
                 // Rolled back (the transaction was dropped): nothing of the group happened.
                 self.recent.borrow_mut().forget_newest(&added);
                 self.combos.borrow_mut().clear();
-                Err(e)
+                Err(AdmitError { error, batches })
             }
         }
     }
 
     /// The transaction of [`Ledger::admit_group`]. `added` collects the ids put into the
-    /// window, `touches` the group's viewer memory; returns the admissions and the pending
-    /// viewers it wrote.
+    /// window, `touches` the group's viewer memory; returns a verdict per event and the pending
+    /// viewers it wrote. Events are only read (and a combo gift's `count` set to its increment,
+    /// which a retry recomputes from the combo total), so a failed group can be retried as is.
     fn admit_in_transaction(
         &self,
-        batches: Vec<Batch>,
+        batches: &mut [Batch],
         classify: &dyn Fn(u64) -> Tier,
         now_ms: u64,
         added: &mut Vec<u64>,
         touches: &mut GroupTouches,
-    ) -> Result<(Vec<Vec<Admission>>, Vec<super::viewers::ViewerKey>), LedgerError> {
+    ) -> Result<(Vec<Vec<Verdict>>, Vec<super::viewers::ViewerKey>), LedgerError> {
         let tx = self.conn.unchecked_transaction()?;
         // Only the newest state of each source matters; it is written once.
-        let mut checkpoints: Vec<(String, String)> = Vec::new();
+        let mut checkpoints: Vec<(&str, &str)> = Vec::new();
         let mut out = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let mut admitted = Vec::with_capacity(batch.events.len());
-            for event in batch.events {
-                let admission = self.admit_one(event, classify, now_ms, added)?;
-                if let Admission::Fresh(event) = &admission {
+        for batch in batches.iter_mut() {
+            let mut verdicts = Vec::with_capacity(batch.events.len());
+            for event in &mut batch.events {
+                let verdict = self.admit_one(event, classify, now_ms, added)?;
+                if verdict == Verdict::Fresh {
                     touches.add(event, now_ms);
                 }
-                admitted.push(admission);
+                verdicts.push(verdict);
             }
-            if let Some((source, state)) = batch.checkpoint {
-                match checkpoints.iter_mut().find(|(s, _)| *s == source) {
+            if let Some((source, state)) = &batch.checkpoint {
+                match checkpoints.iter_mut().find(|(s, _)| s == source) {
                     Some(slot) => slot.1 = state,
                     None => checkpoints.push((source, state)),
                 }
             }
-            out.push(admitted);
+            out.push(verdicts);
         }
         if !added.is_empty() {
             self.conn
@@ -193,16 +236,16 @@ impl Ledger {
 
     fn admit_one(
         &self,
-        mut event: LiveEvent,
+        event: &mut LiveEvent,
         classify: &dyn Fn(u64) -> Tier,
         now_ms: u64,
         added: &mut Vec<u64>,
-    ) -> Result<Admission, LedgerError> {
+    ) -> Result<Verdict, LedgerError> {
         if event.msg_id.is_empty() {
             // Nothing to de-duplicate on (viewer-count updates): always new.
             return Ok(match event.kind {
-                EventKind::Gift(_) => Admission::NothingNew, // a gift without id is unusable
-                _ => Admission::Fresh(event),
+                EventKind::Gift(_) => Verdict::NothingNew, // a gift without id is unusable
+                _ => Verdict::Fresh,
             });
         }
         let hash = id_hash(&event.platform, &event.msg_id);
@@ -210,12 +253,12 @@ impl Ledger {
         if self.recent.borrow_mut().insert(hash) {
             added.push(hash);
         } else if !is_gift || self.gift_recorded(&event.platform, &event.msg_id)? {
-            return Ok(Admission::Duplicate);
+            return Ok(Verdict::Duplicate);
         }
         // Otherwise a new id, or a gift the window knows but `gifts` does not (a combo message
         // that added nothing, or a hash collision): the combo arithmetic below decides exactly.
         let EventKind::Gift(gift) = &mut event.kind else {
-            return Ok(Admission::Fresh(event));
+            return Ok(Verdict::Fresh);
         };
         let combo = gift.combo.clone();
         if let Some(combo) = &combo {
@@ -223,16 +266,16 @@ impl Ledger {
                 .total
                 .saturating_sub(self.combo_counted(&event.platform, combo)?);
             if increment == 0 {
-                return Ok(Admission::NothingNew);
+                return Ok(Verdict::NothingNew);
             }
             gift.count = u32::try_from(increment).unwrap_or(u32::MAX);
         } else if gift.count == 0 {
-            return Ok(Admission::NothingNew);
+            return Ok(Verdict::NothingNew);
         }
         let tier = classify(gift.value_fen());
-        if !self.insert_gift(&event, tier, now_ms)? {
+        if !self.insert_gift(event, tier, now_ms)? {
             // In `gifts` but no longer in `seen` (older than the retention): a late resend.
-            return Ok(Admission::Duplicate);
+            return Ok(Verdict::Duplicate);
         }
         if let Some(combo) = &combo {
             self.conn
@@ -252,7 +295,7 @@ impl Ledger {
                 .borrow_mut()
                 .set(&event.platform, &combo.key, combo.total);
         }
-        Ok(Admission::Fresh(event))
+        Ok(Verdict::Fresh)
     }
 
     /// How much of this combo's running total is already in the ledger (`combo_cache.rs`).

@@ -53,7 +53,7 @@ impl Maintenance {
                     if Instant::now() >= next_prune {
                         next_prune = Instant::now() + PRUNE_EVERY;
                         let cutoff =
-                            crate::show::now_ms().saturating_sub(RETENTION.as_millis() as u64);
+                            crate::clock::now_ms().saturating_sub(RETENTION.as_millis() as u64);
                         if let Err(e) = prune(&conn, cutoff) {
                             tracing::warn!(error = %e, "ledger pruning failed; retrying later");
                         }

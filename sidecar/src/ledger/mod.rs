@@ -21,7 +21,7 @@ mod maintenance;
 mod recent;
 mod viewers;
 
-pub use admit::{Admission, Batch};
+pub use admit::{Admission, AdmitError, Batch};
 pub use viewers::ViewerMemory;
 
 use std::cell::RefCell;
@@ -43,6 +43,56 @@ pub enum LedgerError {
         path: String,
         source: std::io::Error,
     },
+    /// The database file was deleted or replaced under the open connection. SQLite would go on
+    /// writing into the orphaned file and everything would be lost at exit, so this cannot heal.
+    #[error("the ledger file {path} was deleted or replaced while the show was running")]
+    FileGone { path: String },
+    /// A ledger call panicked. What it held is gone with it, so the caller must not pretend
+    /// it can retry: unacknowledged upstream data is resent after a restart instead.
+    #[error("a ledger operation panicked: {0}")]
+    Panicked(String),
+}
+
+impl LedgerError {
+    /// Errors that retrying cannot fix: the file is gone or is not (any more) a database.
+    /// Everything else (locked by another process, disk full, I/O hiccups, read-only for a
+    /// moment) may heal, and the caller retries with backoff.
+    pub fn cannot_heal(&self) -> bool {
+        match self {
+            LedgerError::FileGone { .. } | LedgerError::Panicked(_) => true,
+            LedgerError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// What identifies the database file on disk: it must still be there, and be the same file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    #[cfg(unix)]
+    dev_ino: (u64, u64),
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(Self {
+                dev_ino: (meta.dev(), meta.ino()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            // Windows refuses to delete a file SQLite holds open; existence is what can change.
+            let _ = meta;
+            Ok(Self {})
+        }
+    }
 }
 
 pub struct Ledger {
@@ -56,6 +106,8 @@ pub struct Ledger {
     pending_viewers: RefCell<viewers::PendingViewers>,
     /// `combos.counted`, cached (`combo_cache.rs`).
     combos: RefCell<combo_cache::ComboCache>,
+    path: std::path::PathBuf,
+    identity: Option<FileIdentity>,
 }
 
 impl Drop for Ledger {
@@ -190,7 +242,24 @@ impl Ledger {
             recent: RefCell::new(recent),
             pending_viewers: RefCell::default(),
             combos: RefCell::default(),
+            path: path.to_path_buf(),
+            identity: FileIdentity::of(path).ok(),
         })
+    }
+
+    /// Fails with [`LedgerError::FileGone`] when the database file was deleted or replaced
+    /// since it was opened (a cleaner, a user, an antivirus quarantine). A stat call: cheap
+    /// enough to run every second.
+    pub fn check_file(&self) -> Result<(), LedgerError> {
+        let Some(identity) = &self.identity else {
+            return Ok(()); // an in-memory or unstat-able database: nothing to compare
+        };
+        match FileIdentity::of(&self.path) {
+            Ok(now) if now == *identity => Ok(()),
+            _ => Err(LedgerError::FileGone {
+                path: self.path.display().to_string(),
+            }),
+        }
     }
 
     /// Ids in the duplicate window (for diagnostics and tests).
@@ -269,29 +338,61 @@ impl Ledger {
 
     /// Gifts recorded but never thanked on air (e.g. the sidecar stopped first), oldest first.
     pub fn unthanked_gifts(&self) -> Result<Vec<LiveEvent>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT platform, msg_id, user_id, user_name, gift_id, gift_name, diamonds, count
-             FROM gifts WHERE aired_text IS NULL ORDER BY received_ms, rowid",
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.unthanked_page(after, 1024)?;
+            let Some(&(last, _)) = page.last() else {
+                return Ok(all);
+            };
+            after = last;
+            all.extend(page.into_iter().map(|(_, event)| event));
+        }
+    }
+
+    /// Up to `limit` unthanked gifts recorded after row `after_row` (0: from the start), oldest
+    /// first, each with its row number to continue from. Paged so that a backlog of thousands
+    /// of gifts left by a crash is fed to the show a page at a time, never loaded whole.
+    pub fn unthanked_page(
+        &self,
+        after_row: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, LiveEvent)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid, platform, msg_id, user_id, user_name, gift_id, gift_name, diamonds, count
+             FROM gifts WHERE rowid > ?1 AND aired_text IS NULL ORDER BY rowid LIMIT ?2",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(LiveEvent {
-                platform: r.get(0)?,
-                msg_id: r.get(1)?,
-                user: Some(crate::event::Viewer {
-                    id: r.get(2)?,
-                    name: r.get(3)?,
-                    level: 0,
-                }),
-                kind: EventKind::Gift(crate::event::Gift {
-                    gift_id: r.get(4)?,
-                    gift_name: r.get(5)?,
-                    diamonds: r.get::<_, i64>(6)?.max(0) as u64,
-                    count: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
-                    combo: None,
-                }),
-            })
+        let rows = stmt.query_map(params![after_row, limit as i64], |r| {
+            Ok((
+                r.get(0)?,
+                LiveEvent {
+                    platform: r.get(1)?,
+                    msg_id: r.get(2)?,
+                    user: Some(crate::event::Viewer {
+                        id: r.get(3)?,
+                        name: r.get(4)?,
+                        level: 0,
+                    }),
+                    kind: EventKind::Gift(crate::event::Gift {
+                        gift_id: r.get(5)?,
+                        gift_name: r.get(6)?,
+                        diamonds: r.get::<_, i64>(7)?.max(0) as u64,
+                        count: r.get::<_, i64>(8)?.clamp(0, u32::MAX as i64) as u32,
+                        combo: None,
+                    }),
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many gifts were never thanked (for the end-of-show summary).
+    pub fn unthanked_count(&self) -> Result<u64, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM gifts WHERE aired_text IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// The last checkpoint stored for `source` by [`Ledger::admit`].

@@ -269,6 +269,71 @@ impl<T> Timeline<T> {
         None
     }
 
+    /// Like [`Timeline::start_next`], but takes the most urgent line that `ready` accepts
+    /// among the `lookahead` most urgent ones: while one line's audio is late, the next ready
+    /// line airs instead of waiting behind it (no head-of-line blocking). The lines passed
+    /// over keep their place, so each airs as soon as it is ready and nothing more urgent is
+    /// ahead of it.
+    pub fn start_next_where(
+        &mut self,
+        now_ms: u64,
+        lookahead: usize,
+        skipped: &mut Vec<Line<T>>,
+        ready: impl Fn(&Line<T>) -> bool,
+    ) -> Option<&Line<T>> {
+        if self.playing.is_some() {
+            return None;
+        }
+        let mut passed_over = Vec::new();
+        let mut chosen = None;
+        while passed_over.len() < lookahead.max(1) {
+            let Some(line) = self.pop_most_urgent() else {
+                break;
+            };
+            if line.expired(now_ms) {
+                self.stats.dropped_expired += 1;
+                skipped.push(line);
+            } else if ready(&line) {
+                chosen = Some(line);
+                break;
+            } else {
+                passed_over.push(line);
+            }
+        }
+        for line in passed_over {
+            self.push(line); // same seq: back in its place
+        }
+        let line = chosen?;
+        self.stats.started += 1;
+        self.playing = Some(Playing {
+            line,
+            played_ms: 0,
+            total_ms: 0,
+        });
+        self.playing.as_ref().map(|p| &p.line)
+    }
+
+    /// Calls `visit` on the `n` most urgent waiting lines, most urgent first (the lines worth
+    /// synthesising ahead of their turn).
+    pub fn upcoming(&mut self, n: usize, mut visit: impl FnMut(&Line<T>)) {
+        let mut taken = Vec::with_capacity(n);
+        while taken.len() < n {
+            match self.pop_most_urgent() {
+                Some(line) => taken.push(line),
+                None => break,
+            }
+        }
+        for line in taken {
+            visit(&line);
+            self.push(line);
+        }
+    }
+
+    /// Waiting paid lines (to feed a backlog in pages).
+    pub fn queued_paid(&self) -> usize {
+        self.paid.len()
+    }
+
     /// Puts the playing line back (e.g. the avatar went away before it was heard).
     pub fn requeue_playing(&mut self) -> Option<u64> {
         let p = self.playing.take()?;
@@ -333,6 +398,39 @@ mod tests {
 
     fn start(t: &mut Timeline<&'static str>) -> Option<u64> {
         t.start_next(0, &mut Vec::new()).map(|l| l.id)
+    }
+
+    #[test]
+    fn a_line_that_is_not_ready_is_passed_over_and_keeps_its_place() {
+        let mut t = tl();
+        t.offer(line(1, GIFT_LARGE, true)); // its audio is late
+        t.offer(line(2, GIFT_NORMAL, true));
+        t.offer(line(3, NORMAL, false));
+        let not_ready = |l: &Line<&str>| l.id != 1;
+        let started = t.start_next_where(0, 8, &mut Vec::new(), not_ready);
+        assert_eq!(started.map(|l| l.id), Some(2), "the next ready line airs");
+        t.finish(2);
+        // Line 1 is ready now: it goes before the less urgent line 3.
+        let started = t.start_next_where(0, 8, &mut Vec::new(), |_| true);
+        assert_eq!(started.map(|l| l.id), Some(1));
+        t.finish(1);
+        assert_eq!(start(&mut t), Some(3));
+    }
+
+    #[test]
+    fn nothing_ready_within_the_lookahead_starts_nothing_and_loses_nothing() {
+        let mut t = tl();
+        for id in 1..=5 {
+            t.offer(line(id, GIFT_NORMAL, true));
+        }
+        assert!(t
+            .start_next_where(0, 2, &mut Vec::new(), |l| l.id == 5)
+            .is_none());
+        assert_eq!(t.queued(), 5);
+        let mut seen = Vec::new();
+        t.upcoming(3, |l| seen.push(l.id));
+        assert_eq!(seen, vec![1, 2, 3], "order unchanged");
+        assert_eq!(t.queued(), 5);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod open_platform;
 pub mod recorder;
 pub mod replay;
 mod sink;
+mod supervisor;
 
 pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
 
@@ -35,8 +36,9 @@ use std::future::Future;
 use crate::config::{Config, SourceKind};
 
 /// A platform adapter. `run` keeps the connection up (reconnecting with backoff on its own)
-/// until the sink closes or an error that retrying cannot fix (bad configuration, a signature
-/// the platform rejects) ends it.
+/// until the sink closes or an error it cannot fix by reconnecting (bad configuration, a
+/// signature the platform rejects) ends it; the supervisor (`supervisor.rs`) then starts a
+/// fresh one after a longer backoff, so a source never stays down for the night.
 pub trait LiveSource: Send + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -97,33 +99,33 @@ pub fn spawn_configured(
             })
         }
         SourceKind::Douyin => {
-            let cfg = section(&config.source.douyin, SourceKind::Douyin)?;
-            let source = douyin::DouyinSource::new(
-                cfg.clone(),
-                resume(&douyin::DouyinSource::checkpoint_key(cfg)),
-            );
-            tokio::spawn(drive(source, sink))
+            let cfg = section(&config.source.douyin, SourceKind::Douyin)?.clone();
+            let key = douyin::DouyinSource::checkpoint_key(&cfg);
+            let stored = resume(&key);
+            let make = move |state| douyin::DouyinSource::new(cfg.clone(), state);
+            tokio::spawn(supervisor::supervise(make, key, stored, sink))
         }
         SourceKind::DouyinOpenPlatform => {
-            let cfg = section(
-                &config.source.douyin_open_platform,
-                SourceKind::DouyinOpenPlatform,
-            )?;
-            let key = open_platform::OpenPlatformSource::checkpoint_key(cfg);
-            let source = open_platform::OpenPlatformSource::new(cfg.clone(), resume(&key));
-            tokio::spawn(drive(source, sink))
+            let kind = SourceKind::DouyinOpenPlatform;
+            let cfg = section(&config.source.douyin_open_platform, kind)?.clone();
+            let key = open_platform::OpenPlatformSource::checkpoint_key(&cfg);
+            let stored = resume(&key);
+            let make = move |state| open_platform::OpenPlatformSource::new(cfg.clone(), state);
+            tokio::spawn(supervisor::supervise(make, key, stored, sink))
         }
         SourceKind::BarrageGrab => {
-            let cfg = section(&config.source.barrage_grab, SourceKind::BarrageGrab)?;
-            let key = barrage_grab::BarrageGrabSource::checkpoint_key(cfg);
-            let source = barrage_grab::BarrageGrabSource::new(cfg.clone(), resume(&key));
-            tokio::spawn(drive(source, sink))
+            let cfg = section(&config.source.barrage_grab, SourceKind::BarrageGrab)?.clone();
+            let key = barrage_grab::BarrageGrabSource::checkpoint_key(&cfg);
+            let stored = resume(&key);
+            let make = move |state| barrage_grab::BarrageGrabSource::new(cfg.clone(), state);
+            tokio::spawn(supervisor::supervise(make, key, stored, sink))
         }
         SourceKind::Bilibili => {
-            let cfg = section(&config.source.bilibili, SourceKind::Bilibili)?;
-            let key = bilibili::BilibiliSource::checkpoint_key(cfg);
-            let source = bilibili::BilibiliSource::new(cfg.clone(), resume(&key));
-            tokio::spawn(drive(source, sink))
+            let cfg = section(&config.source.bilibili, SourceKind::Bilibili)?.clone();
+            let key = bilibili::BilibiliSource::checkpoint_key(&cfg);
+            let stored = resume(&key);
+            let make = move |state| bilibili::BilibiliSource::new(cfg.clone(), state);
+            tokio::spawn(supervisor::supervise(make, key, stored, sink))
         }
     };
     Ok(SourceTask { handle })
@@ -133,16 +135,6 @@ fn section<T>(section: &Option<T>, kind: SourceKind) -> Result<&T, SelectError> 
     section.as_ref().ok_or(SelectError::MissingSection {
         kind: kind_name(kind),
     })
-}
-
-/// Runs an adapter until it ends, logging how.
-async fn drive<S: LiveSource>(source: S, sink: EventSink) {
-    let name = source.describe();
-    tracing::info!(source = %name, "live-room source starting");
-    match source.run(sink).await {
-        Ok(()) => tracing::info!(source = %name, "live-room source ended"),
-        Err(e) => tracing::error!(source = %name, error = %e, "live-room source stopped"),
-    }
 }
 
 fn kind_name(kind: SourceKind) -> &'static str {

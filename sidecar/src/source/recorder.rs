@@ -71,7 +71,7 @@ pub async fn record(
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io_err)?);
     writeln!(out, "{}", serde_json::json!({ "replay": header })).map_err(io_err)?;
     out.flush().map_err(io_err)?;
-    let start = crate::show::now_ms();
+    let start = crate::clock::now_ms();
     let mut stats = RecordingStats::default();
     let (mut deliveries_open, mut raw_open) = (true, true);
     while deliveries_open || raw_open {
@@ -94,7 +94,7 @@ pub async fn record(
             },
             delivery = deliveries.recv(), if deliveries_open => match delivery {
                 Some(delivery) => {
-                    let at_ms = crate::show::now_ms().saturating_sub(start);
+                    let at_ms = crate::clock::now_ms().saturating_sub(start);
                     for event in &delivery.events {
                         write_line(&mut out, &EventLine { at_ms, event }).map_err(io_err)?;
                         stats.events += 1;

@@ -17,6 +17,9 @@ use tokio::time::Instant;
 use crate::event::LiveEvent;
 use crate::source::EventSink;
 
+/// Replay entries whose commit may be outstanding at once.
+const COMMIT_WINDOW: usize = 256;
+
 #[derive(Debug, Deserialize)]
 struct Entry {
     at_ms: u64,
@@ -84,21 +87,38 @@ impl Replay {
     /// Sends every event at its time (scaled by `speed`; infinite plays as fast as the show
     /// takes them), waiting for room in the channel. Returns the number of events sent; stops
     /// early if the show is gone.
+    /// Plays the room into `sink`; returns how many entries were handed over. Returns once the
+    /// last of them is committed (or the show stopped).
     pub async fn play(self, speed: f64, sink: EventSink) -> usize {
         for (line, reason) in &self.rejected {
             tracing::warn!(line, %reason, "replay line skipped");
         }
         let start = Instant::now();
         let mut sent = 0;
+        // Commits awaited in order, up to a window of them in flight: a fast replay keeps the
+        // show's group commits full, and the replay is over only once all of it is durable.
+        let mut in_flight = std::collections::VecDeque::new();
         for (at_ms, event) in self.entries {
             if speed.is_finite() {
                 let due = start + Duration::from_secs_f64(at_ms as f64 / 1_000.0 / speed);
                 tokio::time::sleep_until(due).await;
             }
-            if sink.send(vec![event]).await.is_err() {
-                break;
+            let Ok(committed) = sink.submit(vec![event], None).await else {
+                return sent;
+            };
+            in_flight.push_back(committed);
+            if in_flight.len() >= COMMIT_WINDOW {
+                let oldest = in_flight.pop_front().expect("window is full");
+                if oldest.await.is_err() {
+                    return sent;
+                }
             }
             sent += 1;
+        }
+        for committed in in_flight {
+            if committed.await.is_err() {
+                break;
+            }
         }
         sent
     }

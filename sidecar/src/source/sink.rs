@@ -1,6 +1,7 @@
 //! The adapters' side of the channel into the show.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +64,9 @@ pub struct EventSink {
     tx: mpsc::Sender<Delivery>,
     rejected: IngestCounters,
     raw: Option<mpsc::UnboundedSender<RawFrame>>,
+    /// The newest checkpoint of each source key known to be committed: where a restarted
+    /// source resumes (see `supervisor.rs`).
+    committed: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl EventSink {
@@ -71,7 +75,14 @@ impl EventSink {
             tx,
             rejected: IngestCounters::default(),
             raw: None,
+            committed: Arc::default(),
         }
+    }
+
+    /// The last checkpoint committed through this sink for `key`, if any.
+    pub fn committed_checkpoint(&self, key: &str) -> Option<String> {
+        let map = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).cloned()
     }
 
     /// Also hand every raw frame to a recorder.
@@ -82,35 +93,45 @@ impl EventSink {
 
     /// Delivers a batch and waits until it is committed to the ledger. Adapters acknowledge
     /// upstream only after this returns `Ok`. [`SinkClosed`] if the show stopped first (the
-    /// batch may or may not be in: the ledger's de-duplication covers the resend).
+    /// batch may or may not be in: the ledger's de-duplication covers the resend). While the
+    /// ledger cannot commit (locked by another process, disk full) this keeps waiting: the
+    /// show retries the commit, and the adapter keeps its connection meanwhile.
     pub async fn deliver(
         &self,
         events: Vec<LiveEvent>,
         checkpoint: Option<(String, String)>,
     ) -> Result<(), SinkClosed> {
+        self.submit(events, checkpoint).await?.await
+    }
+
+    /// Hands a batch over (waiting for room in the channel: backpressure, never loss) and
+    /// returns the wait for its commit, so a source with nothing to acknowledge upstream (a
+    /// replay) can keep several batches in flight and still know when each is durable.
+    pub async fn submit(
+        &self,
+        events: Vec<LiveEvent>,
+        checkpoint: Option<(String, String)>,
+    ) -> Result<impl Future<Output = Result<(), SinkClosed>> + Send + 'static, SinkClosed> {
         let (done, committed) = oneshot::channel();
         self.tx
             .send(Delivery {
                 events,
-                checkpoint,
+                checkpoint: checkpoint.clone(),
                 committed: Some(done),
             })
             .await
             .map_err(|_| SinkClosed)?;
-        committed.await.map_err(|_| SinkClosed)
-    }
-
-    /// Delivers a batch without waiting for the commit (sources that have nothing to ack).
-    /// Still waits for room in the channel: backpressure, never loss.
-    pub async fn send(&self, events: Vec<LiveEvent>) -> Result<(), SinkClosed> {
-        self.tx
-            .send(Delivery {
-                events,
-                checkpoint: None,
-                committed: None,
-            })
-            .await
-            .map_err(|_| SinkClosed)
+        let remember = self.committed.clone();
+        Ok(async move {
+            committed.await.map_err(|_| SinkClosed)?;
+            if let Some((key, state)) = checkpoint {
+                remember
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, state);
+            }
+            Ok(())
+        })
     }
 
     /// Counts (and logs, rate-limited by powers of two) one piece of unusable input.
@@ -130,7 +151,7 @@ impl EventSink {
         if let Some(raw) = &self.raw {
             let _ = raw.send(RawFrame {
                 platform: platform.to_string(),
-                at_ms: crate::show::now_ms(),
+                at_ms: crate::clock::now_ms(),
                 bytes: bytes.to_vec(),
             });
         }
@@ -138,5 +159,10 @@ impl EventSink {
 
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// Resolves when the show has gone away.
+    pub async fn closed(&self) {
+        self.tx.closed().await
     }
 }

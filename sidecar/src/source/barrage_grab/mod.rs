@@ -213,7 +213,10 @@ where
 /// Parses one message and hands its event to the show.
 async fn handle(text: &str, sink: &EventSink) -> Result<(), crate::source::SinkClosed> {
     match parse::parse(text) {
-        Ok(Parsed::Event(event)) => sink.send(vec![event]).await,
+        // Waits for the commit like every source: BarrageGrab has no acknowledgement, but a
+        // message read is a message the tool will not send again, so nothing more is read
+        // while the ledger holds this one.
+        Ok(Parsed::Event(event)) => sink.deliver(vec![event], None).await,
         Ok(Parsed::FansClub) => {
             tracing::debug!("BarrageGrab fans-club message (not used)");
             Ok(())

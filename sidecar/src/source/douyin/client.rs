@@ -170,7 +170,7 @@ impl Connection {
     fn resume_position(&self, room_id: &str, uid: &str) -> (String, String) {
         match &self.resume {
             Some(r) if r.room_id == room_id => (r.cursor.clone(), r.internal_ext.clone()),
-            _ => webcast::initial_resume(room_id, uid, crate::show::now_ms()),
+            _ => webcast::initial_resume(room_id, uid, crate::clock::now_ms()),
         }
     }
 

@@ -256,7 +256,7 @@ async fn push(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Body) 
             &format!("content-length {len}"),
         ),
         _ => match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(bytes) => hook.handle(&headers, &bytes, crate::show::now_ms()).await,
+            Ok(bytes) => hook.handle(&headers, &bytes, crate::clock::now_ms()).await,
             // Over the limit while streaming (or the client went away mid-body).
             Err(e) => hook.refuse(Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large"), &e),
         },

@@ -22,9 +22,14 @@
 //! worker threads. A check refuses a clip by returning an error, normally
 //! [`SpeechError::Rejected`].
 //!
-//! The rotation adds no timeout of its own: each engine bounds its own requests, and
-//! `max_attempts` bounds how many are made for one line.
+//! **Deadlines and breakers**: every attempt has a deadline (`attempt_timeout_secs`, a few
+//! seconds: engines are local or on the LAN, and a line that waits longer has lost its moment)
+//! on top of the engine's own, and `max_attempts` bounds how many are made for one line. An
+//! engine that keeps failing is skipped for a cool-down and probed in the background
+//! ([`breaker`]); when its breaker opens, the attempts in flight on it give up at once and move
+//! on. A child-process engine is killed at its deadline (see `espeak::run_with_stdin`).
 
+pub mod breaker;
 pub mod simplify;
 pub mod stats;
 
@@ -32,7 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+use breaker::Breaker;
 
 pub use simplify::simplify_text;
 pub use stats::{EngineStats, FailureCounts, FailureKind};
@@ -63,6 +71,14 @@ pub struct RotationConfig {
     pub simplified_max_chars: usize,
     /// Upper bound on synthesis attempts for one line, all rungs together.
     pub max_attempts: usize,
+    /// Deadline of one synthesis attempt, any engine, in seconds.
+    pub attempt_timeout_secs: f64,
+    /// Consecutive failures of one voice that open its circuit breaker (a timeout or a refused
+    /// connection opens the whole engine's at once).
+    pub breaker_failures: u32,
+    /// How long an open breaker skips its engine/voice before probing it, in seconds (doubling
+    /// after each failed probe, up to five minutes).
+    pub breaker_cooldown_secs: f64,
 }
 
 impl Default for RotationConfig {
@@ -76,9 +92,31 @@ impl Default for RotationConfig {
             demote_below: 0.5,
             simplified_max_chars: 40,
             max_attempts: 8,
+            attempt_timeout_secs: 6.0,
+            breaker_failures: 3,
+            breaker_cooldown_secs: 30.0,
         }
     }
 }
+
+impl RotationConfig {
+    fn attempt_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.attempt_timeout_secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(6))
+    }
+
+    fn cooldown(&self) -> Duration {
+        Duration::try_from_secs_f64(self.breaker_cooldown_secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(30))
+    }
+}
+
+/// What a probe of an open breaker says.
+const PROBE_TEXT: &str = "你好";
 
 /// Which rung of the ladder an attempt was on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +207,10 @@ pub struct Rotation {
     config: RotationConfig,
     /// `records[engine][voice]`.
     records: Mutex<Vec<Vec<Record>>>,
+    /// `breakers[engine][voice]`; shared with background probes.
+    breakers: Arc<Mutex<Vec<Vec<Breaker>>>>,
+    /// Per engine: bumped when a breaker of it opens, cancelling the attempts in flight on it.
+    generations: Vec<watch::Sender<u64>>,
 }
 
 impl Rotation {
@@ -199,10 +241,93 @@ impl Rotation {
             .iter()
             .map(|m| m.slots.iter().map(|_| Record::default()).collect())
             .collect();
+        let breakers = members
+            .iter()
+            .map(|m| m.slots.iter().map(|_| Breaker::new(config.cooldown())).collect())
+            .collect();
+        let generations = members.iter().map(|_| watch::Sender::new(0)).collect();
         Self {
             members,
             config,
             records: Mutex::new(records),
+            breakers: Arc::new(Mutex::new(breakers)),
+            generations,
+        }
+    }
+
+    fn breakers(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Breaker>>> {
+        self.breakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a real line may use this engine/voice now; an open breaker whose cool-down is
+    /// over gets its background probe here.
+    fn usable(&self, e: usize, v: usize) -> bool {
+        let probe = {
+            let mut breakers = self.breakers();
+            if breakers[e][v].allows() {
+                return true;
+            }
+            breakers[e][v].take_probe(Instant::now())
+        };
+        if probe {
+            self.spawn_probe(e, v);
+        }
+        false
+    }
+
+    /// One short synthesis on an open engine/voice, off the line's path.
+    fn spawn_probe(&self, e: usize, v: usize) {
+        let engine = Arc::clone(&self.members[e].engine);
+        let voice = self.members[e].slots[v].request_voice.clone();
+        let slot = self.members[e].slots[v].name.clone();
+        let breakers = Arc::clone(&self.breakers);
+        let (deadline, cooldown) = (self.config.attempt_timeout(), self.config.cooldown());
+        tokio::spawn(async move {
+            let request = SpeechRequest {
+                text: PROBE_TEXT.into(),
+                voice,
+                prosody: Default::default(),
+            };
+            let outcome = match tokio::time::timeout(deadline, engine.synthesize(&request)).await {
+                Ok(Ok(audio)) if !audio.samples.is_empty() => Ok(()),
+                Ok(Ok(_)) => Err("empty audio".to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {deadline:?}")),
+            };
+            let mut breakers = breakers.lock().unwrap_or_else(|e| e.into_inner());
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(engine = engine.name(), voice = %slot, "TTS engine answers again; back in the rotation");
+                    breakers[e][v].success(cooldown);
+                }
+                Err(error) => {
+                    tracing::warn!(engine = engine.name(), voice = %slot, %error, "TTS engine still failing; skipped for longer");
+                    breakers[e][v].probe_failed(Instant::now());
+                }
+            }
+        });
+    }
+
+    /// Notes an attempt's outcome in the breakers; opening one cancels the engine's other
+    /// attempts in flight.
+    fn note_outcome(&self, e: usize, v: usize, failure: Option<&SpeechError>) {
+        let now = Instant::now();
+        let mut breakers = self.breakers();
+        let Some(error) = failure else {
+            breakers[e][v].success(self.config.cooldown());
+            return;
+        };
+        let down = engine_down(error);
+        let mut opened = breakers[e][v].failure(down, self.config.breaker_failures, now);
+        if down {
+            for other in breakers[e].iter_mut() {
+                opened |= other.open_if_closed(now);
+            }
+        }
+        drop(breakers);
+        if opened {
+            tracing::warn!(engine = self.members[e].engine.name(), voice = %self.members[e].slots[v].name, %error, cooldown = ?self.config.cooldown(), "TTS circuit breaker open: skipping it for a while");
+            self.generations[e].send_modify(|g| *g += 1);
         }
     }
 
@@ -236,12 +361,20 @@ impl Rotation {
     pub fn stats(&self) -> Vec<EngineStats> {
         let now = Instant::now();
         let records = self.records();
+        let breakers = self.breakers();
         self.members
             .iter()
-            .zip(records.iter())
-            .flat_map(|(m, recs)| {
-                m.slots.iter().zip(recs).map(move |(slot, r)| {
-                    r.snapshot(m.engine.name(), &slot.name, now, &self.config)
+            .zip(records.iter().zip(breakers.iter()))
+            .flat_map(|(m, (recs, brks))| {
+                m.slots.iter().zip(recs.iter().zip(brks)).map(move |(slot, (r, b))| {
+                    let mut stats = r.snapshot(m.engine.name(), &slot.name, now, &self.config);
+                    stats.breaker = match b.state() {
+                        breaker::State::Closed => "closed",
+                        breaker::State::Open { .. } => "open",
+                        breaker::State::Probing => "probing",
+                    };
+                    stats.breaker_trips = b.trips;
+                    stats
                 })
             })
             .collect()
@@ -264,10 +397,15 @@ impl Rotation {
         let mut attempts = 0usize;
         let budget = self.config.max_attempts.max(1);
         let engine_order = stats::rank(&self.engine_recent(Instant::now()), &self.config);
+        // With every breaker open there is nothing better to do than to try anyway.
+        let respect_breakers = self.breakers().iter().flatten().any(Breaker::allows);
         'engines: for (rank, &e) in engine_order.iter().enumerate() {
             let voices = self.voice_order(e, Instant::now());
             let tried_voices = voices.len().min(1 + self.config.other_voices_per_engine);
             for (nth, &v) in voices[..tried_voices].iter().enumerate() {
+                if respect_breakers && !self.usable(e, v) {
+                    continue;
+                }
                 let mut step = match (rank, nth) {
                     (_, 1..) => Step::OtherVoice,
                     (0, 0) => Step::First,
@@ -294,7 +432,8 @@ impl Rotation {
                     let down = engine_down(&failure.error);
                     let empty = matches!(failure.error, SpeechError::EmptyText);
                     failures.push(failure);
-                    if transient && retries < self.config.same_voice_retries {
+                    let still_usable = self.breakers()[e][v].allows() || !respect_breakers;
+                    if transient && retries < self.config.same_voice_retries && still_usable {
                         retries += 1;
                         step = Step::Retry;
                         continue;
@@ -338,7 +477,23 @@ impl Rotation {
     ) -> Result<Spoken, AttemptFailure> {
         let member = &self.members[e];
         let started = Instant::now();
-        let result = match member.engine.synthesize(&request).await {
+        let deadline = self.config.attempt_timeout();
+        // Subscribed before the attempt: a breaker of this engine opening from now on (another
+        // line's attempt found it dead) ends this attempt too.
+        let mut generation = self.generations[e].subscribe();
+        let (synthesized, cancelled) = tokio::select! {
+            result = tokio::time::timeout(deadline, member.engine.synthesize(&request)) => {
+                (result.unwrap_or_else(|_| Err(SpeechError::Timeout {
+                    engine: member.engine.name().to_string(),
+                    secs: deadline.as_secs_f64(),
+                })), false)
+            }
+            _ = generation.changed() => (Err(SpeechError::Unavailable {
+                engine: member.engine.name().to_string(),
+                detail: "its circuit breaker opened during this attempt".into(),
+            }), true),
+        };
+        let result = match synthesized {
             Ok(audio) => {
                 let check = Arc::clone(check);
                 tokio::task::spawn_blocking(move || {
@@ -353,8 +508,14 @@ impl Rotation {
             Err(e) => Err(e),
         };
         let elapsed = started.elapsed();
-        let outcome = result.as_ref().map(|_| ()).map_err(FailureKind::of);
-        self.records()[e][v].add(outcome, elapsed, Instant::now(), &self.config);
+        if !cancelled {
+            let outcome = result.as_ref().map(|_| ()).map_err(FailureKind::of);
+            self.records()[e][v].add(outcome, elapsed, Instant::now(), &self.config);
+            match &result {
+                Err(SpeechError::EmptyText) => {}
+                other => self.note_outcome(e, v, other.as_ref().err()),
+            }
+        }
         let voice = member.slots[v].name.clone();
         match result {
             Ok(audio) => {

@@ -99,6 +99,9 @@ pub struct EngineStats {
     pub recent_success_rate: Option<f64>,
     /// Tried after the healthy slots (see the module docs).
     pub demoted: bool,
+    /// The circuit breaker's state (`closed`, `open`, `probing`) and how often it opened.
+    pub breaker: &'static str,
+    pub breaker_trips: u64,
 }
 
 /// Running record of one slot.
@@ -165,6 +168,8 @@ impl Record {
             },
             recent_success_rate: rate,
             demoted: rate.is_some_and(|r| r < config.demote_below),
+            breaker: "closed",
+            breaker_trips: 0,
         }
     }
 }

@@ -1,0 +1,554 @@
+//! The show: one task that turns live-room events into what the audience sees and hears.
+//!
+//! ```text
+//! source ──LiveEvent──▶ ledger (gift written first) ──▶ combo ─▶ rewards ─┐
+//!                      └──────────────▶ script (replies, thanks, welcomes) ─┴▶ timeline
+//! timeline ──line──▶ speech (blocking pool) ──clip──▶ link: Say + audio ──▶ avatar (OBS source)
+//! avatar ──Started/Progress/Finished──▶ timeline (interrupt rule uses real playout progress)
+//! rewards ──LatestGift/Celebrate──▶ OBS controller (never waited on)
+//! ```
+//!
+//! Everything here runs on one task and owns its state; the slow parts run elsewhere and report
+//! back through channels, so no event waits behind them: admission and its commit retries on
+//! their own task ([`crate::admission`]), synthesis on spawned tasks and the blocking pool,
+//! ledger notes (airtime, thanked gifts, viewer memory) as background writes with retries.
+//!
+//! Modules: [`airing`] (clips, what plays next, the avatar's reports, the watchdog) and
+//! [`unheard`] (gift lines that were not heard are tried again, then thanked in text).
+
+mod airing;
+mod unheard;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::admission::{AdmittedGroup, Admitter, Intake};
+use crate::config::Config;
+use crate::cue::{Cue, CueKind};
+use crate::event::{EventKind, LiveEvent};
+use crate::ledger::{Ledger, LedgerError, ViewerMemory};
+use crate::link::{LinkEvent, LinkHub};
+use crate::obs::{ObsAction, ObsController};
+use crate::replies::{Asker, Outcome, Replies, ReplyUpdate};
+use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
+use crate::rewards::RewardEngine;
+use crate::scheduler::{InterruptRules, Line, Timeline};
+use crate::script::Script;
+use crate::source::Delivery;
+use crate::speech::{Clip, SpeechError, Voice};
+
+pub use crate::clock::now_ms;
+use airing::{ClipState, OnAir};
+use unheard::UnheardGifts;
+
+/// Unthanked gifts left by an earlier run are fed to the timeline a page at a time, whenever
+/// fewer than this many paid lines are waiting.
+const RESUME_PAGE: usize = 256;
+/// A background ledger note (airtime, a thanked gift) that fails is retried this often, with
+/// backoff, before it is given up and logged.
+const NOTE_ATTEMPTS: u32 = 8;
+
+/// How the show ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Run until the process is stopped.
+    Never,
+    /// Stop once the source is exhausted and everything paid has been thanked on air.
+    WhenDone,
+}
+
+/// Counters for the end-of-show summary.
+#[derive(Debug, Default, Clone)]
+pub struct ShowSummary {
+    pub events: u64,
+    pub gifts_recorded: u64,
+    /// Events whose message id had been admitted before (re-deliveries).
+    pub duplicates: u64,
+    pub lines_aired: u64,
+    pub lines_interrupted: u64,
+    pub lines_dropped: u64,
+    pub speech_failures: u64,
+    /// Comments answered by the LLM, and answered from a template because it was too slow or
+    /// failed.
+    pub llm_replies: u64,
+    pub llm_fallbacks: u64,
+    pub unthanked_at_exit: u64,
+    /// Gift lines that were not heard and were offered again, and those finally thanked in a
+    /// text overlay instead.
+    pub unheard_retries: u64,
+    pub thanked_in_text: u64,
+    /// Ledger commits that had to be retried (the ledger was locked, the disk full…).
+    pub ledger_retries: u64,
+    /// Why the show ended early, when something could not heal (the process exits non-zero).
+    pub fatal: Option<String>,
+    /// The timeline's own counters (offers, starts, interruptions, drops by reason).
+    pub scheduler: crate::scheduler::timeline::Stats,
+}
+
+pub struct Show {
+    config: Config,
+    ledger: Arc<Mutex<Ledger>>,
+    hub: LinkHub,
+    obs: Option<ObsController>,
+    voice: Arc<Voice>,
+    /// LLM replies in flight (None: templates answer).
+    replies: Option<Replies>,
+    reply_rx: Option<mpsc::UnboundedReceiver<(u64, ReplyUpdate)>>,
+    rewards: RewardEngine,
+    script: Script,
+    combos: ComboAggregator,
+    timeline: Timeline<Cue>,
+    /// Clips of the lines about to air (bounded: see `airing`).
+    clips: HashMap<u64, ClipState>,
+    synth_tx: mpsc::UnboundedSender<(u64, Result<Arc<Clip>, SpeechError>)>,
+    synth_rx: mpsc::UnboundedReceiver<(u64, Result<Arc<Clip>, SpeechError>)>,
+    /// Viewer memory looked up for an LLM reply, arriving back from the blocking pool.
+    memory_tx: mpsc::UnboundedSender<MemoryLookup>,
+    memory_rx: mpsc::UnboundedReceiver<MemoryLookup>,
+    unheard: UnheardGifts,
+    /// Next page of unthanked gifts from an earlier run (row to continue after).
+    resume_after: Option<i64>,
+    /// Utterance id → what is being played under it.
+    on_air: HashMap<u64, OnAir>,
+    /// Utterance currently owned by the timeline's playing line.
+    current_utterance: Option<u64>,
+    next_line_id: u64,
+    next_utterance: u64,
+    last_spoke: Instant,
+    /// When written-behind viewer memory was last flushed in a quiet moment.
+    viewers_flushed: Instant,
+    /// When the show started (the LLM is told how long the stream has been live).
+    started: Instant,
+    rng: StdRng,
+    summary: ShowSummary,
+}
+
+impl Show {
+    pub fn new(
+        config: Config,
+        ledger: Arc<Mutex<Ledger>>,
+        hub: LinkHub,
+        obs: Option<ObsController>,
+        voice: Arc<Voice>,
+    ) -> Self {
+        let s = &config.scheduler;
+        let rules = InterruptRules {
+            gap: s.interrupt_gap,
+            gap_late: s.interrupt_gap_late,
+            late_progress: s.late_progress,
+            max_unpaid: s.max_queued_unpaid,
+        };
+        let policy = ComboPolicy {
+            idle_ms: config.gifts.combo_idle_ms,
+            max_hold_ms: config.gifts.combo_max_hold_ms,
+            ..ComboPolicy::default()
+        };
+        let (synth_tx, synth_rx) = mpsc::unbounded_channel();
+        let (memory_tx, memory_rx) = mpsc::unbounded_channel();
+        Self {
+            rewards: RewardEngine::new(&config),
+            script: Script::new(&config),
+            combos: ComboAggregator::new(policy, config.tier_table()),
+            timeline: Timeline::new(rules),
+            config,
+            ledger,
+            hub,
+            obs,
+            voice,
+            replies: None,
+            reply_rx: None,
+            clips: HashMap::new(),
+            synth_tx,
+            synth_rx,
+            memory_tx,
+            memory_rx,
+            unheard: UnheardGifts::default(),
+            resume_after: Some(0),
+            on_air: HashMap::new(),
+            current_utterance: None,
+            next_line_id: 1,
+            next_utterance: 1,
+            last_spoke: Instant::now(),
+            viewers_flushed: Instant::now(),
+            started: Instant::now(),
+            rng: StdRng::from_os_rng(),
+            summary: ShowSummary::default(),
+        }
+    }
+
+    /// Runs the show until `events` closes and `ending` says so (or forever), or until the
+    /// ledger cannot heal (`ShowSummary::fatal`).
+    pub async fn run(
+        mut self,
+        events: mpsc::Receiver<Delivery>,
+        mut link: mpsc::Receiver<LinkEvent>,
+        ending: Ending,
+    ) -> ShowSummary {
+        let mut intake = Admitter::new(
+            self.ledger.clone(),
+            self.rewards.tiers().clone(),
+            self.config.gifts.diamonds.clone(),
+        )
+        .spawn(events);
+        self.resume_unthanked().await;
+        let mut source_open = true;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                intake = intake.recv(), if source_open => match intake {
+                    Some(Intake::Admitted(group)) => self.on_admitted(group).await,
+                    Some(Intake::Fatal(why)) => {
+                        self.summary.fatal = Some(why);
+                        break;
+                    }
+                    None => {
+                        source_open = false;
+                        tracing::info!("event source finished");
+                    }
+                },
+                Some(event) = link.recv() => self.on_link(event),
+                Some((line_id, result)) = self.synth_rx.recv() => self.on_clip(line_id, result),
+                Some(lookup) = self.memory_rx.recv() => self.on_memory(lookup),
+                Some((reply, update)) = next_reply(&mut self.reply_rx) => self.on_reply(reply, update),
+                _ = tick.tick() => self.on_tick(source_open).await,
+            }
+            self.pump();
+            if ending == Ending::WhenDone && !source_open && self.all_done() {
+                tracing::info!("replay finished and every line has aired");
+                break;
+            }
+        }
+        self.summary.scheduler = self.timeline.stats();
+        if let Some(replies) = &self.replies {
+            self.summary.llm_replies = replies.llm_replies;
+            self.summary.llm_fallbacks = replies.fallbacks;
+        }
+        for stats in self.voice.stats() {
+            tracing::info!(?stats, "TTS engine statistics");
+        }
+        self.summary.unthanked_at_exit =
+            self.with_ledger(|l| l.unthanked_count()).await.unwrap_or(0);
+        self.summary
+    }
+
+    fn all_done(&self) -> bool {
+        self.timeline.is_idle()
+            && self.combos.next_due_ms().is_none()
+            && self.on_air.is_empty()
+            && self.unheard.is_empty()
+            && self.resume_after.is_none()
+            && self.replies.as_ref().is_none_or(|r| r.in_flight() == 0)
+    }
+
+    /// Runs `f` on the ledger on the blocking pool, logging a failure; the returned task can be
+    /// awaited for the result or left to finish on its own.
+    fn ledger_task<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Option<T>> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
+                .map_err(|e| tracing::error!(error = %e, "ledger operation failed"))
+                .ok()
+        })
+    }
+
+    async fn with_ledger<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
+    ) -> Option<T> {
+        self.ledger_task(f).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ledger task panicked");
+            None
+        })
+    }
+
+    /// A ledger write nobody waits for (airtime, a thanked gift), retried with backoff while
+    /// the ledger is locked or full: losing a "thanked" note would thank the gift again after
+    /// a restart.
+    fn ledger_note(
+        &self,
+        what: &'static str,
+        f: impl Fn(&Ledger) -> Result<(), LedgerError> + Send + Sync + 'static,
+    ) {
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            let f = Arc::new(f);
+            let mut backoff = avatar_link::backoff::Backoff::between(
+                Duration::from_millis(200),
+                Duration::from_secs(5),
+            );
+            for attempt in 1..=NOTE_ATTEMPTS {
+                let (ledger, f) = (ledger.clone(), f.clone());
+                let result = tokio::task::spawn_blocking(move || {
+                    f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
+                })
+                .await
+                .unwrap_or_else(|e| Err(LedgerError::Panicked(e.to_string())));
+                match result {
+                    Ok(()) => return,
+                    Err(e) if attempt == NOTE_ATTEMPTS || e.cannot_heal() => {
+                        tracing::error!(what, error = %e, attempt, "ledger note lost");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(what, error = %e, attempt, "ledger note failed; retrying");
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Gifts recorded by an earlier run but never thanked on air are thanked first, a page at a
+    /// time (see [`RESUME_PAGE`]), so a backlog of thousands never sits in memory at once.
+    async fn resume_unthanked(&mut self) {
+        let Some(after) = self.resume_after else {
+            return;
+        };
+        if self.timeline.queued_paid() >= RESUME_PAGE {
+            return;
+        }
+        let page = self
+            .with_ledger(move |l| l.unthanked_page(after, RESUME_PAGE))
+            .await
+            .unwrap_or_default();
+        let Some(&(last, _)) = page.last() else {
+            self.resume_after = None;
+            return;
+        };
+        self.resume_after = (page.len() == RESUME_PAGE).then_some(last);
+        tracing::info!(
+            count = page.len(),
+            more = self.resume_after.is_some(),
+            "thanking gifts left over from the last run"
+        );
+        let now = now_ms();
+        for (_, event) in &page {
+            self.combos.push(event, now);
+        }
+        for batch in self.combos.drain() {
+            self.release(batch);
+        }
+    }
+
+    /// A committed group from admission: react to what was new, in arrival order.
+    async fn on_admitted(&mut self, group: AdmittedGroup) {
+        self.summary.events += group.received;
+        self.summary.duplicates += group.duplicates;
+        self.summary.ledger_retries += u64::from(group.retries);
+        for event in group.fresh {
+            self.on_event(event);
+        }
+    }
+
+    fn on_event(&mut self, event: LiveEvent) {
+        let now = now_ms();
+        if let EventKind::Gift(_) = &event.kind {
+            self.summary.gifts_recorded += 1;
+            let ready = self.combos.push(&event, now);
+            for batch in ready {
+                self.release(batch);
+            }
+            return;
+        }
+        let Some(cue) = self.script.react(&event, now, &mut self.rng) else {
+            return;
+        };
+        match (&event.kind, &cue.kind, self.replies.is_some()) {
+            (EventKind::Comment { text }, CueKind::Reply, true) => {
+                let text = text.clone();
+                self.start_llm_reply(&event, text, cue);
+            }
+            _ => self.offer(cue),
+        }
+    }
+
+    /// Answers comments with the LLM from now on (templates stay the fallback).
+    pub fn with_llm(mut self, writer: crate::llm::ReplyWriter) -> Self {
+        let (replies, rx) = Replies::new(writer);
+        self.replies = Some(replies);
+        self.reply_rx = Some(rx);
+        self
+    }
+
+    /// Asks the LLM for a reply to `comment`, with what the ledger remembers of the viewer and
+    /// what is going on in the room; `fallback` (the template reply) airs if it is too slow.
+    /// The viewer's memory is looked up on the blocking pool (the ledger may be locked for a
+    /// while) and the request starts when it arrives ([`Show::on_memory`]).
+    fn start_llm_reply(&mut self, event: &LiveEvent, comment: String, fallback: Cue) {
+        let asker = Asker {
+            platform: event.platform.clone(),
+            user_id: event
+                .user
+                .as_ref()
+                .map(|u| u.id.clone())
+                .unwrap_or_default(),
+            comment,
+        };
+        let name = event.viewer_name().to_string();
+        let history = self.config.llm.history_exchanges;
+        let (ledger, tx) = (self.ledger.clone(), self.memory_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let memory = ledger
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .viewer_memory(&asker.platform, &asker.user_id, history)
+                .map_err(|e| tracing::warn!(error = %e, "viewer memory unavailable for a reply"))
+                .ok()
+                .flatten();
+            let _ = tx.send(MemoryLookup {
+                asker,
+                name,
+                fallback,
+                memory,
+            });
+        });
+    }
+
+    fn on_memory(&mut self, lookup: MemoryLookup) {
+        let MemoryLookup {
+            asker,
+            name,
+            fallback,
+            memory,
+        } = lookup;
+        let viewer = crate::llm::ViewerContext {
+            name,
+            visits: memory
+                .as_ref()
+                .map_or(1, |m| m.events.clamp(1, u32::MAX as u64) as u32),
+            gift_total_yuan: memory.as_ref().map_or(0.0, |m| m.gift_fen as f64 / 100.0),
+            recent: memory
+                .map(|m| m.recent)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(comment, reply)| crate::llm::Exchange { comment, reply })
+                .collect(),
+        };
+        let scene = crate::llm::SceneContext {
+            viewer_count: self.script.online(),
+            now_showing: self.config.llm.now_showing.clone(),
+            minutes_live: Some(self.started.elapsed().as_secs() / 60),
+        };
+        if let Some(replies) = &mut self.replies {
+            replies.start(fallback, asker, &viewer, &scene);
+        }
+    }
+
+    fn on_reply(&mut self, reply: u64, update: ReplyUpdate) {
+        let Some(replies) = &mut self.replies else {
+            return;
+        };
+        match replies.on_update(reply, update) {
+            Outcome::Say(cue) => self.offer(cue),
+            Outcome::Remember { asker, reply } => {
+                let now = now_ms();
+                // Fire and forget: viewer memory is not worth holding the show for.
+                drop(self.ledger_task(move |l| {
+                    l.record_exchange(&asker.platform, &asker.user_id, &asker.comment, &reply, now)
+                }));
+            }
+            Outcome::Nothing => {}
+        }
+    }
+
+    /// A gift batch is ready to be thanked: OBS effects now, the line through the timeline.
+    fn release(&mut self, batch: GiftBatch) {
+        let cue = self.rewards.thank(&batch, &mut self.rng);
+        if let (Some(obs), CueKind::GiftThanks { caption, .. }) = (&self.obs, &cue.kind) {
+            obs.send(ObsAction::LatestGift {
+                text: format!("最新礼物：{caption}"),
+            });
+            if let Some(secs) = cue.celebrate_secs {
+                obs.send(ObsAction::Celebrate {
+                    caption: format!("感谢 {caption}！"),
+                    secs,
+                });
+            }
+        }
+        tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
+        self.offer(cue);
+    }
+
+    fn offer(&mut self, cue: Cue) {
+        let id = self.next_line_id;
+        self.next_line_id += 1;
+        let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);
+        let line = Line::new(id, cue.priority, cue.paid, expires, cue);
+        let offer = self.timeline.offer(line);
+        if let Some(cut) = offer.interrupted {
+            tracing::info!(
+                line = cut.id,
+                requeued = cut.requeued,
+                by = id,
+                "interrupting the current line"
+            );
+            if let Some(utterance) = self.current_utterance.take() {
+                self.hub
+                    .send_command(&avatar_link::Command::Stop { utterance });
+            }
+            self.summary.lines_interrupted += 1;
+        }
+        for dropped in offer.dropped {
+            self.summary.lines_dropped += 1;
+            self.clips.remove(&dropped.id);
+            tracing::info!(line = dropped.id, text = %dropped.payload.text, "queue full: dropped an unpaid line");
+        }
+    }
+
+    async fn on_tick(&mut self, source_open: bool) {
+        for batch in self.combos.poll(now_ms()) {
+            self.release(batch);
+        }
+        for cue in self.unheard.due(Instant::now()) {
+            self.offer(cue);
+        }
+        self.resume_unthanked().await;
+        // Admission writes viewer memory behind and carries it in its own transactions; when
+        // the room goes quiet, nothing would.
+        if self.viewers_flushed.elapsed() >= Duration::from_secs(1) {
+            self.viewers_flushed = Instant::now();
+            let now = now_ms();
+            drop(self.ledger_task(move |l| l.flush_viewers(now, false)));
+        }
+        self.watchdog();
+        let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
+        if source_open
+            && self.timeline.is_idle()
+            && self.hub.has_audio_clock()
+            && self.last_spoke.elapsed() > idle_for
+        {
+            self.last_spoke = Instant::now();
+            if let Some(cue) = self.script.idle_line(&mut self.rng) {
+                self.offer(cue);
+            }
+        }
+    }
+}
+
+/// A viewer's memory, looked up for an LLM reply.
+struct MemoryLookup {
+    asker: Asker,
+    name: String,
+    fallback: Cue,
+    memory: Option<ViewerMemory>,
+}
+
+/// The next LLM reply update, or never when replies are off.
+async fn next_reply(
+    rx: &mut Option<mpsc::UnboundedReceiver<(u64, ReplyUpdate)>>,
+) -> Option<(u64, ReplyUpdate)> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
