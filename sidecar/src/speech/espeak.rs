@@ -4,8 +4,9 @@
 //! which makes it the right default for an unattended show and for tests. Chinese needs the
 //! `cmn-latn-pinyin` voice: plain `cmn` reads Han characters through English rules.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use std::sync::{Arc, OnceLock};
 
@@ -25,6 +26,8 @@ struct Settings {
     program: String,
     voice: String,
     rate_wpm: u32,
+    /// The child is killed past this (the rotation's attempt deadline).
+    deadline: Duration,
     /// `espeak-ng --version`, asked once (part of the audio cache key).
     version: OnceLock<String>,
 }
@@ -36,6 +39,8 @@ impl Espeak {
                 program: config.espeak_program.clone(),
                 voice: config.espeak_voice.clone(),
                 rate_wpm: config.rate_wpm,
+                deadline: Duration::try_from_secs_f64(config.rotation.attempt_timeout_secs)
+                    .unwrap_or(CHILD_DEADLINE),
                 version: OnceLock::new(),
             }),
         }
@@ -63,10 +68,11 @@ impl Settings {
             .round() as u32;
         let wpm = wpm.clamp(80, 450).to_string();
         let pitch = pitch.to_string();
-        run_with_stdin(
+        run_with_stdin_within(
             &self.program,
             &["-v", voice, "-s", &wpm, "-p", &pitch, "--stdout"],
             text,
+            self.deadline,
         )
     }
 }
@@ -83,14 +89,34 @@ pub fn decode_streamed_wav(mut wav: Vec<u8>) -> Result<RawAudio, SpeechError> {
     Ok(RawAudio { samples, rate })
 }
 
+/// How long a child process started without a deadline of its own may run (Piper's
+/// phonemizer; tests). espeak-ng takes the rotation's attempt deadline instead.
+pub const CHILD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// [`run_with_stdin_within`] with [`CHILD_DEADLINE`].
+pub fn run_with_stdin(program: &str, args: &[&str], text: &str) -> Result<Vec<u8>, SpeechError> {
+    run_with_stdin_within(program, args, text, CHILD_DEADLINE)
+}
+
 /// Runs `program args…` with `text` on stdin and returns its stdout. Text goes through stdin,
 /// never the command line: viewer-supplied text must not be able to look like an option. Shared
 /// by the espeak-ng voice and Piper's espeak-ng phonemizer.
-pub fn run_with_stdin(program: &str, args: &[&str], text: &str) -> Result<Vec<u8>, SpeechError> {
+///
+/// A child still running at `deadline` is killed (and reaped) and the call fails with
+/// [`SpeechError::Timeout`]: a wedged espeak-ng must not hold a blocking-pool thread, nor pile
+/// up processes, for the rest of the night. stdout and stderr are drained on their own threads
+/// meanwhile, so a child writing more than a pipe holds never deadlocks against the wait.
+pub fn run_with_stdin_within(
+    program: &str,
+    args: &[&str],
+    text: &str,
+    deadline: Duration,
+) -> Result<Vec<u8>, SpeechError> {
     let spawn_err = |source| SpeechError::Spawn {
         program: program.to_string(),
         source,
     };
+    let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -98,21 +124,49 @@ pub fn run_with_stdin(program: &str, args: &[&str], text: &str) -> Result<Vec<u8
         .stderr(Stdio::piped())
         .spawn()
         .map_err(spawn_err)?;
-    child
+    // A clause is far smaller than a pipe's buffer: this write never waits on the child.
+    let written = child
         .stdin
         .take()
         .expect("piped")
-        .write_all(text.as_bytes())
-        .map_err(spawn_err)?;
-    let output = child.wait_with_output().map_err(spawn_err)?;
-    if !output.status.success() {
+        .write_all(text.as_bytes());
+    let stdout = drain(child.stdout.take().expect("piped"));
+    let stderr = drain(child.stderr.take().expect("piped"));
+    let status = loop {
+        match child.try_wait().map_err(spawn_err)? {
+            Some(status) => break status,
+            None if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(SpeechError::Timeout {
+                    engine: program.to_string(),
+                    secs: deadline.as_secs_f64(),
+                });
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    written.map_err(spawn_err)?;
+    let stdout = stdout.join().unwrap_or_default();
+    if !status.success() {
         return Err(SpeechError::Failed {
             program: program.to_string(),
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            status,
+            stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+                .trim()
+                .to_string(),
         });
     }
-    Ok(output.stdout)
+    Ok(stdout)
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// Drops what a speech engine should not read out: control characters, emoji and symbols that
@@ -172,6 +226,38 @@ impl TtsEngine for Espeak {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_child_past_its_deadline_is_killed_and_reaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+        let started = Instant::now();
+        let err = run_with_stdin_within("sh", &["-c", &script], "", Duration::from_millis(300))
+            .unwrap_err();
+        assert!(matches!(err, SpeechError::Timeout { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let alive = std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
+        assert!(!alive, "the child {pid} was left running");
+    }
+
+    #[test]
+    fn a_child_that_writes_a_lot_is_read_whole() {
+        let out = run_with_stdin_within(
+            "sh",
+            &["-c", "head -c 300000 /dev/zero"],
+            "",
+            CHILD_DEADLINE,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 300_000);
+    }
 
     #[test]
     fn emoji_and_control_characters_are_not_read_out() {

@@ -290,8 +290,14 @@ mod tests {
         handle("{\"Type\":1,\"Data\":\"{oops\"}", &sink)
             .await
             .unwrap();
+        // The show's side: take the delivery and commit it (the handler waits for that).
+        let show = tokio::spawn(async move {
+            let delivery = rx.recv().await.unwrap();
+            delivery.committed.unwrap().send(()).unwrap();
+            delivery.events[0].msg_id.clone()
+        });
         handle(&good.to_string(), &sink).await.unwrap();
-        assert_eq!(rx.recv().await.unwrap().events[0].msg_id, "9");
+        assert_eq!(show.await.unwrap(), "9");
         assert_eq!(
             sink.counters().snapshot(),
             vec![("barrage_grab".to_string(), "bad_data", 1)]

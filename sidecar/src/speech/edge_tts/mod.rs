@@ -54,7 +54,7 @@ pub struct EdgeTtsConfig {
     pub volume_percent: i32,
     /// Typical pitch of the voices (Hz), to turn prosody semitones into Edge's Hz offsets.
     pub pitch_base_hz: f32,
-    /// Whole exchange, connect to `turn.end` (seconds).
+    /// Whole exchange, connect to `turn.end` (seconds; default 6, like every engine attempt).
     pub timeout_secs: f64,
     /// Connecting and the handshake only (seconds).
     pub connect_timeout_secs: f64,
@@ -73,7 +73,7 @@ impl Default for EdgeTtsConfig {
             voices: Vec::new(),
             volume_percent: 0,
             pitch_base_hz: 200.0,
-            timeout_secs: 20.0,
+            timeout_secs: 6.0,
             connect_timeout_secs: 5.0,
             max_audio_bytes: 16 << 20,
         }

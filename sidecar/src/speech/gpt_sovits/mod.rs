@@ -80,7 +80,8 @@ pub struct GptSovitsConfig {
     pub text_lang: String,
     /// Other voices for the rotation.
     pub speakers: Vec<GptSovitsSpeaker>,
-    /// Whole request, body included (seconds). Slow GPUs take ~1 s per sentence.
+    /// Whole request, body included (seconds; default 6). Slow GPUs take ~1 s per sentence; a
+    /// server that takes longer is treated as down (its breaker opens) and the next engine speaks.
     pub timeout_secs: f64,
     /// Connecting only (seconds): a dead server is noticed fast and the rotation moves on.
     pub connect_timeout_secs: f64,
@@ -115,7 +116,7 @@ impl Default for GptSovitsConfig {
             prompt_lang: "zh".into(),
             text_lang: "zh".into(),
             speakers: Vec::new(),
-            timeout_secs: 30.0,
+            timeout_secs: 6.0,
             connect_timeout_secs: 3.0,
             streaming: false,
             media_type: MediaType::Wav,

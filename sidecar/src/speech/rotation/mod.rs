@@ -188,6 +188,16 @@ fn engine_down(error: &SpeechError) -> bool {
     )
 }
 
+/// Failures that say something about the engine or voice rather than about this one request
+/// (a 4xx answer or an empty text is the request's problem): they count towards its breaker.
+fn says_engine_is_unwell(error: &SpeechError) -> bool {
+    match error {
+        SpeechError::EmptyText => false,
+        SpeechError::Http { status, .. } => *status >= 500 || *status == 429,
+        _ => true,
+    }
+}
+
 /// One voice of one engine.
 struct Slot {
     /// Name in statistics and results (`default` for an engine without a voice list).
@@ -243,7 +253,12 @@ impl Rotation {
             .collect();
         let breakers = members
             .iter()
-            .map(|m| m.slots.iter().map(|_| Breaker::new(config.cooldown())).collect())
+            .map(|m| {
+                m.slots
+                    .iter()
+                    .map(|_| Breaker::new(config.cooldown()))
+                    .collect()
+            })
             .collect();
         let generations = members.iter().map(|_| watch::Sender::new(0)).collect();
         Self {
@@ -366,16 +381,19 @@ impl Rotation {
             .iter()
             .zip(records.iter().zip(breakers.iter()))
             .flat_map(|(m, (recs, brks))| {
-                m.slots.iter().zip(recs.iter().zip(brks)).map(move |(slot, (r, b))| {
-                    let mut stats = r.snapshot(m.engine.name(), &slot.name, now, &self.config);
-                    stats.breaker = match b.state() {
-                        breaker::State::Closed => "closed",
-                        breaker::State::Open { .. } => "open",
-                        breaker::State::Probing => "probing",
-                    };
-                    stats.breaker_trips = b.trips;
-                    stats
-                })
+                m.slots
+                    .iter()
+                    .zip(recs.iter().zip(brks))
+                    .map(move |(slot, (r, b))| {
+                        let mut stats = r.snapshot(m.engine.name(), &slot.name, now, &self.config);
+                        stats.breaker = match b.state() {
+                            breaker::State::Closed => "closed",
+                            breaker::State::Open { .. } => "open",
+                            breaker::State::Probing => "probing",
+                        };
+                        stats.breaker_trips = b.trips;
+                        stats
+                    })
             })
             .collect()
     }
@@ -512,7 +530,7 @@ impl Rotation {
             let outcome = result.as_ref().map(|_| ()).map_err(FailureKind::of);
             self.records()[e][v].add(outcome, elapsed, Instant::now(), &self.config);
             match &result {
-                Err(SpeechError::EmptyText) => {}
+                Err(error) if !says_engine_is_unwell(error) => {}
                 other => self.note_outcome(e, v, other.as_ref().err()),
             }
         }

@@ -15,6 +15,8 @@ enum Outcome {
     Down,
     Http500,
     Http400,
+    /// Accepts the request and never answers.
+    Hang,
 }
 
 struct Scripted {
@@ -98,6 +100,7 @@ impl TtsEngine for Scripted {
                     status: 400,
                     detail: "tts failed".into(),
                 }),
+                Outcome::Hang => std::future::pending().await,
             }
         })
     }
@@ -182,15 +185,20 @@ async fn a_dead_engine_is_left_for_the_next_one() {
         ("b", "default")
     );
     assert_eq!(spoken.step, Step::NextEngine);
-    // First try and one retry on v1, no other voices of a dead server.
-    assert_eq!(
-        steps(&spoken),
-        [
-            (s("a"), s("v1"), Step::First),
-            (s("a"), s("v1"), Step::Retry)
-        ]
-    );
+    // One try on v1: a dead server opens the engine's breaker at once, so there is no retry
+    // (it would wait a whole timeout again) and no other voice of it.
+    assert_eq!(steps(&spoken), [(s("a"), s("v1"), Step::First)]);
     assert_eq!(b.calls(), [(None, s("你好"))]);
+    let stats = r.stats();
+    assert!(stats[..3].iter().all(|s| s.breaker == "open"), "{stats:?}");
+    // The next line goes straight to b.
+    let spoken = r
+        .synthesize(&SpeechRequest::new("再见"), &level_check())
+        .await
+        .unwrap();
+    assert_eq!(spoken.engine, "b");
+    assert!(spoken.failures.is_empty());
+    assert_eq!(a.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -278,4 +286,108 @@ async fn attempts_are_bounded_and_all_failures_reported() {
             .await,
         Err(RotationError::EmptyText)
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_engine_costs_one_deadline_and_frees_the_lines_in_flight_on_it() {
+    let a = Scripted::new("a", &[], &[], Outcome::Hang);
+    let b = Scripted::new("b", &[], &[], Outcome::Speech);
+    let r = Arc::new(rotation(vec![a.clone(), b.clone()]));
+    let started = Instant::now();
+    // Three lines at once, all stuck on a: the first deadline opens a's breaker, which ends
+    // the other two attempts at the same moment.
+    let lines: Vec<_> = (0..3)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let spoken = r
+                    .synthesize(&SpeechRequest::new(&format!("谢谢{i}")), &level_check())
+                    .await
+                    .unwrap();
+                (spoken.engine, Instant::now())
+            })
+        })
+        .collect();
+    for line in lines {
+        let (engine, done) = line.await.unwrap();
+        assert_eq!(engine, "b");
+        assert_eq!(
+            done - started,
+            Duration::from_secs(6),
+            "one default deadline, no retry"
+        );
+    }
+    // A line after that does not touch a at all.
+    let before = Instant::now();
+    let spoken = r
+        .synthesize(&SpeechRequest::new("再来"), &level_check())
+        .await
+        .unwrap();
+    assert_eq!(
+        (spoken.engine.as_str(), before.elapsed()),
+        ("b", Duration::ZERO)
+    );
+    assert_eq!(a.calls().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_probed_after_its_cooldown_and_closes_when_the_probe_succeeds() {
+    let a = Scripted::new("a", &[], &[Outcome::Down, Outcome::Down], Outcome::Speech);
+    let b = Scripted::new("b", &[], &[], Outcome::Speech);
+    let r = rotation(vec![a.clone(), b.clone()]);
+    let say = |text: &'static str| {
+        let r = &r;
+        async move {
+            r.synthesize(&SpeechRequest::new(text), &level_check())
+                .await
+                .unwrap()
+                .engine
+        }
+    };
+    assert_eq!(say("一").await, "b");
+    assert_eq!(r.stats()[0].breaker, "open");
+    tokio::time::advance(Duration::from_secs(31)).await;
+    // Cool-down over: this line still goes to b, while a probe runs in the background. The
+    // probe fails (a's second Down), so a is skipped for twice as long.
+    assert_eq!(say("二").await, "b");
+    tokio::task::yield_now().await;
+    assert_eq!(a.calls().last().unwrap().1, PROBE_TEXT);
+    assert_eq!(r.stats()[0].breaker, "open");
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(say("三").await, "b", "60 s cool-down after a failed probe");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(say("四").await, "b");
+    tokio::task::yield_now().await;
+    assert_eq!(r.stats()[0].breaker, "closed", "the probe succeeded");
+    assert_eq!(say("五").await, "a");
+    // Probes are never real lines.
+    assert!(a
+        .calls()
+        .iter()
+        .all(|(_, text)| text != "二" && text != "四"));
+}
+
+#[tokio::test]
+async fn repeated_server_errors_open_the_voice_breaker_after_the_threshold() {
+    let a = Scripted::new("a", &[], &[], Outcome::Http500);
+    let b = Scripted::new("b", &[], &[], Outcome::Speech);
+    let r = rotation(vec![a.clone(), b.clone()]);
+    // Each line: First + one Retry on a (transient), then b; the third failure opens it.
+    r.synthesize(&SpeechRequest::new("一"), &level_check())
+        .await
+        .unwrap();
+    assert_eq!(r.stats()[0].breaker, "closed");
+    let spoken = r
+        .synthesize(&SpeechRequest::new("二"), &level_check())
+        .await
+        .unwrap();
+    assert_eq!(spoken.failures.len(), 1, "no retry once the breaker opened");
+    assert_eq!(r.stats()[0].breaker, "open");
+    assert_eq!(r.stats()[0].breaker_trips, 1);
+    let spoken = r
+        .synthesize(&SpeechRequest::new("三"), &level_check())
+        .await
+        .unwrap();
+    assert!(spoken.failures.is_empty());
+    assert_eq!(a.calls().len(), 3);
 }
