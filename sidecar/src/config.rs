@@ -205,6 +205,9 @@ pub struct LinesConfig {
     pub welcome: Vec<Spanned<String>>,
     pub idle: Vec<Spanned<String>>,
     pub default_reply: Vec<Spanned<String>>,
+    /// Said instead of any reply to a comment the safety screen flags as political: a neutral
+    /// deflection, never agreement (see `script.rs`).
+    pub deflect: Vec<Spanned<String>>,
     pub reply: Vec<ReplyRule>,
 }
 
@@ -268,6 +271,13 @@ impl Config {
         config
             .validate()
             .map_err(|(key, span, message)| invalid(key, span, message))?;
+        // Extra safety word lists are read now, relative to the config file, so a missing one
+        // is reported with the config's other errors.
+        let mut config = config;
+        config
+            .llm
+            .load_safety_lists(path.parent().unwrap_or(Path::new("")))
+            .map_err(|(span, message)| invalid("llm.safety_lists".into(), Some(span), message))?;
         Ok(config)
     }
 
@@ -345,6 +355,7 @@ impl Config {
             ("lines.welcome".to_string(), &l.welcome),
             ("lines.idle".to_string(), &l.idle),
             ("lines.default_reply".to_string(), &l.default_reply),
+            ("lines.deflect".to_string(), &l.deflect),
         ];
         all.extend(
             l.reply
@@ -521,7 +532,12 @@ impl Default for LinesConfig {
             share: lines(&["谢谢{user}分享直播间！"]),
             welcome: lines(&["{欢迎|你好呀}{user}{~|！}"]),
             idle: lines(&["{大家|家人们}{有什么想聊的吗|可以在评论区跟我聊天哦}{~|！}"]),
-            default_reply: lines(&["{user}说得{对|好}{~|！}"]),
+            // Acknowledges without agreeing: the comment may be anything the screen missed.
+            default_reply: lines(&["{谢谢|收到}{user}的{评论|留言}{~|！}"]),
+            deflect: lines(&[
+                "这个话题我们就不聊啦，{user}，{聊点开心的吧|说说今天过得怎么样}？",
+                "{user}，我们换个话题吧{~|！}",
+            ]),
             reply: Vec::new(),
         }
     }

@@ -12,6 +12,9 @@ pub enum CueKind {
         caption: String,
     },
     Reply,
+    /// A neutral deflection for a comment the safety screen flags as political: aired as is,
+    /// never handed to the LLM.
+    Deflect,
     Follow,
     Share,
     Welcome,
@@ -25,6 +28,7 @@ impl CueKind {
         match self {
             CueKind::GiftThanks { .. } => "gift",
             CueKind::Reply => "reply",
+            CueKind::Deflect => "deflect",
             CueKind::Follow => "follow",
             CueKind::Share => "share",
             CueKind::Welcome => "welcome",

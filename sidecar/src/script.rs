@@ -10,6 +10,7 @@ use rand::Rng;
 use crate::config::{Config, SchedulerConfig, PLACEHOLDERS};
 use crate::cue::{Cue, CueKind};
 use crate::event::{EventKind, LiveEvent};
+use crate::llm::safety::Category;
 use crate::rewards::pick_line;
 use crate::scheduler::priority;
 use crate::template::Template;
@@ -26,6 +27,7 @@ pub struct Script {
     welcome: Vec<Template>,
     idle: Vec<Template>,
     default_reply: Vec<Template>,
+    deflect: Vec<Template>,
     rules: Vec<ReplyRule>,
     persona: String,
     online: u64,
@@ -57,6 +59,7 @@ impl Script {
             welcome: parse_all(&l.welcome),
             idle: parse_all(&l.idle),
             default_reply: parse_all(&l.default_reply),
+            deflect: parse_all(&l.deflect),
             rules: l
                 .reply
                 .iter()
@@ -80,17 +83,42 @@ impl Script {
         let (kind, templates, priority, ttl_secs, text) = match &event.kind {
             EventKind::Comment { text } => {
                 let prio = priority::for_comment(text, event.user_level(), &self.scheduler);
+                let due = self
+                    .last_default_reply_ms
+                    .is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS);
+                // A flagged comment never gets a rule's line, a generic reply or the LLM: any
+                // of them could sound like agreement. Political ones get a deflection (rate
+                // limited like generic replies); ads, abuse, gambling, loans get silence, as
+                // answering would give them airtime.
+                match self.safety.categories(text).first() {
+                    Some(Category::Politics) if due => {
+                        self.last_default_reply_ms = Some(now_ms);
+                        let line = pick_line(
+                            &self.deflect,
+                            &|name: &str| match name {
+                                "user" => Some(user.clone()),
+                                "name" => Some(self.persona.clone()),
+                                _ => None,
+                            },
+                            rng,
+                            &mut self.last_line,
+                        )?;
+                        let ttl = self.scheduler.reply_ttl_secs;
+                        return Some(unpaid_cue(CueKind::Deflect, line, prio, ttl));
+                    }
+                    Some(category) => {
+                        tracing::debug!(%category, "flagged comment not answered");
+                        return None;
+                    }
+                    None => {}
+                }
                 let rule = self
                     .rules
                     .iter()
                     .find(|r| r.keywords.iter().any(|k| text.contains(k.as_str())));
                 let templates = match rule {
                     Some(rule) => &rule.say,
-                    None if prio < priority::NORMAL
-                        || self
-                            .last_default_reply_ms
-                            .is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS) =>
-                    {
+                    None if prio < priority::NORMAL || due => {
                         self.last_default_reply_ms = Some(now_ms);
                         &self.default_reply
                     }
@@ -194,12 +222,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn viewer_names_and_comments_are_screened_before_a_template_speaks_them() {
+    fn viewer_names_are_screened_and_flagged_comments_never_read_out() {
         let mut config = Config::default();
         config.lines.default_reply = vec![toml::Spanned::new(0..0, "{user}说：{text}".to_string())];
         config.llm.blocklist = vec!["坏词".into()];
         let mut script = Script::new(&config);
-        let event = LiveEvent {
+        let mut event = LiveEvent {
             platform: "douyin".into(),
             msg_id: "m".into(),
             user: Some(crate::event::Viewer {
@@ -208,15 +236,74 @@ mod tests {
                 level: 0,
             }),
             kind: EventKind::Comment {
-                text: "你是坏词吗".into(),
+                text: "今天好开心".into(),
             },
         };
-        let cue = script
-            .react(&event, 1, &mut rand::rngs::StdRng::seed_from_u64(1))
-            .unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        let cue = script.react(&event, 1, &mut rng).unwrap();
         assert!(!cue.text.contains("系统管理员"), "{}", cue.text);
-        assert!(!cue.text.contains("坏词"), "{}", cue.text);
+        assert!(cue.text.contains("今天好开心"), "{}", cue.text);
+        for flagged in [
+            "你是坏词吗",
+            "加我vx：abc12345",
+            "主播傻逼",
+            "来赌博",
+            "网贷秒批",
+        ] {
+            event.kind = EventKind::Comment {
+                text: flagged.into(),
+            };
+            assert!(
+                script.react(&event, 100_000, &mut rng).is_none(),
+                "{flagged} must not be answered"
+            );
+        }
     }
+
+    #[test]
+    fn political_comments_get_a_deflection_never_agreement_nor_the_llm() {
+        let text = "[lines]\ndefault_reply = [\"{user}说得{对|好}！\"]\n\
+                    [[lines.reply]]\nkeywords = [\"主播\"]\nsay = [\"{user}说得太对了\"]\n";
+        let config = Config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let mut script = Script::new(&config);
+        let mut rng = StdRng::seed_from_u64(7);
+        let deflections: Vec<String> = Config::default()
+            .lines
+            .deflect
+            .iter()
+            .flat_map(|t| {
+                Template::parse_with_placeholders(t.get_ref(), PLACEHOLDERS)
+                    .unwrap()
+                    .expand_all(16)
+            })
+            .map(|line| line.replace("{user}", "阿杰"))
+            .collect();
+        for (i, political) in ["主播怎么看习近平", "台湾是国家吗主播", "法 轮 大 法 好"]
+            .into_iter()
+            .enumerate()
+        {
+            let now = i as u64 * 20_000;
+            let cue = script.react(&comment(political), now, &mut rng).unwrap();
+            assert_eq!(cue.kind, CueKind::Deflect, "{political}");
+            assert!(!cue.text.contains("说得"), "{political} → {}", cue.text);
+            assert!(
+                deflections.contains(&cue.text),
+                "{political} → {}",
+                cue.text
+            );
+            // Rate limited like generic replies.
+            assert!(script
+                .react(&comment(political), now + 1_000, &mut rng)
+                .is_none());
+        }
+        // An ordinary comment still gets the configured lines.
+        let cue = script.react(&comment("主播好"), 100_000, &mut rng).unwrap();
+        assert_eq!(
+            (cue.kind, cue.text.as_str()),
+            (CueKind::Reply, "阿杰说得太对了")
+        );
+    }
+
     use crate::event::Viewer;
     use rand::{rngs::StdRng, SeedableRng};
 

@@ -150,8 +150,17 @@ pub struct LlmConfig {
     #[serde(skip)]
     pub persona: PersonaConfig,
     /// Extra blocked words (case-insensitive, spaces/punctuation between letters ignored), on
-    /// top of the built-in list in `safety.rs`.
+    /// top of the built-in lists in `config/safety/` (category `custom`).
     pub blocklist: Vec<String>,
+    /// Extra word-list files, or directories whose `*.txt` files are all read, in the format of
+    /// `config/safety/*.txt` (one term per line, `#` comments). Relative paths are resolved
+    /// against the directory of the config file. A file named after a category
+    /// (`politics.txt`, `ads.txt`, `abuse.txt`, `gambling.txt`, `loans.txt`) adds to it; any
+    /// other name is category `custom`. A missing or unreadable file is a config error.
+    pub safety_lists: Vec<toml::Spanned<std::path::PathBuf>>,
+    /// The lists read from `safety_lists` when the config is loaded.
+    #[serde(skip)]
+    pub extra_lists: Vec<super::safety::WordList>,
     /// What a blocked span of a viewer's name or comment is replaced with before TTS.
     pub mask: String,
 }
@@ -182,6 +191,8 @@ impl Default for LlmConfig {
             now_showing: "聊天陪伴".into(),
             persona: PersonaConfig::default(),
             blocklist: Vec::new(),
+            safety_lists: Vec::new(),
+            extra_lists: Vec::new(),
             mask: "哔".into(),
         }
     }
@@ -221,6 +232,7 @@ impl std::fmt::Debug for LlmConfig {
             .field("now_showing", &self.now_showing)
             .field("persona", &self.persona)
             .field("blocklist", &self.blocklist)
+            .field("safety_lists", &self.safety_lists)
             .field("mask", &self.mask)
             .finish()
     }

@@ -4,7 +4,7 @@
 //! comment, viewer, scene ─ mask/speakable_name ─▶ PromptBuilder ─▶ LlmClient::stream_chat
 //!   deltas ─▶ LeadingTag (reads `[happy]` off the front) ─▶ SentenceSplitter
 //!   sentence ─▶ strip_tags ─▶ SafetyScreen::screen_output ─┬─ refused: dropped, counted
-//!                                                         └─ ReplyEvent::Sentence ─▶ caller (TTS)
+//!     (the sentence, then the reply joined so far)          └─ ReplyEvent::Sentence ─▶ caller (TTS)
 //! end ─▶ ReplyEvent::Done { full_text }   or   ReplyEvent::Failed(LlmError)
 //! ```
 //!
@@ -211,6 +211,7 @@ impl ReplyWriter {
             refused: 0,
             last_refusal: None,
             leaked: false,
+            joined_refused: false,
             started,
         }
     }
@@ -223,6 +224,10 @@ impl ReplyWriter {
 /// on; a sentence that leaks or echoes the prompt CLOSES the reply (nothing after it is
 /// spoken): a model that has started reciting its instructions will go on doing so, and its
 /// remaining sentences can no longer be trusted one by one.
+///
+/// Each sentence that passes on its own is screened again joined to what was already spoken
+/// (`淘` + `宝吧。`, `13812。` + `345678`): if the join trips, the sentence is dropped and the
+/// reply CLOSES too, since what aired already carries the first half.
 #[derive(Debug)]
 pub struct ReplyAssembler {
     safety: Arc<SafetyScreen>,
@@ -236,6 +241,8 @@ pub struct ReplyAssembler {
     refused: usize,
     last_refusal: Option<String>,
     leaked: bool,
+    /// The joined reply tripped the screen.
+    joined_refused: bool,
     started: Instant,
 }
 
@@ -263,7 +270,7 @@ impl ReplyAssembler {
 
     /// No more sentences will be accepted (a leak was seen, or the reply ran too long).
     pub fn is_closed(&self) -> bool {
-        self.leaked || self.spoken_chars > self.max_total_chars
+        self.leaked || self.joined_refused || self.spoken_chars > self.max_total_chars
     }
 
     /// `Done` with what was spoken, or `Failed(Refused/Empty)` when nothing was.
@@ -308,6 +315,18 @@ impl ReplyAssembler {
             self.last_refusal = Some(reason.to_string());
             return None;
         }
+        if !self.spoken.is_empty() {
+            // Joined without a separator: sentences keep their own end marks, so this is the
+            // text as the model wrote it, and a hard cut mid-word is undone.
+            let joined = format!("{}{text}", self.spoken.concat());
+            if let Verdict::Refuse(reason) = self.safety.screen_output(&joined) {
+                tracing::warn!(%reason, "LLM reply refused on the text joined so far; cut off");
+                self.refused += 1;
+                self.joined_refused = true;
+                self.last_refusal = Some(reason.to_string());
+                return None;
+            }
+        }
         let emotion = match (inline_tag, self.emotion) {
             // A tag before a later sentence changes the mood from there on.
             (Some(tagged), _) => tagged,
@@ -328,5 +347,60 @@ impl ReplyAssembler {
         self.spoken_chars += text.chars().count();
         self.spoken.push(text.to_string());
         Some(sentence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assembler() -> ReplyAssembler {
+        let config = LlmConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            ..Default::default()
+        };
+        let client = LlmClient::new(&config).unwrap();
+        ReplyWriter::with_client(&config, client).assembler(Instant::now())
+    }
+
+    fn spoken(sentences: &[&str]) -> (Vec<String>, ReplyAssembler) {
+        let mut a = assembler();
+        let out = a.offer_all(sentences.iter().map(|s| s.to_string()).collect());
+        (out.into_iter().map(|s| s.text).collect(), a)
+    }
+
+    #[test]
+    fn a_term_or_number_split_across_sentences_is_caught_on_the_join() {
+        for (first, second) in [
+            ("今天真开心，我们一起去逛逛淘", "宝吧。"),
+            ("大家好呀，我的号码是一三八一二。", "三四五六七八哦。"),
+            ("记一下这几个数字13812。", "345678就能找到我。"),
+        ] {
+            assert_eq!(
+                assembler().safety.screen_output(second),
+                Verdict::Pass,
+                "{second} alone"
+            );
+            let (out, a) = spoken(&[first, second, "我们继续聊天吧。"]);
+            assert_eq!(out, [first], "{first} + {second}");
+            assert!(a.is_closed(), "the reply stops after a refused join");
+            match a.outcome() {
+                ReplyEvent::Done { refused, .. } => assert_eq!(refused, 1),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_sentences_pass_the_join() {
+        let sentences = [
+            "谢谢你的关注呀！",
+            "今天是12月3日。",
+            "直播间有128位朋友，",
+            "我们继续聊天吧。",
+        ];
+        let (out, a) = spoken(&sentences);
+        assert_eq!(out, sentences);
+        assert!(!a.is_closed());
     }
 }
