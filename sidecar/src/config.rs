@@ -96,8 +96,44 @@ pub struct ObsConfig {
     pub record: bool,
     /// Switch the program to the main scene when the show starts.
     pub start_on_main: bool,
-    /// Seconds between reconnection attempts while OBS is unreachable (grows up to 4×).
+    /// Seconds between reconnection attempts while OBS is unreachable (doubles each time, up
+    /// to `retry_max_secs`).
     pub retry_secs: f64,
+    /// Longest wait between reconnection attempts: bounds how long a restarted OBS stays bare.
+    pub retry_max_secs: f64,
+    /// Seconds one obs-websocket request may take. An unanswered request (a frozen OBS) counts
+    /// as a lost connection: the client is dropped and the controller reconnects.
+    pub request_timeout_secs: f64,
+    /// Seconds to open the WebSocket and finish obs-websocket's handshake.
+    pub connect_timeout_secs: f64,
+}
+
+impl ObsConfig {
+    /// Every duration must be a positive, finite number of seconds.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let durations = [
+            ("retry_secs", self.retry_secs),
+            ("retry_max_secs", self.retry_max_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+        ];
+        for (key, secs) in durations {
+            // Also caps at a day: Duration::from_secs_f64 panics on absurdly large values.
+            if !(secs > 0.0 && secs <= 86_400.0) {
+                return Err((
+                    format!("obs.{key}"),
+                    "must be a positive number of seconds (at most 86400)".into(),
+                ));
+            }
+        }
+        if self.retry_max_secs < self.retry_secs {
+            return Err((
+                "obs.retry_max_secs".into(),
+                "must be at least obs.retry_secs".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -332,6 +368,9 @@ impl Config {
                     .into(),
             ));
         }
+        self.obs
+            .validate()
+            .map_err(|(key, message)| (key, None, message))?;
         if !(self.room.speed > 0.0 && self.room.speed.is_finite()) {
             return Err((
                 "room.speed".into(),
@@ -446,7 +485,10 @@ impl Default for ObsConfig {
             scenes_dir: PathBuf::from("scenes"),
             record: false,
             start_on_main: true,
-            retry_secs: 2.0,
+            retry_secs: 1.0,
+            retry_max_secs: 2.0,
+            request_timeout_secs: 3.0,
+            connect_timeout_secs: 5.0,
         }
     }
 }
@@ -620,5 +662,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("scheduler.interrupt_gap_late"), "{err}");
+    }
+
+    #[test]
+    fn obs_timeouts_must_be_positive_and_finite() {
+        for bad in ["0", "-1", "nan", "inf", "1e300"] {
+            let err = parse(&format!("[obs]\nrequest_timeout_secs = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("obs.request_timeout_secs"), "{bad}: {err}");
+        }
+        let err = parse("[obs]\nconnect_timeout_secs = 0.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("obs.connect_timeout_secs"), "{err}");
+        let err = parse("[obs]\nretry_secs = 5.0\nretry_max_secs = 1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("obs.retry_max_secs"), "{err}");
+        let ok = parse("[obs]\nrequest_timeout_secs = 0.5\n").unwrap();
+        assert_eq!(ok.obs.request_timeout_secs, 0.5);
     }
 }

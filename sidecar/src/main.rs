@@ -308,7 +308,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         if args.record {
             match obs.stop_recording().await {
                 Some(path) => println!("recording: {path}"),
-                None => println!("recording: none (OBS was not reachable)"),
+                None => println!("recording: none (OBS was not reachable or not recording)"),
             }
         }
     }

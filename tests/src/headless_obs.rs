@@ -169,6 +169,8 @@ pub struct HeadlessObs {
     obs: Option<Child>,
     xvfb: Option<Child>,
     startup_time: Duration,
+    /// Kept for [`HeadlessObs::kill_and_restart`].
+    opts: ObsOptions,
 }
 
 impl std::fmt::Debug for HeadlessObs {
@@ -242,6 +244,7 @@ impl HeadlessObs {
             obs: None,
             xvfb: None,
             startup_time: Duration::ZERO,
+            opts: opts.clone(),
         };
         this.display = match &opts.display {
             Some(display) => display.clone(),
@@ -416,6 +419,31 @@ impl HeadlessObs {
         obws::Client::connect("127.0.0.1", self.ws_port, Some(self.ws_password.as_str()))
             .await
             .with_context(|| format!("connecting to obs-websocket on port {}", self.ws_port))
+    }
+
+    /// Sends `sig` to OBS's process group (OBS and any helper it started): SIGSTOP and SIGCONT
+    /// freeze and thaw it with its websocket connections open.
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        let pid = self.obs_pid().context("OBS has already been stopped")?;
+        signal::killpg(Pid::from_raw(pid as i32), sig)
+            .with_context(|| format!("sending {sig} to OBS's process group {pid}"))
+    }
+
+    /// Kills OBS with SIGKILL (no clean shutdown, as a crash would), then starts it again with
+    /// the same home, display, port and password, and waits until obs-websocket accepts again.
+    ///
+    /// The scene collection is reset to the generated one first: a killed OBS loses whatever it
+    /// had not saved yet, and resetting makes that deterministic, so nothing a client created
+    /// before the kill survives it.
+    pub async fn kill_and_restart(&mut self) -> Result<()> {
+        let mut obs = self.obs.take().context("OBS has already been stopped")?;
+        kill_group(Pid::from_raw(obs.id() as i32));
+        let _ = obs.kill();
+        obs.wait().context("reaping the killed OBS")?;
+        write_scene_collection(&self.home)?;
+        let opts = self.opts.clone();
+        self.obs = Some(self.spawn_obs(&opts)?);
+        self.wait_until_ready(opts.startup_timeout).await
     }
 
     /// `Some(status)` once OBS has exited (e.g. crashed), `None` while it runs.
@@ -715,11 +743,16 @@ fn write_config(
             serde_json::to_vec_pretty(&service)?,
         )?;
     }
-    fs::write(
-        scenes_dir.join(format!("{PROFILE}.json")),
-        serde_json::to_vec_pretty(&scene_collection())?,
-    )?;
-    Ok(())
+    write_scene_collection(home)
+}
+
+/// The generated scene collection ([`scene_collection`]), replacing any saved one.
+fn write_scene_collection(home: &Path) -> Result<()> {
+    let path = home
+        .join(".config/obs-studio/basic/scenes")
+        .join(format!("{PROFILE}.json"));
+    fs::write(&path, serde_json::to_vec_pretty(&scene_collection())?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Replaces `key` in `section`, adding the key or the section as needed. Overrides are merged

@@ -1,20 +1,37 @@
 //! The OBS connection task.
 //!
-//! The show sends [`ObsAction`]s and never waits on OBS. This task owns the connection: while
-//! OBS is unreachable it keeps retrying with backoff (logging the reason once, then a reminder
-//! every 30 s) and folds incoming actions into *desired state* — the latest gift text, whether
-//! a celebration is running and until when, whether we should be recording. When OBS comes
-//! (back), it ensures the scenes and applies that state, so nothing the audience should see is
-//! lost, and nothing stale (a celebration that already ended) is replayed.
+//! The show sends [`ObsAction`]s and never waits on OBS: [`ObsController::send`] folds the
+//! action into a shared *desired state* (the latest gift text, whether a celebration is running
+//! and until when, whether we should be recording; see [`super::state`]) and returns. This task
+//! owns the connection. Every request has a deadline ([`super::request`]); a request OBS does
+//! not answer in time — a frozen OBS — counts as a lost connection, like a closed socket. While
+//! OBS is unreachable the task retries with backoff (logging the reason once, then a reminder
+//! every 30 s). When OBS comes (back) it ensures the scenes, re-applies the sidecar's source
+//! settings (the avatar's link address and token) and brings OBS in line with the desired
+//! state, so nothing the audience should see is lost and nothing stale (a celebration that
+//! already ended) is replayed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::scenes::{ensure, SceneSet};
+use super::ensure::ensure;
+use super::request::{Obs, RequestError};
+use super::scenes::SceneSet;
+use super::state::{Desired, Shared};
 use crate::config::ObsConfig;
+
+/// How often a quiet connection is checked. A closed socket fails the check at once, so this
+/// bounds how long a killed OBS goes unnoticed (obws has no close notification without its
+/// `events` feature); plus the request timeout, it bounds how long a frozen one does. The
+/// check (GetStudioModeEnabled) is a few bytes each way.
+const HEALTH_PERIOD: Duration = Duration::from_secs(1);
+/// obs-websocket 5.1 accepts StartRecord before OBS tries to open the file; whether OBS really
+/// records (writable path, working encoder) shows in the record status shortly after.
+const RECORD_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub enum ObsAction {
@@ -34,33 +51,49 @@ pub enum ObsAction {
     },
 }
 
-/// Cheap handle to the OBS task.
+/// Cheap handle to the OBS task. The task ends when the last handle is dropped.
 #[derive(Clone)]
 pub struct ObsController {
-    tx: mpsc::UnboundedSender<ObsAction>,
+    shared: Arc<Shared>,
+    _alive: Arc<Alive>,
+}
+
+/// Closes the desired-state cell when the last [`ObsController`] goes.
+struct Alive(Arc<Shared>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl ObsController {
-    /// Starts the connection task. `overrides` are per-source settings the sidecar owns.
+    /// Starts the connection task. `overrides` are per-source settings the sidecar owns,
+    /// re-applied on every connection.
     pub fn spawn(
         config: ObsConfig,
         scenes: SceneSet,
         overrides: BTreeMap<String, serde_json::Value>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        // Unbounded on purpose: actions are tiny, rare (a few per gift) and folded into state
-        // while OBS is down, so memory stays bounded by the show's own rate; a bounded queue
-        // would make the show block or drop when OBS hangs.
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(config, scenes, overrides, rx));
-        (Self { tx }, task)
+        let shared = Shared::new();
+        let task = tokio::spawn(run(config, scenes, overrides, shared.clone()));
+        let alive = Arc::new(Alive(shared.clone()));
+        (
+            Self {
+                shared,
+                _alive: alive,
+            },
+            task,
+        )
     }
 
+    /// Folds `action` into the desired state. Never waits, whatever OBS is doing, and keeps
+    /// memory bounded however long OBS is away (see [`super::state`]).
     pub fn send(&self, action: ObsAction) {
-        if self.tx.send(action).is_err() {
-            tracing::error!("OBS task has stopped; action ignored");
-        }
+        self.shared.fold(action);
     }
 
+    /// Waits at most about a request timeout (or a connect attempt while reconnecting).
     pub async fn stop_recording(&self) -> Option<String> {
         let (reply, rx) = oneshot::channel();
         self.send(ObsAction::StopRecording { reply });
@@ -68,69 +101,36 @@ impl ObsController {
     }
 }
 
-/// What OBS should look like, kept across disconnections.
-#[derive(Default)]
-struct Desired {
-    latest_gift: Option<String>,
-    celebration_caption: Option<String>,
-    celebration_until: Option<Instant>,
-    recording: bool,
-    /// Put the main scene on program at the next connection (once per run).
-    go_to_main: bool,
-}
-
-impl Desired {
-    fn fold(&mut self, action: ObsAction) -> Option<oneshot::Sender<Option<String>>> {
-        match action {
-            ObsAction::LatestGift { text } => self.latest_gift = Some(text),
-            ObsAction::Celebrate { caption, secs } => {
-                let until = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
-                self.celebration_until =
-                    Some(self.celebration_until.map_or(until, |u| u.max(until)));
-                self.celebration_caption = Some(caption);
-            }
-            ObsAction::StartRecording => self.recording = true,
-            ObsAction::StopRecording { reply } => {
-                self.recording = false;
-                return Some(reply);
-            }
-        }
-        None
-    }
-
-    fn celebrating(&self) -> bool {
-        self.celebration_until.is_some_and(|u| u > Instant::now())
-    }
-}
-
 async fn run(
     config: ObsConfig,
     scenes: SceneSet,
     overrides: BTreeMap<String, serde_json::Value>,
-    mut rx: mpsc::UnboundedReceiver<ObsAction>,
+    shared: Arc<Shared>,
 ) {
-    let mut desired = Desired {
-        go_to_main: config.start_on_main,
-        ..Desired::default()
-    };
-    let base_delay = Duration::from_secs_f64(config.retry_secs.max(0.1));
+    // Put the main scene on program at the first connection (once per run, so a streamer's
+    // own switch is not undone by a reconnection).
+    let mut go_to_main = config.start_on_main;
+    let base_delay = Duration::from_secs_f64(config.retry_secs);
+    let max_delay = Duration::from_secs_f64(config.retry_max_secs).max(base_delay);
     let mut delay = base_delay;
     let mut failures = 0u32;
     let mut last_reminder = Instant::now();
     loop {
-        match connect_and_prepare(&config, &scenes, &overrides, &mut desired).await {
-            Ok(client) => {
+        match connect_and_ensure(&config, &scenes, &overrides).await {
+            Ok(obs) => {
                 if failures > 0 {
                     tracing::info!(after_attempts = failures, "connected to OBS");
                 }
                 failures = 0;
                 delay = base_delay;
-                match serve(&client, &scenes, &mut desired, &mut rx).await {
+                match serve(&obs, &scenes, &shared, &mut go_to_main).await {
                     Served::Closed => return,
                     Served::Lost(reason) => {
-                        tracing::warn!(%reason, "lost OBS connection; reconnecting")
+                        tracing::warn!(%reason, "lost OBS connection; reconnecting (the show goes on)")
                     }
                 }
+                // Dropping `obs` here aborts obws's reader and closes the socket at once; it
+                // never waits on the peer, so a frozen OBS cannot hold us.
             }
             Err(reason) => {
                 failures += 1;
@@ -147,114 +147,95 @@ async fn run(
                 }
             }
         }
-        // Wait before retrying, but keep folding actions so the desired state stays current.
+        // Wait before retrying. Actions keep folding into the shared state meanwhile; only
+        // `stop_recording` callers need an answer now (there is no recording to stop).
         let wake = Instant::now() + delay;
         loop {
+            let snapshot = shared.snapshot();
+            for waiter in snapshot.stop_waiters {
+                let _ = waiter.send(None);
+            }
+            if snapshot.closed {
+                return;
+            }
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
-                action = rx.recv() => match action {
-                    Some(action) => {
-                        if let Some(reply) = desired.fold(action) {
-                            let _ = reply.send(None);
-                        }
-                    }
-                    None => return,
-                },
+                _ = shared.changed() => {}
             }
         }
-        delay = (delay * 2).min(base_delay * 4);
+        delay = (delay * 2).min(max_delay);
     }
 }
 
-async fn connect_and_prepare(
+async fn connect_and_ensure(
     config: &ObsConfig,
     scenes: &SceneSet,
     overrides: &BTreeMap<String, serde_json::Value>,
-    desired: &mut Desired,
-) -> Result<obws::Client, String> {
-    let password = (!config.password.is_empty()).then_some(config.password.as_str());
-    let client = tokio::time::timeout(
-        Duration::from_secs(5),
-        obws::Client::connect(&config.host, config.port, password),
-    )
-    .await
-    .map_err(|_| "connection timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    let report = ensure(&client, scenes, overrides)
+) -> Result<Obs, String> {
+    let obs = Obs::connect(config).await.map_err(|e| e.to_string())?;
+    let report = ensure(&obs, scenes, overrides)
         .await
         .map_err(|e| format!("ensuring scenes: {e}"))?;
     if report.is_empty() {
         tracing::info!("OBS scenes already in place");
-    } else {
+    } else if report.failed.is_empty() {
         tracing::info!(?report.scenes_created, ?report.inputs_created, ?report.items_added, "OBS scenes ensured");
-    }
-    apply(&client, scenes, desired)
-        .await
-        .map_err(|e| format!("applying state: {e}"))?;
-    Ok(client)
-}
-
-/// Brings OBS in line with the desired state.
-async fn apply(
-    client: &obws::Client,
-    scenes: &SceneSet,
-    desired: &mut Desired,
-) -> Result<(), obws::Error> {
-    let roles = &scenes.roles;
-    if let Some(text) = &desired.latest_gift {
-        set_text(client, &roles.latest_gift_text, text).await?;
-    }
-    let mut current = client.scenes().current_program_scene().await?;
-    if desired.go_to_main {
-        desired.go_to_main = false;
-        if current != roles.main {
-            client
-                .scenes()
-                .set_current_program_scene(&roles.main)
-                .await?;
-            tracing::info!(from = %current, to = %roles.main, "show starts on the main scene");
-            current = roles.main.clone();
-        }
-    }
-    if desired.celebrating() {
-        if let (Some(source), Some(caption)) =
-            (&roles.celebration_text, &desired.celebration_caption)
-        {
-            set_text(client, source, caption).await?;
-        }
-        if current != roles.celebration {
-            client
-                .scenes()
-                .set_current_program_scene(&roles.celebration)
-                .await?;
-        }
     } else {
-        desired.celebration_until = None;
-        if current == roles.celebration {
-            client
-                .scenes()
-                .set_current_program_scene(&roles.main)
-                .await?;
-        }
+        tracing::warn!(?report.scenes_created, ?report.inputs_created, ?report.items_added, ?report.failed, "OBS scenes ensured, except what OBS refused (see the errors above)");
     }
-    let recording = client.recording().status().await?.active;
-    if desired.recording && !recording {
-        client.recording().start().await?;
-        tracing::info!("recording started");
-    }
-    Ok(())
+    Ok(obs)
 }
 
-async fn set_text(client: &obws::Client, source: &str, text: &str) -> Result<(), obws::Error> {
-    let settings = serde_json::json!({ "text": text });
-    client
-        .inputs()
-        .set_settings(obws::requests::inputs::SetSettings {
-            input: source,
-            settings: &settings,
-            overlay: Some(true),
-        })
-        .await
+/// What this connection has put into OBS (so unchanged text is not sent again) and what OBS
+/// refused on it.
+#[derive(Default)]
+struct Applied {
+    gift_text: Option<String>,
+    caption: Option<String>,
+    /// The celebration scene is on program because of us.
+    celebrating: bool,
+    /// Recording was asked for on this connection.
+    record_requested: bool,
+    /// OBS would not record: not asked again before the next connection.
+    record_refused: bool,
+    /// When to check that the recording asked for really started.
+    record_check_at: Option<Instant>,
+    /// Steps whose refusal was already logged on this connection.
+    reported: BTreeSet<&'static str>,
+}
+
+impl Applied {
+    /// A refusal is logged (once per step and connection) and the step skipped: OBS is there,
+    /// the rest still applies. A lost connection propagates.
+    fn settle<T>(
+        &mut self,
+        step: &'static str,
+        result: Result<T, RequestError>,
+    ) -> Result<Option<T>, RequestError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.connection_lost() => Err(e),
+            Err(e) => {
+                if self.reported.insert(step) {
+                    tracing::warn!(step, error = %e, "OBS refused; the show goes on without it");
+                } else {
+                    tracing::debug!(step, error = %e, "OBS refused again");
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn recording_refused(&mut self, reason: &str) {
+        self.record_refused = true;
+        self.record_check_at = None;
+        tracing::error!(
+            %reason,
+            "OBS refused to record: check that OBS → Settings → Output → Recording Path exists \
+             and is writable and that the recording encoder works (OBS's log says which). The \
+             show goes on without a recording; recording is asked for again when OBS reconnects."
+        );
+    }
 }
 
 enum Served {
@@ -262,50 +243,244 @@ enum Served {
     Lost(String),
 }
 
-async fn serve(
-    client: &obws::Client,
-    scenes: &SceneSet,
-    desired: &mut Desired,
-    rx: &mut mpsc::UnboundedReceiver<ObsAction>,
-) -> Served {
-    let mut health = tokio::time::interval(Duration::from_secs(3));
+async fn serve(obs: &Obs, scenes: &SceneSet, shared: &Shared, go_to_main: &mut bool) -> Served {
+    let mut applied = Applied::default();
+    let mut seen = None;
+    let mut reapply = false;
+    let mut health = tokio::time::interval(HEALTH_PERIOD);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    health.tick().await; // the first tick is immediate; the connection was just checked
     loop {
-        let celebration_end = desired.celebration_until;
-        tokio::select! {
-            action = rx.recv() => {
-                let Some(action) = action else { return Served::Closed };
-                let result = match action {
-                    ObsAction::StopRecording { reply } => {
-                        desired.recording = false;
-                        let path = match client.recording().status().await {
-                            Ok(s) if s.active => client.recording().stop().await.map(Some),
-                            Ok(_) => Ok(None),
-                            Err(e) => Err(e),
-                        };
-                        let failed = path.as_ref().err().map(|e| e.to_string());
-                        let _ = reply.send(path.ok().flatten());
-                        failed.map_or(Ok(()), Err)
-                    }
-                    other => {
-                        desired.fold(other);
-                        apply(client, scenes, desired).await.map_err(|e| e.to_string())
-                    }
-                };
-                if let Err(reason) = result {
-                    return Served::Lost(reason);
-                }
+        let snapshot = shared.snapshot();
+        if snapshot.closed {
+            return Served::Closed;
+        }
+        if reapply || seen != Some(snapshot.version) {
+            let desired = &snapshot.desired;
+            if let Err(e) = apply(obs, scenes, desired, &mut applied, go_to_main).await {
+                return Served::Lost(e.to_string());
             }
-            _ = async { tokio::time::sleep_until(celebration_end.unwrap_or_else(Instant::now)).await }, if celebration_end.is_some() => {
-                desired.celebration_until = None;
-                if let Err(e) = apply(client, scenes, desired).await {
+            seen = Some(snapshot.version);
+            reapply = false;
+        }
+        if !snapshot.stop_waiters.is_empty() {
+            let stopped = stop_recording(obs, &mut applied).await;
+            let path = stopped.as_ref().ok().cloned().flatten();
+            for waiter in snapshot.stop_waiters {
+                let _ = waiter.send(path.clone());
+            }
+            if let Err(e) = stopped {
+                return Served::Lost(e.to_string());
+            }
+        }
+        let celebration_end = snapshot
+            .desired
+            .celebration_until
+            .filter(|_| applied.celebrating);
+        let record_check = applied.record_check_at;
+        let far = Instant::now() + HEALTH_PERIOD;
+        tokio::select! {
+            _ = shared.changed() => {}
+            _ = tokio::time::sleep_until(celebration_end.unwrap_or(far)), if celebration_end.is_some() => {
+                reapply = true;
+            }
+            _ = tokio::time::sleep_until(record_check.unwrap_or(far)), if record_check.is_some() => {
+                if let Err(e) = check_recording(obs, &snapshot.desired, &mut applied).await {
                     return Served::Lost(e.to_string());
                 }
             }
             _ = health.tick() => {
-                if let Err(e) = client.general().version().await {
+                let ui = obs.client().ui();
+                if let Err(e) = obs.call("GetStudioModeEnabled", ui.studio_mode_enabled()).await {
                     return Served::Lost(e.to_string());
                 }
             }
         }
+    }
+}
+
+/// Brings OBS in line with the desired state. Only a lost connection is an error.
+async fn apply(
+    obs: &Obs,
+    scenes: &SceneSet,
+    desired: &Desired,
+    applied: &mut Applied,
+    go_to_main: &mut bool,
+) -> Result<(), RequestError> {
+    let roles = &scenes.roles;
+    let c = obs.client();
+    if let Some(text) = &desired.latest_gift {
+        if applied.gift_text.as_ref() != Some(text) {
+            let sent = set_text(obs, &roles.latest_gift_text, text).await;
+            applied.settle("latest-gift text", sent)?;
+            applied.gift_text = Some(text.clone());
+        }
+    }
+    let current = obs
+        .call("GetCurrentProgramScene", c.scenes().current_program_scene())
+        .await;
+    if let Some(mut current) = applied.settle("GetCurrentProgramScene", current)? {
+        if std::mem::take(go_to_main) && current != roles.main {
+            let switched = switch_scene(obs, &roles.main).await;
+            if applied
+                .settle("switch to the main scene", switched)?
+                .is_some()
+            {
+                tracing::info!(from = %current, to = %roles.main, "show starts on the main scene");
+                current = roles.main.clone();
+            }
+        }
+        if desired.celebrating(Instant::now()) {
+            if let (Some(source), Some(caption)) =
+                (&roles.celebration_text, &desired.celebration_caption)
+            {
+                if applied.caption.as_ref() != Some(caption) {
+                    let sent = set_text(obs, source, caption).await;
+                    applied.settle("celebration caption", sent)?;
+                    applied.caption = Some(caption.clone());
+                }
+            }
+            if current != roles.celebration {
+                let switched = switch_scene(obs, &roles.celebration).await;
+                applied.settle("switch to the celebration scene", switched)?;
+            }
+            applied.celebrating = true;
+        } else {
+            if current == roles.celebration {
+                let switched = switch_scene(obs, &roles.main).await;
+                applied.settle("switch back to the main scene", switched)?;
+            }
+            applied.celebrating = false;
+        }
+    }
+    if desired.recording && !applied.record_requested && !applied.record_refused {
+        applied.record_requested = true;
+        let status = obs.call("GetRecordStatus", c.recording().status()).await;
+        let active = applied
+            .settle("GetRecordStatus", status)?
+            .is_some_and(|s| s.active);
+        if !active {
+            match obs.call("StartRecord", c.recording().start()).await {
+                Ok(()) => applied.record_check_at = Some(Instant::now() + RECORD_CHECK),
+                Err(e) if e.connection_lost() => return Err(e),
+                Err(e) => applied.recording_refused(&e.to_string()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After StartRecord: did OBS really start?
+async fn check_recording(
+    obs: &Obs,
+    desired: &Desired,
+    applied: &mut Applied,
+) -> Result<(), RequestError> {
+    applied.record_check_at = None;
+    if !desired.recording {
+        return Ok(());
+    }
+    let status = obs
+        .call("GetRecordStatus", obs.client().recording().status())
+        .await;
+    match applied.settle("GetRecordStatus", status)? {
+        Some(s) if s.active => tracing::info!("recording started"),
+        Some(_) => applied.recording_refused(&format!(
+            "the recording is not running {RECORD_CHECK:?} after StartRecord"
+        )),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Stops the recording if one runs; the path OBS wrote.
+async fn stop_recording(obs: &Obs, applied: &mut Applied) -> Result<Option<String>, RequestError> {
+    applied.record_requested = false;
+    applied.record_check_at = None;
+    let c = obs.client();
+    let status = obs.call("GetRecordStatus", c.recording().status()).await;
+    if !applied
+        .settle("GetRecordStatus", status)?
+        .is_some_and(|s| s.active)
+    {
+        return Ok(None);
+    }
+    let stopped = obs.call("StopRecord", c.recording().stop()).await;
+    applied.settle("StopRecord", stopped)
+}
+
+async fn switch_scene(obs: &Obs, scene: &str) -> Result<(), RequestError> {
+    let scenes = obs.client().scenes();
+    obs.call(
+        "SetCurrentProgramScene",
+        scenes.set_current_program_scene(scene),
+    )
+    .await
+}
+
+async fn set_text(obs: &Obs, source: &str, text: &str) -> Result<(), RequestError> {
+    let settings = serde_json::json!({ "text": text });
+    let request = obws::requests::inputs::SetSettings {
+        input: source,
+        settings: &settings,
+        overlay: Some(true),
+    };
+    obs.call(
+        "SetInputSettings",
+        obs.client().inputs().set_settings(request),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn shipped_scenes() -> SceneSet {
+        SceneSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenes")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_frozen_obs_never_holds_the_sender() {
+        // Accepts TCP (the kernel's backlog, like a SIGSTOPped OBS) and never answers.
+        let frozen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = ObsConfig {
+            port: frozen.local_addr().unwrap().port(),
+            connect_timeout_secs: 0.3,
+            request_timeout_secs: 0.3,
+            retry_secs: 0.1,
+            retry_max_secs: 0.2,
+            ..ObsConfig::default()
+        };
+        let (obs, task) = ObsController::spawn(config, shipped_scenes(), BTreeMap::new());
+        let begin = std::time::Instant::now();
+        for i in 0..100_000 {
+            obs.send(ObsAction::LatestGift {
+                text: format!("gift {i}"),
+            });
+            obs.send(ObsAction::Celebrate {
+                caption: "c".into(),
+                secs: 5.0,
+            });
+        }
+        let took = begin.elapsed();
+        assert!(took < Duration::from_secs(2), "200k sends took {took:?}");
+        assert_eq!(
+            obs.shared.snapshot().desired.latest_gift.as_deref(),
+            Some("gift 99999")
+        );
+        // Stopping a recording while OBS cannot answer is answered within about a connect
+        // attempt, with "no recording".
+        let stopped = tokio::time::timeout(Duration::from_secs(3), obs.stop_recording()).await;
+        assert_eq!(stopped.expect("stop_recording must not hang"), None);
+        // The last handle gone, the task ends.
+        drop(obs);
+        tokio::time::timeout(Duration::from_secs(3), task)
+            .await
+            .expect("task ends once every handle is gone")
+            .unwrap();
+        drop(frozen);
     }
 }

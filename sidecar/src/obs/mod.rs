@@ -1,12 +1,19 @@
 //! OBS Studio control through obs-websocket 5 (`obws`).
 //!
-//! * [`scenes`]: the streamer's scene definitions (`scenes/*.toml`) and the idempotent
-//!   *ensure* that makes OBS match them without duplicating anything.
-//! * [`controller`]: the long-lived connection: reconnects with backoff while OBS is away,
-//!   applies the show's effects (latest-gift text, celebration scene switches) and keeps the
-//!   last state to apply once OBS is back. OBS being down never blocks or loses an event.
+//! * [`scenes`]: the streamer's scene definitions (`scenes/*.toml`).
+//! * [`ensure`]: the idempotent *ensure* that makes OBS match them without duplicating
+//!   anything, each scene and item failing on its own.
+//! * [`request`]: the deadline on every request and on connecting.
+//! * [`state`]: the desired-state cell the show folds its actions into (bounded, never waits).
+//! * [`controller`]: the long-lived connection: reconnects with backoff while OBS is away or
+//!   frozen, applies the show's effects (latest-gift text, celebration scene switches) and
+//!   keeps the latest state to apply once OBS is back. OBS being down or frozen never blocks
+//!   or loses an event.
 
 pub mod controller;
+pub mod ensure;
+pub mod request;
 pub mod scenes;
+mod state;
 
 pub use controller::{ObsAction, ObsController};

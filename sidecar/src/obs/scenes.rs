@@ -1,4 +1,4 @@
-//! Scene definitions and making OBS match them.
+//! Scene definitions (`scenes/*.toml`).
 //!
 //! ```toml
 //! [roles]                      # which sources the show drives
@@ -15,18 +15,11 @@
 //! settings = { width = 512, height = 512 }
 //! ```
 //!
-//! Ensuring is idempotent: a missing scene is created, a missing input is created in its first
-//! scene, an existing input is added to further scenes as a reference (one avatar shared by
-//! every scene, so it keeps talking across a scene switch), and nothing the streamer already has
-//! is moved or duplicated. Layout (`box`) is only applied to items the sidecar creates.
+//! [`super::ensure::ensure`] makes OBS match a [`SceneSet`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use obws::requests::inputs::Create as CreateInput;
-use obws::requests::scene_items::{
-    Bounds, CreateSceneItem, Id as ItemId, Position, SceneItemTransform, SetTransform,
-};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -178,183 +171,6 @@ impl SceneSet {
     }
 }
 
-/// What `ensure` changed, for the log (and for tests of idempotence).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct EnsureReport {
-    pub scenes_created: Vec<String>,
-    pub inputs_created: Vec<String>,
-    pub items_added: Vec<String>,
-}
-
-impl EnsureReport {
-    pub fn is_empty(&self) -> bool {
-        self.scenes_created.is_empty()
-            && self.inputs_created.is_empty()
-            && self.items_added.is_empty()
-    }
-}
-
-/// Maps portable kind aliases onto the platform's input kinds.
-fn resolve_kind(kind: &str, available: &[String]) -> String {
-    let pick = |candidates: &[&str]| {
-        candidates
-            .iter()
-            .find(|c| available.iter().any(|a| a == *c))
-            .unwrap_or(&candidates[0])
-            .to_string()
-    };
-    match kind {
-        // GDI+ text on Windows, FreeType 2 elsewhere.
-        "text" => pick(&[
-            "text_gdiplus_v2",
-            "text_ft2_source_v2",
-            "text_gdiplus",
-            "text_ft2_source",
-        ]),
-        "color" => pick(&["color_source_v3", "color_source_v2", "color_source"]),
-        other => other.to_string(),
-    }
-}
-
-/// Resolves the portable font face `"cjk"` in a text source's settings to a font with Chinese
-/// glyphs on OBS's platform. OBS's FreeType text source draws with a single font file and no
-/// fallback, so a Latin-only face turns every Chinese character into a box.
-fn resolve_font(settings: &mut serde_json::Map<String, serde_json::Value>, obs_platform: &str) {
-    let Some(serde_json::Value::Object(font)) = settings.get_mut("font") else {
-        return;
-    };
-    if font.get("face").and_then(|f| f.as_str()) != Some("cjk") {
-        return;
-    }
-    let face = match obs_platform {
-        "windows" => "Microsoft YaHei",
-        "macos" => "PingFang SC",
-        _ => "WenQuanYi Micro Hei",
-    };
-    font.insert("face".into(), face.into());
-}
-
-/// Makes OBS contain every scene and item of `set`. `overrides` are settings the sidecar owns
-/// per source (e.g. the avatar's link address and token), applied on every run.
-pub async fn ensure(
-    client: &obws::Client,
-    set: &SceneSet,
-    overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<EnsureReport, obws::Error> {
-    let mut report = EnsureReport::default();
-    let existing_scenes: Vec<String> = client
-        .scenes()
-        .list()
-        .await?
-        .scenes
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    let kinds = client.inputs().list_kinds(false).await?;
-    let platform = client.general().version().await?.platform;
-    let video = client.config().video_settings().await?;
-    let (cw, ch) = (video.base_width as f32, video.base_height as f32);
-    let mut inputs: Vec<String> = client
-        .inputs()
-        .list(None)
-        .await?
-        .into_iter()
-        .map(|i| i.name)
-        .collect();
-
-    for scene in &set.scenes {
-        if !existing_scenes.contains(&scene.name) {
-            client.scenes().create(&scene.name).await?;
-            report.scenes_created.push(scene.name.clone());
-        }
-        for item in &scene.items {
-            let present = client
-                .scene_items()
-                .id(ItemId {
-                    scene: &scene.name,
-                    source: &item.source,
-                    search_offset: None,
-                })
-                .await
-                .is_ok();
-            if present {
-                continue;
-            }
-            let item_id = if inputs.contains(&item.source) {
-                report
-                    .items_added
-                    .push(format!("{}/{}", scene.name, item.source));
-                client
-                    .scene_items()
-                    .create(CreateSceneItem {
-                        scene: &scene.name,
-                        source: &item.source,
-                        enabled: Some(true),
-                    })
-                    .await?
-            } else {
-                let mut settings = serde_json::Map::new();
-                settings.extend(item.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
-                if let Some(serde_json::Value::Object(extra)) = overrides.get(&item.source) {
-                    settings.extend(extra.clone());
-                }
-                resolve_font(&mut settings, &platform);
-                let kind = resolve_kind(&item.kind, &kinds);
-                let id = client
-                    .inputs()
-                    .create(CreateInput {
-                        scene: &scene.name,
-                        input: &item.source,
-                        kind: &kind,
-                        settings: Some(serde_json::Value::Object(settings)),
-                        enabled: Some(true),
-                    })
-                    .await?;
-                inputs.push(item.source.clone());
-                report.inputs_created.push(item.source.clone());
-                id
-            };
-            if let Some([x, y, w, h]) = item.area {
-                let transform = SceneItemTransform {
-                    position: Some(Position {
-                        x: Some(x * cw),
-                        y: Some(y * ch),
-                    }),
-                    bounds: Some(Bounds {
-                        r#type: Some(obws::common::BoundsType::ScaleInner),
-                        width: Some(w * cw),
-                        height: Some(h * ch),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
-                client
-                    .scene_items()
-                    .set_transform(SetTransform {
-                        scene: &scene.name,
-                        item_id,
-                        transform,
-                    })
-                    .await?;
-            }
-        }
-    }
-    // Sidecar-owned settings (link address, token) follow the sidecar on every start.
-    for (source, settings) in overrides {
-        if inputs.contains(source) {
-            client
-                .inputs()
-                .set_settings(obws::requests::inputs::SetSettings {
-                    input: source,
-                    settings,
-                    overlay: Some(true),
-                })
-                .await?;
-        }
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,29 +196,5 @@ mod tests {
         std::fs::write(dir.path().join("b.toml"), "[[scene]]\nname='Main'\n").unwrap();
         let err = SceneSet::load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("defined twice"), "{err}");
-    }
-
-    #[test]
-    fn the_cjk_font_alias_resolves_per_platform() {
-        let mut settings =
-            serde_json::json!({ "text": "你好", "font": { "face": "cjk", "size": 48 } });
-        let map = settings.as_object_mut().unwrap();
-        resolve_font(map, "windows");
-        assert_eq!(map["font"]["face"], "Microsoft YaHei");
-        let mut other = serde_json::json!({ "font": { "face": "Arial" } });
-        resolve_font(other.as_object_mut().unwrap(), "ubuntu");
-        assert_eq!(other["font"]["face"], "Arial");
-    }
-
-    #[test]
-    fn portable_kinds_resolve_per_platform() {
-        let linux = vec![
-            "text_ft2_source_v2".to_string(),
-            "color_source_v3".to_string(),
-        ];
-        let windows = vec!["text_gdiplus_v2".to_string(), "color_source_v3".to_string()];
-        assert_eq!(resolve_kind("text", &linux), "text_ft2_source_v2");
-        assert_eq!(resolve_kind("text", &windows), "text_gdiplus_v2");
-        assert_eq!(resolve_kind("ai_avatar", &linux), "ai_avatar");
     }
 }
