@@ -135,6 +135,8 @@ pub enum Step {
 pub struct Report {
     pub connections: usize,
     pub sent: usize,
+    /// When each `Send` step went out, in order.
+    pub sent_at: Vec<std::time::Instant>,
 }
 
 /// A running fake tool.
@@ -223,6 +225,7 @@ async fn play(
                     .await
                     .context("the client went away mid-script")?;
                 report.sent += 1;
+                report.sent_at.push(std::time::Instant::now());
             }
             Step::Pause(d) => read_for(&mut ws, d).await?,
             Step::Crash { away } => {

@@ -60,6 +60,8 @@ pub enum SovitsMode {
     Slow(Duration),
     /// Part of the body, then the connection is dropped.
     DisconnectMidStream,
+    /// Reads the request and never answers (a wedged GPU server), holding the connection.
+    Hang,
 }
 
 /// api_v2 `tts_infer.yaml` languages (v2).
@@ -261,6 +263,9 @@ async fn respond(
     let streaming = streaming(&params).unwrap_or(false);
     if let SovitsMode::Slow(delay) = mode {
         tokio::time::sleep(delay).await;
+    }
+    if mode == SovitsMode::Hang {
+        std::future::pending::<()>().await;
     }
     let (rate, samples) = match mode {
         SovitsMode::EmptyBody => {
