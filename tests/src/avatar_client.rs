@@ -22,16 +22,13 @@ pub struct Heard {
     pub finished: bool,
 }
 
-/// Connects to the link on `port` (retrying until `timeout`) and plays until `done(&heard)` is
-/// true after an utterance finished; fails after `timeout`.
-pub async fn play_avatar(
-    port: u16,
-    token: &str,
-    timeout: Duration,
-    done: impl Fn(&[Heard]) -> bool,
-) -> Result<Vec<Heard>> {
+/// A link connection that said Hello as the audio clock.
+pub type AvatarSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to the link on `port` as the audio clock (retrying until `deadline`).
+pub async fn connect_avatar(port: u16, token: &str, deadline: Instant) -> Result<AvatarSocket> {
     let url = format!("ws://127.0.0.1:{port}{}", avatar_link::PATH);
-    let deadline = Instant::now() + timeout;
     let mut ws = loop {
         let mut request = url.as_str().into_client_request()?;
         request
@@ -52,6 +49,19 @@ pub async fn play_avatar(
     };
     ws.send(Message::text(serde_json::to_string(&hello)?))
         .await?;
+    Ok(ws)
+}
+
+/// Connects to the link on `port` (retrying until `timeout`) and plays until `done(&heard)` is
+/// true after an utterance finished; fails after `timeout`.
+pub async fn play_avatar(
+    port: u16,
+    token: &str,
+    timeout: Duration,
+    done: impl Fn(&[Heard]) -> bool,
+) -> Result<Vec<Heard>> {
+    let deadline = Instant::now() + timeout;
+    let mut ws = connect_avatar(port, token, deadline).await?;
     let mut heard: Vec<Heard> = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

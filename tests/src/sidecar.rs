@@ -97,6 +97,17 @@ pub fn ledger_gifts(ledger: &Path, platform: &str) -> BTreeMap<String, GiftRow> 
     read().unwrap_or_default()
 }
 
+/// What the ledger noted as aired to thank each gift of `platform` (`None`: not thanked yet).
+pub fn ledger_thanks(ledger: &Path, platform: &str) -> BTreeMap<String, Option<String>> {
+    let read = || -> rusqlite::Result<BTreeMap<String, Option<String>>> {
+        let conn = open_read_only(ledger)?;
+        let mut stmt = conn.prepare("SELECT msg_id, aired_text FROM gifts WHERE platform = ?1")?;
+        let rows = stmt.query_map([platform], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    read().unwrap_or_default()
+}
+
 /// The message ids the ledger admitted, as its `seen_log` records them: per admission group a
 /// blob of 64-bit hashes (little-endian), each `XXH3-64(msg_id, seed = XXH3-64(platform))`.
 /// Only membership can be asked: the ledger keeps hashes, not ids.

@@ -1,0 +1,227 @@
+//! A gift is thanked only when it was heard: the real sidecar, a BarrageGrab stand-in with one
+//! gift, and avatars that fail the way a real one can.
+//!
+//! * The avatar's clock died but its connection stayed up: lines are sent, never played, never
+//!   reported. The gift must stay unthanked while the line is tried again (watchdog), and after
+//!   the last attempt be thanked in the text overlay, noted as such in the ledger.
+//! * The avatar went away mid-line (the plugin drops the link when its clock thread dies): the
+//!   gift stays unthanked and its line airs in full once an avatar is back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use avatar_link::Command as LinkCommand;
+use e2e::avatar_client::{connect_avatar, play_avatar};
+use e2e::fake_barrage_grab::{envelope, gift, user, FakeBarrageGrab, GiftMsg, Step};
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+const LINK_TOKEN: &str = "link-secret";
+const ROOM: u64 = 7_300_000_000_000_000_012;
+/// BarrageGrab events carry their own platform name (they are not the web adapter's).
+const PLATFORM: &str = "barrage_grab";
+
+struct Show {
+    sidecar: Child,
+    ledger: PathBuf,
+    log: PathBuf,
+    link_port: u16,
+    _grab: FakeBarrageGrab,
+    _work: tempfile::TempDir,
+}
+
+impl Show {
+    async fn start() -> Result<Self> {
+        let bin = e2e::sidecar::binary()?;
+        let g = GiftMsg {
+            msg_id: 81_001,
+            room_id: ROOM,
+            gift_id: 463,
+            gift_name: "小心心",
+            diamonds: 1,
+            group_id: 0,
+            gift_count: 1,
+            repeat_count: 1,
+            combo: false,
+        };
+        let script = vec![
+            Step::Pause(Duration::from_millis(1_500)),
+            Step::Send(envelope(5, &gift(&g, user(6_001, "小明", 1)))),
+        ];
+        let grab = FakeBarrageGrab::start(script).await?;
+        let work = tempfile::tempdir()?;
+        let link_port = e2e::free_port()?;
+        let ledger = work.path().join("ledger.sqlite3");
+        let config = write_config(work.path(), &grab.url(), &ledger, link_port)?;
+        let log = work.path().join("sidecar.log");
+        let sidecar = Command::new(&bin)
+            .current_dir(e2e::workspace_root())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting the sidecar")?;
+        Ok(Self {
+            sidecar,
+            ledger,
+            log,
+            link_port,
+            _grab: grab,
+            _work: work,
+        })
+    }
+
+    fn thanks(&self) -> Option<Option<String>> {
+        e2e::sidecar::ledger_thanks(&self.ledger, PLATFORM)
+            .into_values()
+            .next()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn write_config(dir: &Path, grab_url: &str, ledger: &Path, link_port: u16) -> Result<PathBuf> {
+    let path = dir.join("avatar-faults.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[source]
+kind = "barrage_grab"
+
+[source.barrage_grab]
+url = "{grab_url}"
+
+[ledger]
+path = "{ledger}"
+
+[obs]
+enabled = false
+
+[link]
+bind = "127.0.0.1:{link_port}"
+token = "{LINK_TOKEN}"
+
+[voice.cache]
+dir = "{cache}"
+"#,
+            ledger = ledger.display(),
+            cache = dir.join("cache").display(),
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Reads what the sidecar sends until `until`, never reporting anything; returns the texts of
+/// the `Say` commands received.
+async fn silent_avatar(port: u16, until: Instant) -> Result<Vec<String>> {
+    let mut ws = connect_avatar(port, LINK_TOKEN, until).await?;
+    let mut said = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(until.saturating_duration_since(Instant::now()), ws.next()).await
+    {
+        if let Message::Text(text) = message? {
+            if let Ok(LinkCommand::Say { text, .. }) = serde_json::from_str(&text) {
+                said.push(text);
+            }
+        }
+    }
+    Ok(said)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_avatar_clock_never_gets_a_gift_marked_thanked() -> Result<()> {
+    let mut show = Show::start().await?;
+    // Attempt 1 airs ~2 s after the gift and expires after its length + 5 s; retries follow
+    // 2 s and 4 s later; after the third the gift is thanked in text (~35 s in all).
+    let watching = tokio::spawn({
+        let port = show.link_port;
+        async move { silent_avatar(port, Instant::now() + Duration::from_secs(50)).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(50);
+    let mut unthanked_seen = false;
+    let outcome = loop {
+        match show.thanks() {
+            Some(None) => unthanked_seen = true,
+            Some(Some(text)) => break Ok(text),
+            None => {}
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!("the gift was never settled"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    e2e::sidecar::stop(&mut show.sidecar)?;
+    let log = show.log();
+    let aired = outcome.with_context(|| format!("sidecar log:\n{log}"))?;
+    watching.abort();
+    ensure!(unthanked_seen, "the gift was never seen unthanked");
+    ensure!(
+        aired.starts_with("(text overlay, not spoken"),
+        "the gift was marked thanked as if heard: {aired:?}\n{log}"
+    );
+    let tries = log
+        .matches("gift thank-you not heard; it will be tried again")
+        .count();
+    ensure!(tries == 2, "{tries} retries logged\n{log}");
+    ensure!(log.contains("thanked in the text overlay"), "{log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avatar_that_leaves_mid_line_gets_the_whole_line_again() -> Result<()> {
+    let mut show = Show::start().await?;
+    let port = show.link_port;
+    let outcome = async {
+        // The first avatar takes the line's Say and goes away before playing any of it.
+        let mut ws =
+            connect_avatar(port, LINK_TOKEN, Instant::now() + Duration::from_secs(10)).await?;
+        let said = loop {
+            let message = tokio::time::timeout(Duration::from_secs(15), ws.next())
+                .await
+                .context("no line reached the first avatar")?
+                .context("link closed")??;
+            if let Message::Text(text) = message {
+                if let Ok(LinkCommand::Say { text, .. }) = serde_json::from_str(&text) {
+                    break text;
+                }
+            }
+        };
+        drop(ws);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ensure!(
+            show.thanks() == Some(None),
+            "thanked although nothing was played: {:?}",
+            show.thanks()
+        );
+        // A working avatar comes back and hears the line from the start.
+        let heard = play_avatar(port, LINK_TOKEN, Duration::from_secs(20), |heard| {
+            heard.iter().any(|h| h.finished && h.text == said)
+        })
+        .await?;
+        let again = heard
+            .iter()
+            .find(|h| h.text == said)
+            .context("not said again")?;
+        ensure!(again.samples > 48_000 / 2, "only {} samples", again.samples);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while show.thanks() != Some(Some(said.clone())) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(
+            show.thanks() == Some(Some(said.clone())),
+            "ledger: {:?}",
+            show.thanks()
+        );
+        Ok(())
+    }
+    .await;
+    e2e::sidecar::stop(&mut show.sidecar)?;
+    let log = show.log();
+    outcome.with_context(|| format!("sidecar log:\n{log}"))
+}
