@@ -16,6 +16,10 @@ use toml::Spanned;
 use crate::rewards::tiers::{Tier, TierTable};
 use crate::template::Template;
 
+mod ranges;
+mod redact;
+mod spans;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -73,7 +77,8 @@ pub struct RoomConfig {
     pub speed: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` is in `redact.rs`: it never prints the token.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinkConfig {
     /// Where the avatar link listens. Loopback by default; anything else is logged as a warning.
@@ -83,7 +88,8 @@ pub struct LinkConfig {
     pub token: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` is in `redact.rs`: it never prints the password.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObsConfig {
     pub enabled: bool,
@@ -249,6 +255,8 @@ impl Config {
     /// Parses and validates; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: String| {
+            // Checks after deserialising know the key, not where it is: look it up.
+            let span = span.or_else(|| spans::key_span(text, &key));
             let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
             ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -273,6 +281,7 @@ impl Config {
 
     /// Checks what serde cannot: template syntax, tier bounds, ranges.
     fn validate(&self) -> Result<(), (String, Option<std::ops::Range<usize>>, String)> {
+        ranges::check(self).map_err(|(key, message)| (key, None, message))?;
         TierTable::from_yuan(self.gifts.tier_max_yuan)
             .map_err(|e| ("gifts.tier_max_yuan".to_string(), None, e.to_string()))?;
         for (key, lines) in self.all_lines() {
