@@ -362,6 +362,8 @@ mod tests {
         (url, attempts)
     }
 
+    // The handshake callback's error type is tungstenite's.
+    #[allow(clippy::result_large_err)]
     #[tokio::test]
     async fn a_server_that_cannot_prove_the_token_never_receives_it_or_anything() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

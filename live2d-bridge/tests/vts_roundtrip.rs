@@ -318,6 +318,8 @@ async fn start_link_server(
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         let mut nonces = None;
+        // tungstenite's callback type (see `check_like_the_sidecar`).
+        #[allow(clippy::result_large_err)]
         let check =
             |request: &Request, response| check_like_the_sidecar(request, response, &mut nonces);
         let mut ws = tokio_tungstenite::accept_hdr_async(stream, check)

@@ -150,6 +150,8 @@ pub(super) async fn serve_client(
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let mut admission = None;
+    // tungstenite's callback type again (see `admit`).
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, response: Response| {
         let (response, admitted) = admit(request, response, token)?;
         admission = Some(admitted);

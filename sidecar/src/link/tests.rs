@@ -256,7 +256,7 @@ async fn a_follower_that_stops_reading_is_dropped_and_the_audio_clock_gets_every
             after_drop = Some(sent * 2);
         }
         assert!(sent < 20_000, "the follower was never dropped");
-        if sent % 16 == 0 {
+        if sent.is_multiple_of(16) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
