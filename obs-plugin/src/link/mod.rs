@@ -4,7 +4,8 @@
 //! the network). It connects to `link_url`, has the server prove it knows `link_token` (the
 //! challenge of [`avatar_link::auth`]: the token itself never leaves the plugin, and nothing is
 //! sent to a server that cannot prove it), proves the same in return, says hello, feeds commands
-//! and audio to the clock thread, and sends the clock's reports back.
+//! and audio to the clock thread, and sends the clock's reports back. (A sidecar from before the
+//! challenge answers 401 without a proof: plugin and sidecar are updated together.)
 //! When the connection fails it retries on its own with a backoff; when the settings change
 //! it reconnects with the new ones; dropping the settings channel shuts it down.
 //!
