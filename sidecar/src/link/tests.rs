@@ -350,3 +350,54 @@ async fn connections_beyond_the_cap_are_refused_until_a_slot_frees() {
         LinkEvent::Connected { name, .. } if name == "b"
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_clock_that_stops_reading_is_kept_and_its_queue_stays_bounded() {
+    let limits = LinkLimits {
+        audio_clock_queue_bytes: 128 << 10,
+        ..LinkLimits::default()
+    };
+    let (addr, hub, mut events) = start_with(limits).await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut clock = challenge(addr, stream, TOKEN).await;
+    clock.send(hello("obs-plugin", true)).await.unwrap();
+    next_event(&mut events).await;
+    // Far more than the socket buffers and the queue hold, while it reads nothing.
+    let samples = vec![7i16; avatar_link::SAMPLE_RATE as usize / 10];
+    for utterance in 0..2_000u64 {
+        hub.send_audio(&AudioChunk {
+            utterance,
+            last: false,
+            samples: samples.clone(),
+        });
+        if utterance.is_multiple_of(16) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let queued: usize = {
+        let clients = hub.clients.lock().unwrap();
+        clients
+            .values()
+            .map(|c| c.queued.load(Ordering::Relaxed))
+            .sum()
+    };
+    assert!(queued <= 128 << 10, "{queued} bytes queued");
+    assert!(hub.has_audio_clock(), "the audio clock was dropped");
+    assert_eq!(hub.dropped_followers(), 0);
+    assert!(events.try_recv().is_err(), "no disconnect");
+    // It is still connected: once it reads again, the backlog drains and new messages arrive.
+    let mut drained = 0usize;
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(500), clock.next()).await
+    {
+        drained += 1;
+    }
+    assert!(drained > 0 && drained < 2_000, "{drained} messages drained");
+    hub.send_command(&Command::Stop { utterance: 1 });
+    let next = tokio::time::timeout(Duration::from_secs(5), clock.next()).await;
+    assert!(
+        matches!(&next, Ok(Some(Ok(Message::Text(t)))) if t.contains("stop")),
+        "{next:?}"
+    );
+}
