@@ -17,7 +17,7 @@ struct Bound<'a> {
     unit: &'a str,
 }
 
-const fn bound<'a>(key: &'a str, value: f64, min: f64, max: f64, unit: &'a str) -> Bound<'a> {
+fn bound<'a>(key: &'a str, value: f64, min: f64, max: f64, unit: &'a str) -> Bound<'a> {
     Bound {
         key,
         value,
@@ -27,7 +27,27 @@ const fn bound<'a>(key: &'a str, value: f64, min: f64, max: f64, unit: &'a str) 
     }
 }
 
-const DAY_SECS: f64 = 86_400.0;
+/// Seconds given as a float (`retry_secs = 2.5`).
+fn secs(key: &str, value: f64, min: f64, max: f64) -> Bound<'_> {
+    bound(key, value, min, max, "seconds")
+}
+
+/// Whole seconds (`u64` keys: a negative value is already a type error with its line).
+fn whole_secs(key: &str, value: u64, min: u64, max: u64) -> Bound<'_> {
+    bound(key, value as f64, min as f64, max as f64, "seconds")
+}
+
+fn ms(key: &str, value: u64, min: u64, max: u64) -> Bound<'_> {
+    bound(key, value as f64, min as f64, max as f64, "ms")
+}
+
+/// A ratio or probability, `0..=1`.
+fn share(key: &str, value: f32) -> Bound<'_> {
+    bound(key, value.into(), 0.0, 1.0, "a share between 0 and 1")
+}
+
+const DAY: f64 = 86_400.0;
+const DAY_WHOLE: u64 = 86_400;
 
 impl Bound<'_> {
     fn check(&self) -> Result<(), (String, String)> {
@@ -60,7 +80,7 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
     let (s, g, v, l) = (&c.scheduler, &c.gifts, &c.voice, &c.llm);
     let mut bounds = vec![
         bound("room.speed", c.room.speed, 0.01, 1_000.0, "times real time"),
-        bound("obs.retry_secs", c.obs.retry_secs, 0.1, 600.0, "seconds"),
+        secs("obs.retry_secs", c.obs.retry_secs, 0.1, 600.0),
         bound(
             "voice.rate_wpm",
             v.rate_wpm.into(),
@@ -75,55 +95,23 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
             0.0,
             "dBFS",
         ),
-        bound(
-            "scheduler.late_progress",
-            s.late_progress.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
-        bound(
-            "scheduler.reply_ttl_secs",
-            s.reply_ttl_secs as f64,
-            1.0,
-            DAY_SECS,
-            "seconds",
-        ),
-        bound(
-            "scheduler.idle_after_secs",
-            s.idle_after_secs as f64,
-            1.0,
-            DAY_SECS,
-            "seconds",
-        ),
-        bound(
+        share("scheduler.late_progress", s.late_progress),
+        whole_secs("scheduler.reply_ttl_secs", s.reply_ttl_secs, 1, DAY_WHOLE),
+        whole_secs("scheduler.idle_after_secs", s.idle_after_secs, 1, DAY_WHOLE),
+        whole_secs(
             "scheduler.welcome_every_secs",
-            s.welcome_every_secs as f64,
-            0.0,
-            DAY_SECS,
-            "seconds",
+            s.welcome_every_secs,
+            0,
+            DAY_WHOLE,
         ),
-        bound(
-            "gifts.combo_idle_ms",
-            g.combo_idle_ms as f64,
-            10.0,
-            600_000.0,
-            "ms",
-        ),
-        bound(
+        ms("gifts.combo_idle_ms", g.combo_idle_ms, 10, 600_000),
+        ms(
             "gifts.combo_max_hold_ms",
-            g.combo_max_hold_ms as f64,
-            10.0,
-            3_600_000.0,
-            "ms",
+            g.combo_max_hold_ms,
+            10,
+            3_600_000,
         ),
-        bound(
-            "gifts.celebration_secs",
-            g.celebration_secs,
-            0.1,
-            3_600.0,
-            "seconds",
-        ),
+        secs("gifts.celebration_secs", g.celebration_secs, 0.1, 3_600.0),
     ];
     let tiers = [
         "gifts.tier_max_yuan[0]",
@@ -135,87 +123,48 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
     }
     if let Some(d) = &c.source.douyin {
         bounds.extend([
-            bound(
-                "source.douyin.heartbeat_secs",
-                d.heartbeat_secs,
-                0.1,
-                600.0,
-                "seconds",
-            ),
-            bound(
-                "source.douyin.stall_secs",
-                d.stall_secs,
-                0.1,
-                3_600.0,
-                "seconds",
-            ),
-            bound(
-                "source.douyin.slow_retry_secs",
-                d.slow_retry_secs,
-                0.1,
-                DAY_SECS,
-                "seconds",
-            ),
-            bound(
+            secs("source.douyin.heartbeat_secs", d.heartbeat_secs, 0.1, 600.0),
+            secs("source.douyin.stall_secs", d.stall_secs, 0.1, 3_600.0),
+            secs("source.douyin.slow_retry_secs", d.slow_retry_secs, 0.1, DAY),
+            secs(
                 "source.douyin.signer.timeout_secs",
                 d.signer.timeout_secs,
                 0.1,
                 300.0,
-                "seconds",
             ),
         ]);
     }
     if let Some(b) = &c.source.bilibili {
         bounds.extend([
-            bound(
+            secs(
                 "source.bilibili.heartbeat_secs",
                 b.heartbeat_secs,
                 0.1,
                 600.0,
-                "seconds",
             ),
-            bound(
-                "source.bilibili.stall_secs",
-                b.stall_secs,
-                0.1,
-                3_600.0,
-                "seconds",
-            ),
+            secs("source.bilibili.stall_secs", b.stall_secs, 0.1, 3_600.0),
         ]);
     }
     if let Some(o) = &c.source.douyin_open_platform {
-        let window = o.timestamp_window_secs as f64;
-        bounds.push(bound(
-            "source.douyin_open_platform.timestamp_window_secs",
-            window,
-            1.0,
-            DAY_SECS,
-            "seconds",
-        ));
+        let key = "source.douyin_open_platform.timestamp_window_secs";
+        bounds.push(whole_secs(key, o.timestamp_window_secs, 1, DAY_WHOLE));
     }
     let (gs, edge, vad, rot) = (&v.gpt_sovits, &v.edge_tts, &v.vad, &v.rotation);
     bounds.extend([
-        bound(
-            "voice.gpt_sovits.timeout_secs",
-            gs.timeout_secs,
-            0.1,
-            600.0,
-            "seconds",
-        ),
-        bound(
+        secs("voice.gpt_sovits.timeout_secs", gs.timeout_secs, 0.1, 600.0),
+        secs(
             "voice.gpt_sovits.connect_timeout_secs",
             gs.connect_timeout_secs,
             0.1,
             120.0,
-            "seconds",
         ),
-        bound("voice.gpt_sovits.top_p", gs.top_p.into(), 0.0, 1.0, "share"),
+        share("voice.gpt_sovits.top_p", gs.top_p),
         bound(
             "voice.gpt_sovits.temperature",
             gs.temperature.into(),
             0.0,
             10.0,
-            "sampling temperature",
+            "temperature",
         ),
         bound(
             "voice.gpt_sovits.repetition_penalty",
@@ -224,33 +173,24 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
             10.0,
             "factor",
         ),
-        bound(
-            "voice.edge_tts.timeout_secs",
-            edge.timeout_secs,
-            0.1,
-            600.0,
-            "seconds",
-        ),
-        bound(
+        secs("voice.edge_tts.timeout_secs", edge.timeout_secs, 0.1, 600.0),
+        secs(
             "voice.edge_tts.connect_timeout_secs",
             edge.connect_timeout_secs,
             0.1,
             120.0,
-            "seconds",
         ),
-        bound(
+        ms(
             "voice.piper.sentence_silence_ms",
             v.piper.sentence_silence_ms.into(),
-            0.0,
-            10_000.0,
-            "ms",
+            0,
+            10_000,
         ),
-        bound(
+        whole_secs(
             "voice.rotation.recent_secs",
-            rot.recent_secs as f64,
-            1.0,
-            7.0 * DAY_SECS,
-            "seconds",
+            rot.recent_secs,
+            1,
+            7 * DAY_WHOLE,
         ),
         bound(
             "voice.rotation.demote_below",
@@ -259,110 +199,41 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
             1.0,
             "success rate",
         ),
-        bound(
-            "voice.vad.min_voiced_ratio",
-            vad.min_voiced_ratio.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
-        bound(
-            "voice.vad.silero_threshold",
-            vad.silero_threshold.into(),
-            0.0,
-            1.0,
-            "probability",
-        ),
-        bound(
-            "voice.vad.min_silero_ratio",
-            vad.min_silero_ratio.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
-        bound(
-            "voice.vad.min_duration_ms",
-            vad.min_duration_ms as f64,
-            0.0,
-            60_000.0,
-            "ms",
-        ),
-        bound(
-            "voice.vad.max_clipped_ratio",
-            vad.max_clipped_ratio.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
-        bound(
-            "voice.vad.max_dc_offset",
-            vad.max_dc_offset.into(),
-            0.0,
-            1.0,
-            "of full scale",
-        ),
-        bound(
-            "voice.vad.max_noise_ratio",
-            vad.max_noise_ratio.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
-        bound(
-            "voice.vad.max_garbage_ratio",
-            vad.max_garbage_ratio.into(),
-            0.0,
-            1.0,
-            "share",
-        ),
+        share("voice.vad.min_voiced_ratio", vad.min_voiced_ratio),
+        share("voice.vad.silero_threshold", vad.silero_threshold),
+        share("voice.vad.min_silero_ratio", vad.min_silero_ratio),
+        ms("voice.vad.min_duration_ms", vad.min_duration_ms, 0, 60_000),
+        share("voice.vad.max_clipped_ratio", vad.max_clipped_ratio),
+        share("voice.vad.max_dc_offset", vad.max_dc_offset),
+        share("voice.vad.max_noise_ratio", vad.max_noise_ratio),
+        share("voice.vad.max_garbage_ratio", vad.max_garbage_ratio),
         bound(
             "llm.temperature",
             l.temperature.into(),
             0.0,
             2.0,
-            "sampling temperature",
+            "temperature",
         ),
-        bound(
-            "llm.connect_timeout_ms",
-            l.connect_timeout_ms as f64,
-            10.0,
-            120_000.0,
-            "ms",
-        ),
-        bound(
+        ms("llm.connect_timeout_ms", l.connect_timeout_ms, 10, 120_000),
+        ms(
             "llm.first_token_timeout_ms",
-            l.first_token_timeout_ms as f64,
-            10.0,
-            600_000.0,
-            "ms",
+            l.first_token_timeout_ms,
+            10,
+            600_000,
         ),
-        bound(
-            "llm.reply_timeout_ms",
-            l.reply_timeout_ms as f64,
-            10.0,
-            600_000.0,
-            "ms",
-        ),
-        bound(
+        ms("llm.reply_timeout_ms", l.reply_timeout_ms, 10, 600_000),
+        ms(
             "llm.rate_limit_max_wait_ms",
-            l.rate_limit_max_wait_ms as f64,
-            0.0,
-            600_000.0,
-            "ms",
+            l.rate_limit_max_wait_ms,
+            0,
+            600_000,
         ),
-        bound(
-            "llm.retry_backoff_ms",
-            l.retry_backoff_ms as f64,
-            0.0,
-            60_000.0,
-            "ms",
-        ),
-        bound(
+        ms("llm.retry_backoff_ms", l.retry_backoff_ms, 0, 60_000),
+        ms(
             "llm.first_sentence_budget_ms",
-            l.first_sentence_budget_ms as f64,
-            10.0,
-            60_000.0,
-            "ms",
+            l.first_sentence_budget_ms,
+            10,
+            60_000,
         ),
         bound(
             "llm.requests_per_minute",
