@@ -83,8 +83,8 @@ pub struct RoomConfig {
 pub struct LinkConfig {
     /// Where the avatar link listens. Loopback by default; anything else is logged as a warning.
     pub bind: SocketAddr,
-    /// Bearer token avatar clients must present. Empty: a random one is made at start (and handed
-    /// to the OBS source through obs-websocket).
+    /// Token avatar clients must prove they know (`avatar_link::auth`; they never send it).
+    /// Empty: a random one is made at start (and handed to the OBS source through obs-websocket).
     pub token: String,
 }
 
