@@ -40,7 +40,8 @@ if [[ -z "$OBS_TARGET" ]]; then
   export AIVS_OBS_PASSWORD="${AIVS_OBS_PASSWORD:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   echo "== starting a private headless OBS (its config lives in a temp dir, yours is untouched)"
-  target/release/headless-obs --ws-port "$PORT" --ws-password "$AIVS_OBS_PASSWORD" \
+  # The password goes through the environment: a command line is visible to every user.
+  OBS_WS_PASSWORD="$AIVS_OBS_PASSWORD" target/release/headless-obs --ws-port "$PORT" \
     --recording-dir "$OUT/recordings" --plugin-profile release > "$OUT/headless-obs.log" 2>&1 &
   OBS_PID=$!
   # headless-obs prints OBS_WS=…, OBS_HOME=… and, last, OBS_READY=1 once OBS accepts clients.

@@ -13,7 +13,7 @@
 //!                                                                  expression timers, motions)
 //! ```
 //!
-//! * [`link_client`]: connects to the sidecar (bearer token, hello as a non-clock follower),
+//! * [`link_client`]: connects to the sidecar (token challenge, hello as a non-clock follower),
 //!   forwards commands and audio, reconnects with backoff.
 //! * [`follower`]: re-enacts the OBS source's playout in wall time and computes the mouth with
 //!   the shared [`avatar_link::lipsync`] envelope, so both avatars move alike.

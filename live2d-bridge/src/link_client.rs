@@ -1,6 +1,8 @@
 //! The bridge's side of the avatar link: a WebSocket client of the sidecar.
 //!
-//! It authenticates with `Authorization: Bearer <token>`, introduces itself as a follower
+//! It authenticates with the challenge of [`avatar_link::auth`] (the sidecar proves it knows
+//! the token before the bridge sends anything but a nonce, so a stranger on the port never
+//! learns the token), introduces itself as a follower
 //! (`audio_clock: false`, so the sidecar never waits for its playout reports), and turns every
 //! frame into a [`LinkInput`] for the playout. When the sidecar is not there, or goes away, it
 //! retries forever with [`Backoff`]; it logs only when the link's state changes, so a sidecar
@@ -9,6 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use avatar_link::auth::{self, ClientProof};
 use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -65,6 +68,11 @@ pub enum LinkError {
     TokenHeader,
     #[error("the sidecar refused the bridge (HTTP {status}); check the link token and path")]
     Refused { status: u16 },
+    #[error(
+        "the server on the avatar link port did not prove it knows the token (another token, \
+         or not the sidecar); nothing secret was sent"
+    )]
+    Unproven,
     #[error("cannot reach the sidecar: {0}")]
     Connect(tungstenite::Error),
     #[error("timed out connecting to the sidecar")]
@@ -82,12 +90,15 @@ enum LinkState {
     Connected,
     Unreachable,
     Refused(u16),
+    Unproven,
     Dropped,
 }
 
 /// A configured client; [`LinkClient::run`] keeps it connected.
 pub struct LinkClient {
+    /// The upgrade request without the per-connection nonce.
     request: Request,
+    token: String,
     /// The URL without its query (which may carry a `?token=`), for logs.
     shown_url: String,
 }
@@ -95,7 +106,7 @@ pub struct LinkClient {
 impl LinkClient {
     /// Checks the URL and token up front, so a typo fails at start rather than in a retry loop.
     pub fn new(config: &LinkConfig) -> Result<Self, LinkError> {
-        let mut request =
+        let request =
             config
                 .url
                 .as_str()
@@ -104,12 +115,12 @@ impl LinkClient {
                     url: redact_url(&config.url),
                     cause,
                 })?;
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", config.token))
-            .map_err(|_| LinkError::TokenHeader)?;
-        bearer.set_sensitive(true);
-        request.headers_mut().insert("authorization", bearer);
+        // The token never goes into a header, but it must be one the sidecar could compare
+        // (older clients send it as `Authorization: Bearer`): refuse typos like a pasted newline.
+        HeaderValue::from_str(&config.token).map_err(|_| LinkError::TokenHeader)?;
         Ok(Self {
             request,
+            token: config.token.clone(),
             shown_url: redact_url(&config.url),
         })
     }
@@ -132,6 +143,7 @@ impl LinkClient {
             let error = outcome.err().unwrap_or(LinkError::Closed);
             let next = match &error {
                 LinkError::Refused { status } => LinkState::Refused(*status),
+                LinkError::Unproven => LinkState::Unproven,
                 _ if was_connected => LinkState::Dropped,
                 _ => LinkState::Unreachable,
             };
@@ -142,7 +154,7 @@ impl LinkClient {
             if same_outage {
                 tracing::debug!(%error, ?delay, "avatar link still down");
             } else {
-                if let LinkState::Refused(_) = next {
+                if let LinkState::Refused(_) | LinkState::Unproven = next {
                     tracing::error!(%error, "avatar link refused; retrying");
                 } else {
                     tracing::warn!(%error, "avatar link down; retrying until the sidecar is back");
@@ -160,16 +172,8 @@ impl LinkClient {
         state: &mut LinkState,
         backoff: &mut Backoff,
     ) -> Result<(), LinkError> {
-        let connect = tokio_tungstenite::connect_async(self.request.clone());
-        let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| LinkError::Timeout)?
-            .map_err(|e| match e {
-                tungstenite::Error::Http(response) => LinkError::Refused {
-                    status: response.status().as_u16(),
-                },
-                other => LinkError::Connect(other),
-            })?;
+        let connect = tokio::time::timeout(CONNECT_TIMEOUT, self.connect_and_prove());
+        let mut ws = connect.await.map_err(|_| LinkError::Timeout)??;
 
         // The server requires our hello first: it tells it we do not own the audio clock.
         let hello = Report::Hello {
@@ -228,6 +232,50 @@ impl LinkClient {
         Err(LinkError::Closed)
     }
 }
+
+impl LinkClient {
+    /// The upgrade with a fresh nonce; the server's proof is checked before anything else is
+    /// sent, then our own proof goes out.
+    async fn connect_and_prove(&self) -> Result<Socket, LinkError> {
+        let mut request = self.request.clone();
+        let nonce = auth::new_nonce();
+        let value = HeaderValue::from_str(&nonce).expect("hex is a valid header value");
+        request.headers_mut().insert(auth::NONCE_HEADER, value);
+        let (mut ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(response) => LinkError::Refused {
+                    status: response.status().as_u16(),
+                },
+                other => LinkError::Connect(other),
+            })?;
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let server_nonce = header(auth::NONCE_HEADER)
+            .filter(|n| auth::is_valid_nonce(n))
+            .map(str::to_owned);
+        let proven = match (&server_nonce, header(auth::PROOF_HEADER)) {
+            (Some(server_nonce), Some(proof)) => auth::verify(
+                &auth::server_proof(&self.token, &nonce, server_nonce),
+                proof,
+            ),
+            _ => false,
+        };
+        let Some(server_nonce) = server_nonce.filter(|_| proven) else {
+            return Err(LinkError::Unproven);
+        };
+        let proof = ClientProof {
+            proof: auth::client_proof(&self.token, &nonce, &server_nonce),
+        };
+        let proof = serde_json::to_string(&proof).expect("a proof always serialises");
+        ws.send(Message::text(proof))
+            .await
+            .map_err(LinkError::Transport)?;
+        Ok(ws)
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn check_protocol(protocol: u32, sidecar_version: &str) {
     if protocol == PROTOCOL_VERSION {
@@ -312,6 +360,58 @@ mod tests {
             }
         });
         (url, attempts)
+    }
+
+    // The handshake callback's error type is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    #[tokio::test]
+    async fn a_server_that_cannot_prove_the_token_never_receives_it_or_anything() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
+        let client = LinkClient::new(&LinkConfig {
+            url,
+            token: "s3cret".into(),
+        })
+        .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let run = tokio::spawn(client.run(tx));
+        // A plain WebSocket server on the port: it upgrades and records what it is sent.
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut request_seen = Vec::new();
+        let mut ws = tokio_tungstenite::accept_hdr_async(stream, |req: &ServerRequest, res| {
+            request_seen.push(req.uri().to_string());
+            for (k, v) in req.headers() {
+                request_seen.push(format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())));
+            }
+            Ok(res)
+        })
+        .await
+        .unwrap();
+        let mut frames = Vec::new();
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(1), ws.next()).await
+        {
+            frames.push(frame);
+        }
+        run.abort();
+        assert!(
+            request_seen
+                .iter()
+                .any(|h| h.starts_with(auth::NONCE_HEADER)),
+            "{request_seen:?}"
+        );
+        assert!(
+            !request_seen.iter().any(|h| h.contains("s3cret")),
+            "{request_seen:?}"
+        );
+        assert!(
+            frames.iter().all(|f| matches!(f, Message::Close(_))),
+            "a stranger was sent {frames:?}"
+        );
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing from a stranger is forwarded"
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,9 @@ use anyhow::Context;
 use clap::Parser;
 use live2d_bridge::{Config, LinkConfig, Mapping, VtsConfig};
 
+/// Where the link token comes from when no `--token-file` is given.
+const TOKEN_ENV: &str = "AIVS_LINK_TOKEN";
+
 /// Drives a Live2D model in VTube Studio from the AI streamer's avatar link.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -13,9 +16,11 @@ struct Cli {
     /// The sidecar's avatar link endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:7780/avatar")]
     link_url: String,
-    /// Bearer token of the avatar link (the sidecar's `[link] token` / AIVS_LINK_TOKEN).
-    #[arg(long, env = "AIVS_LINK_TOKEN", hide_env_values = true)]
-    token: String,
+    /// File holding the avatar link token (the sidecar's `[link] token`). Without it the token
+    /// comes from the environment variable AIVS_LINK_TOKEN. There is deliberately no flag for
+    /// the token itself: command lines are visible to every user (`ps`, /proc).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// VTube Studio's API endpoint (VTS settings → "Start API").
     #[arg(long, default_value = live2d_bridge::vts::DEFAULT_URL)]
     vts_url: String,
@@ -42,6 +47,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    let token = match &cli.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the link token from {}", path.display()))?
+            .trim()
+            .to_string(),
+        None => std::env::var(TOKEN_ENV).with_context(|| {
+            format!("set {TOKEN_ENV} (or --token-file) to the sidecar's link token")
+        })?,
+    };
     let mapping = match &cli.mapping {
         Some(path) => Mapping::load(path)?,
         None => Mapping::default(),
@@ -49,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         link: LinkConfig {
             url: cli.link_url,
-            token: cli.token,
+            token,
         },
         vts: VtsConfig {
             url: cli.vts_url,
@@ -68,4 +82,19 @@ async fn main() -> anyhow::Result<()> {
     live2d_bridge::run(config, shutdown)
         .await
         .context("live2d-bridge failed to start")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_not_a_command_line_option() {
+        assert!(Cli::try_parse_from(["live2d-bridge", "--token", "x"]).is_err());
+        let cli = Cli::try_parse_from(["live2d-bridge", "--token-file", "/run/t"]).unwrap();
+        assert_eq!(
+            cli.token_file.as_deref(),
+            Some(std::path::Path::new("/run/t"))
+        );
+    }
 }

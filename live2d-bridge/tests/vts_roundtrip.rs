@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use avatar_link::auth;
 use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION, SAMPLE_RATE};
 use futures_util::{SinkExt, StreamExt};
 use live2d_bridge::{Config, LinkConfig, Mapping, VtsConfig};
@@ -306,7 +307,7 @@ struct SceneTimes {
     reactions_sent: Instant,
 }
 
-/// Accepts one client the way the sidecar does (bearer token, hello first), then plays a scene:
+/// Accepts one client the way the sidecar does (token challenge, then hello first), then plays a scene:
 /// a line of 1.5 s of loud 200 Hz tone, then after a pause a happy expression and a nod.
 async fn start_link_server(
     go: oneshot::Receiver<()>,
@@ -316,9 +317,24 @@ async fn start_link_server(
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_hdr_async(stream, check_like_the_sidecar)
+        let mut nonces = None;
+        // tungstenite's callback type (see `check_like_the_sidecar`).
+        #[allow(clippy::result_large_err)]
+        let check =
+            |request: &Request, response| check_like_the_sidecar(request, response, &mut nonces);
+        let mut ws = tokio_tungstenite::accept_hdr_async(stream, check)
             .await
             .expect("bridge handshake");
+        let (client_nonce, server_nonce) = nonces.expect("the bridge sent a nonce");
+        let Some(Ok(Message::Text(proof))) = ws.next().await else {
+            panic!("no proof from the bridge")
+        };
+        let proof: auth::ClientProof = serde_json::from_str(&proof).unwrap();
+        let expected = auth::client_proof(LINK_TOKEN, &client_nonce, &server_nonce);
+        assert!(
+            auth::verify(&expected, &proof.proof),
+            "the bridge proved another token"
+        );
         let Some(Ok(Message::Text(hello))) = ws.next().await else {
             panic!("no hello from the bridge")
         };
@@ -394,23 +410,35 @@ async fn start_link_server(
     addr
 }
 
-/// The sidecar's admission rule: the avatar path, and the bearer token.
+/// The sidecar's admission rule: the avatar path, and its half of the token challenge. Returns
+/// the client's and the server's nonce, against which the client's proof is checked.
 // The signature is tungstenite's handshake callback; its error type is not ours to shrink.
 #[allow(clippy::result_large_err)]
 fn check_like_the_sidecar(
     request: &Request,
-    response: Response,
+    mut response: Response,
+    nonces: &mut Option<(String, String)>,
 ) -> Result<Response, ErrorResponse> {
-    let presented = request
+    let client_nonce = request
         .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    if request.uri().path() == "/avatar" && presented == Some(&format!("Bearer {LINK_TOKEN}")) {
-        Ok(response)
-    } else {
-        let mut refusal = ErrorResponse::new(Some("missing or wrong token".into()));
-        *refusal.status_mut() = StatusCode::UNAUTHORIZED;
-        Err(refusal)
+        .get(auth::NONCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|n| auth::is_valid_nonce(n));
+    match client_nonce {
+        Some(client_nonce) if request.uri().path() == "/avatar" => {
+            let server_nonce = auth::new_nonce();
+            let proof = auth::server_proof(LINK_TOKEN, client_nonce, &server_nonce);
+            let headers = response.headers_mut();
+            headers.insert(auth::NONCE_HEADER, server_nonce.parse().unwrap());
+            headers.insert(auth::PROOF_HEADER, proof.parse().unwrap());
+            *nonces = Some((client_nonce.to_string(), server_nonce));
+            Ok(response)
+        }
+        _ => {
+            let mut refusal = ErrorResponse::new(Some("no challenge".into()));
+            *refusal.status_mut() = StatusCode::UNAUTHORIZED;
+            Err(refusal)
+        }
     }
 }
 

@@ -16,6 +16,10 @@ use toml::Spanned;
 use crate::rewards::tiers::{Tier, TierTable};
 use crate::template::Template;
 
+mod ranges;
+mod redact;
+mod spans;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -73,17 +77,19 @@ pub struct RoomConfig {
     pub speed: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` is in `redact.rs`: it never prints the token.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinkConfig {
     /// Where the avatar link listens. Loopback by default; anything else is logged as a warning.
     pub bind: SocketAddr,
-    /// Bearer token avatar clients must present. Empty: a random one is made at start (and handed
-    /// to the OBS source through obs-websocket).
+    /// Token avatar clients must prove they know (`avatar_link::auth`; they never send it).
+    /// Empty: a random one is made at start (and handed to the OBS source through obs-websocket).
     pub token: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` is in `redact.rs`: it never prints the password.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObsConfig {
     pub enabled: bool,
@@ -288,6 +294,8 @@ impl Config {
     /// Parses and validates; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: String| {
+            // Checks after deserialising know the key, not where it is: look it up.
+            let span = span.or_else(|| spans::key_span(text, &key));
             let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
             ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -319,6 +327,7 @@ impl Config {
 
     /// Checks what serde cannot: template syntax, tier bounds, ranges.
     fn validate(&self) -> Result<(), (String, Option<std::ops::Range<usize>>, String)> {
+        ranges::check(self).map_err(|(key, message)| (key, None, message))?;
         TierTable::from_yuan(self.gifts.tier_max_yuan)
             .map_err(|e| ("gifts.tier_max_yuan".to_string(), None, e.to_string()))?;
         for (key, lines) in self.all_lines() {

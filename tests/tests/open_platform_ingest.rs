@@ -339,3 +339,94 @@ async fn exercise(
     .await?;
     Ok(())
 }
+
+/// Sends `at_once`, then `trickled` one byte a second, until the sidecar closes the connection
+/// (it is never closed from this side); returns how long the connection stayed open.
+async fn trickle(addr: SocketAddr, at_once: Vec<u8>, trickled: Vec<u8>) -> Result<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let (mut read, mut write) = tokio::net::TcpStream::connect(addr).await?.into_split();
+    write.write_all(&at_once).await?;
+    let writer = tokio::spawn(async move {
+        for byte in trickled {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), read.read_to_end(&mut answer)).await;
+    writer.abort();
+    ensure!(read.is_ok(), "still connected after 30 s");
+    Ok(started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_trickle_are_cut_off_and_pushes_meanwhile_land() -> Result<()> {
+    let sidecar_bin = e2e::sidecar::binary()?;
+    let api = FakeTaskApi::start(ACCESS_TOKEN).await?;
+    let work = tempfile::tempdir()?;
+    let bind: SocketAddr = format!("127.0.0.1:{}", e2e::free_port()?).parse()?;
+    let config = write_config(work.path(), bind, &api)?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    let mut sidecar = Command::new(&sidecar_bin)
+        .current_dir(e2e::workspace_root())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
+        .spawn()
+        .context("starting the sidecar")?;
+    let outcome = push_among_tricklers(&mut sidecar, bind, &ledger).await;
+    e2e::sidecar::stop(&mut sidecar)?;
+    if let Err(why) = outcome {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    Ok(())
+}
+
+async fn push_among_tricklers(sidecar: &mut Child, bind: SocketAddr, ledger: &Path) -> Result<()> {
+    wait_for(
+        sidecar,
+        Duration::from_secs(20),
+        "the push endpoint",
+        || std::net::TcpStream::connect(bind).is_ok(),
+    )
+    .await?;
+    let head = format!("POST {PATH} HTTP/1.1\r\nHost: {bind}\r\nContent-Length: 64\r\n\r\n");
+    let slow_head = tokio::spawn(trickle(bind, Vec::new(), head.clone().into_bytes()));
+    let slow_body = tokio::spawn(trickle(bind, head.into_bytes(), vec![b' '; 64]));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let pusher = Pusher::new(bind, PATH, ROOM, APP_SECRET);
+    let msg_id = "7400000000000000901";
+    let gifts = json!([gift(msg_id, "小明", "sec_gift_heart", 1, 10)]);
+    let (_, response) = pusher.push("live_gift", &gifts).await?;
+    expect(&response, 200, "a push while two clients trickle")?;
+    ensure!(
+        response.elapsed < DEADLINE,
+        "answered after {:?}",
+        response.elapsed
+    );
+    wait_for(
+        sidecar,
+        Duration::from_secs(5),
+        "the gift in the ledger",
+        || e2e::sidecar::ledger_gifts(ledger, PLATFORM).contains_key(msg_id),
+    )
+    .await?;
+    // The endpoint's header and body deadlines are 5 s.
+    for (what, slow) in [("headers", slow_head), ("body", slow_body)] {
+        let open = slow.await??;
+        ensure!(
+            (Duration::from_secs(4)..Duration::from_secs(8)).contains(&open),
+            "a client trickling its {what} stayed connected for {open:?}"
+        );
+    }
+    Ok(())
+}

@@ -1,8 +1,11 @@
 //! The link client: keeps a WebSocket connection to the sidecar and relays its traffic.
 //!
 //! A dedicated thread runs a single-threaded tokio runtime (OBS threads must never block on
-//! the network). It connects to `link_url` with `Authorization: Bearer <link_token>`, says
-//! hello, feeds commands and audio to the clock thread, and sends the clock's reports back.
+//! the network). It connects to `link_url`, has the server prove it knows `link_token` (the
+//! challenge of [`avatar_link::auth`]: the token itself never leaves the plugin, and nothing is
+//! sent to a server that cannot prove it), proves the same in return, says hello, feeds commands
+//! and audio to the clock thread, and sends the clock's reports back. (A sidecar from before the
+//! challenge answers 401 without a proof: plugin and sidecar are updated together.)
 //! When the connection fails it retries on its own with a backoff; when the settings change
 //! it reconnects with the new ones; dropping the settings channel shuts it down.
 //!
@@ -19,11 +22,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use avatar_link::auth::{self, ClientProof};
 use avatar_link::Report;
+use futures_util::SinkExt;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::session::{SessionEnd, Socket};
 use crate::clock::ClockInput;
@@ -69,7 +74,8 @@ pub enum LinkStatus {
     Connecting = 0,
     Connected = 1,
     Disconnected = 2,
-    /// The sidecar rejected the token (HTTP 401/403).
+    /// The sidecar rejected the token (HTTP 401/403), or the server on the port could not prove
+    /// that it knows the token (a different token, or not our sidecar).
     Unauthorized = 3,
 }
 
@@ -267,43 +273,80 @@ async fn run(
 }
 
 async fn connect(settings: &LinkSettings) -> Result<Socket, ConnectError> {
-    let fail = |status, message: String| ConnectError { status, message };
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_and_prove(settings))
+        .await
+        .unwrap_or_else(|_| Err(fail(LinkStatus::Disconnected, "timed out".into())))
+}
+
+fn fail(status: LinkStatus, message: String) -> ConnectError {
+    ConnectError { status, message }
+}
+
+/// The upgrade with our nonce, the server's proof checked, then our proof sent.
+async fn connect_and_prove(settings: &LinkSettings) -> Result<Socket, ConnectError> {
     let mut request = settings
         .url
         .as_str()
         .into_client_request()
         .map_err(|e| fail(LinkStatus::Disconnected, format!("invalid link URL: {e}")))?;
-    if !settings.token.is_empty() {
-        // The header value is marked sensitive so http never prints it.
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", settings.token)).map_err(|_| {
-                fail(
-                    LinkStatus::Unauthorized,
-                    "the link token contains invalid characters".into(),
-                )
-            })?;
-        value.set_sensitive(true);
-        request.headers_mut().insert(AUTHORIZATION, value);
-    }
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
-        Err(_) => Err(fail(LinkStatus::Disconnected, "timed out".into())),
-        Ok(Ok((socket, _response))) => Ok(socket),
-        Ok(Err(WsError::Http(response)))
+    let nonce = auth::new_nonce();
+    let nonce_value = HeaderValue::from_str(&nonce).expect("hex is a valid header value");
+    request
+        .headers_mut()
+        .insert(auth::NONCE_HEADER, nonce_value);
+    let (mut socket, response) = match tokio_tungstenite::connect_async(request).await {
+        Ok(connected) => connected,
+        Err(WsError::Http(response))
             if matches!(
                 response.status(),
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
             ) =>
         {
-            Err(fail(
+            return Err(fail(
                 LinkStatus::Unauthorized,
                 format!(
-                    "the sidecar rejected the link token (HTTP {})",
+                    "the sidecar refused the connection (HTTP {}); is it older than this plugin?",
                     response.status()
                 ),
             ))
         }
-        Ok(Err(e)) => Err(fail(LinkStatus::Disconnected, e.to_string())),
-    }
+        Err(e) => return Err(fail(LinkStatus::Disconnected, e.to_string())),
+    };
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let server_nonce = header(auth::NONCE_HEADER).filter(|n| auth::is_valid_nonce(n));
+    let proven = match (&server_nonce, header(auth::PROOF_HEADER)) {
+        (Some(server_nonce), Some(proof)) => auth::verify(
+            &auth::server_proof(&settings.token, &nonce, server_nonce),
+            &proof,
+        ),
+        _ => false,
+    };
+    let Some(server_nonce) = server_nonce.filter(|_| proven) else {
+        // Nothing but our nonce went out; close without another word.
+        drop(socket);
+        let why = if settings.token.is_empty() {
+            "no link token is set"
+        } else {
+            "the server on this port did not prove it knows the link token (another token, or \
+             not our sidecar); nothing secret was sent"
+        };
+        return Err(fail(LinkStatus::Unauthorized, why.into()));
+    };
+    let proof = ClientProof {
+        proof: auth::client_proof(&settings.token, &nonce, &server_nonce),
+    };
+    let frame = serde_json::to_string(&proof).expect("a proof always serialises");
+    socket
+        .send(Message::text(frame))
+        .await
+        .map_err(|e| fail(LinkStatus::Disconnected, e.to_string()))?;
+    Ok(socket)
 }
 
 #[cfg(test)]

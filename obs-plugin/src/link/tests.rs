@@ -5,6 +5,7 @@
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+use avatar_link::auth;
 use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,25 +19,101 @@ use crate::avatar::{Expression, Motion};
 
 type ServerSocket = WebSocketStream<TcpStream>;
 
-/// Accepts one client and returns it with the Authorization header it sent.
-async fn accept(listener: &TcpListener) -> (ServerSocket, Option<String>) {
+/// Everything a server saw of one connection attempt: the request line and headers, then every
+/// frame the client sent until it closed (or a second of silence).
+#[derive(Debug, Default)]
+struct Seen {
+    request: Vec<String>,
+    frames: Vec<Message>,
+}
+
+impl Seen {
+    fn contains(&self, needle: &str) -> bool {
+        self.request.iter().any(|line| line.contains(needle))
+            || self.frames.iter().any(|frame| match frame {
+                Message::Text(t) => t.contains(needle),
+                Message::Binary(b) => b.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                _ => false,
+            })
+    }
+}
+
+fn describe(request: &Request) -> Vec<String> {
+    let mut lines = vec![request.uri().to_string()];
+    lines.extend(
+        request
+            .headers()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes()))),
+    );
+    lines
+}
+
+/// Accepts one client the way the sidecar does, proving `token` with the challenge, and returns
+/// it once its proof was checked against `token` (`false`: it proved another token).
+async fn accept(listener: &TcpListener, token: &str) -> (ServerSocket, bool) {
     let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
         .unwrap()
         .unwrap();
-    let mut auth = None;
-    let socket =
-        tokio_tungstenite::accept_hdr_async(stream, |request: &Request, response: Response| {
-            auth = request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from);
+    let mut nonces = None;
+    let mut socket =
+        tokio_tungstenite::accept_hdr_async(stream, |request: &Request, mut response: Response| {
+            let client_nonce = request.headers()[auth::NONCE_HEADER]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(request.headers().get("authorization").is_none());
+            let server_nonce = auth::new_nonce();
+            let proof = auth::server_proof(token, &client_nonce, &server_nonce);
+            let headers = response.headers_mut();
+            headers.insert(auth::NONCE_HEADER, server_nonce.parse().unwrap());
+            headers.insert(auth::PROOF_HEADER, proof.parse().unwrap());
+            nonces = Some((client_nonce, server_nonce));
             Ok(response)
         })
         .await
         .unwrap();
-    (socket, auth)
+    let (client_nonce, server_nonce) = nonces.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Text(text) = first else {
+        panic!("expected the client's proof, got {first:?}")
+    };
+    let proof: auth::ClientProof = serde_json::from_str(&text).unwrap();
+    let expected = auth::client_proof(token, &client_nonce, &server_nonce);
+    (socket, auth::verify(&expected, &proof.proof))
+}
+
+/// A server on the link port that does not know the token: it upgrades every connection (with
+/// `proof`'s idea of a proof header, if any) and records what it is sent.
+async fn accept_as_stranger(listener: &TcpListener, proof: Option<&str>) -> Seen {
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut seen = Seen::default();
+    let mut socket =
+        tokio_tungstenite::accept_hdr_async(stream, |request: &Request, mut response: Response| {
+            seen.request = describe(request);
+            if let Some(proof) = proof {
+                let headers = response.headers_mut();
+                headers.insert(auth::NONCE_HEADER, auth::new_nonce().parse().unwrap());
+                headers.insert(auth::PROOF_HEADER, proof.parse().unwrap());
+            }
+            Ok(response)
+        })
+        .await
+        .unwrap();
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_secs(1), socket.next()).await
+    {
+        seen.frames.push(frame);
+    }
+    seen
 }
 
 async fn next_report(socket: &mut ServerSocket) -> Report {
@@ -110,8 +187,8 @@ async fn relays_commands_audio_and_reports_and_reconnects() {
     let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
     let (mut client, inputs, reports) = spawn_client(url.clone(), "s3cret");
 
-    let (mut socket, auth) = accept(&listener).await;
-    assert_eq!(auth.as_deref(), Some("Bearer s3cret"));
+    let (mut socket, proven) = accept(&listener, "s3cret").await;
+    assert!(proven, "the client proved another token");
     assert_eq!(
         next_report(&mut socket).await,
         Report::Hello {
@@ -180,7 +257,7 @@ async fn relays_commands_audio_and_reports_and_reconnects() {
     // The sidecar goes away: the clock is told, and the client comes back by itself.
     drop(socket);
     assert_eq!(next_input(&inputs).await, ClockInput::LinkLost);
-    let (mut socket, _) = accept(&listener).await;
+    let (mut socket, _) = accept(&listener, "s3cret").await;
     assert!(matches!(
         next_report(&mut socket).await,
         Report::Hello { .. }
@@ -191,8 +268,8 @@ async fn relays_commands_audio_and_reports_and_reconnects() {
         url: url.clone(),
         token: "n3w".into(),
     });
-    let (_socket, auth) = accept(&listener).await;
-    assert_eq!(auth.as_deref(), Some("Bearer n3w"));
+    let (_socket, proven) = accept(&listener, "n3w").await;
+    assert!(proven, "the client did not switch to the new token");
 
     let stopping = Instant::now();
     client.stop();
@@ -220,6 +297,49 @@ async fn a_rejected_token_is_reported_and_retried() {
     // It keeps trying (the user may fix the sidecar's token instead of the plugin's).
     let next = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
     assert!(next.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_know_the_token_never_receives_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
+    let (client, inputs, reports) = spawn_client(url, "s3cret");
+    // A clock report waiting to go out: it must not go to a stranger either.
+    reports.send(Report::Started { utterance: 9 }).unwrap();
+
+    // A plain WebSocket server, then one that fakes a proof (with another token).
+    let plain = accept_as_stranger(&listener, None).await;
+    wait_for_status(&client, LinkStatus::Unauthorized).await;
+    let fake = auth::server_proof("guess", &auth::new_nonce(), &auth::new_nonce());
+    let faking = accept_as_stranger(&listener, Some(&fake)).await;
+    for seen in [&plain, &faking] {
+        assert!(
+            seen.request
+                .iter()
+                .any(|h| h.starts_with(auth::NONCE_HEADER)),
+            "{seen:?}"
+        );
+        assert!(!seen.contains("s3cret"), "the token leaked: {seen:?}");
+        assert!(
+            seen.frames.iter().all(|f| matches!(f, Message::Close(_))),
+            "a stranger was sent {:?}",
+            seen.frames
+        );
+    }
+    wait_for_status(&client, LinkStatus::Unauthorized).await;
+    assert!(
+        inputs.try_recv().is_err(),
+        "nothing from a stranger reaches the clock"
+    );
+
+    // The real thing still pairs.
+    let (mut socket, proven) = accept(&listener, "s3cret").await;
+    assert!(proven);
+    assert!(matches!(
+        next_report(&mut socket).await,
+        Report::Hello { .. }
+    ));
+    wait_for_status(&client, LinkStatus::Connected).await;
 }
 
 #[test]

@@ -122,7 +122,11 @@ pub(super) fn checkpoint(conn: &Connection, limit_pages: i64) -> rusqlite::Resul
     // (busy, pages in the WAL, pages checkpointed); -1s when the database is not in WAL mode.
     let run = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })
     };
     let (_, wal_pages, done) = run("PASSIVE")?;
@@ -218,15 +222,22 @@ mod tests {
             .unwrap();
         let reader = Connection::open(&path).unwrap();
         reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
         for _ in 0..200 {
-            writer.execute("INSERT INTO t VALUES (zeroblob(4096))", []).unwrap();
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(4096))", [])
+                .unwrap();
         }
         let maintenance = Connection::open(&path).unwrap();
         maintenance.busy_timeout(BUSY_TIMEOUT).unwrap();
         let started = std::time::Instant::now();
         let outcome = checkpoint(&maintenance, 50).unwrap();
-        assert!(matches!(outcome, Checkpoint::Starved { wal_pages } if wal_pages > 50), "{outcome:?}");
+        assert!(
+            matches!(outcome, Checkpoint::Starved { wal_pages } if wal_pages > 50),
+            "{outcome:?}"
+        );
         assert!(
             started.elapsed() < ESCALATION_WAIT * 4,
             "the escalation waited {:?}",

@@ -237,7 +237,11 @@ impl Ledger {
         // The maintenance thread checkpoints instead (module docs); a reset WAL is cut back to
         // this size rather than kept at its largest.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", maintenance::WAL_SIZE_LIMIT_BYTES)?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            maintenance::WAL_SIZE_LIMIT_BYTES,
+        )?;
         Ok(Self {
             _maintenance: maintenance::Maintenance::start(path)?,
             conn,

@@ -1,22 +1,38 @@
 //! The avatar link server: a loopback WebSocket that avatar outputs connect to.
 //!
-//! Every client must present `Authorization: Bearer <token>` (or `?token=` for clients that
-//! cannot set headers, such as a browser renderer). Outgoing commands and audio go to every
-//! connected client through its own unbounded queue, so a slow follower (a Live2D bridge) cannot
-//! make the audio-clock owner (the OBS source) miss audio. Incoming reports are forwarded to the
-//! show as [`LinkEvent`]s.
+//! **Who gets in.** A client proves it knows the token with the challenge of
+//! [`avatar_link::auth`] (the OBS plugin and live2d-bridge do; the server proves it too, so they
+//! never hand the token to a stranger on the port). Older clients may still present
+//! `Authorization: Bearer <token>` or `?token=` (a browser renderer cannot set headers); that
+//! costs nothing to keep and only exposes the token of a client that chose to send it.
+//!
+//! **What it costs to be connected** ([`LinkLimits`]). At most 16 connections at once, beyond
+//! which a connection is closed at once with a logged reason. A TCP connection must finish the
+//! WebSocket upgrade within 5 s and then prove itself and say hello within 5 s more, or it is
+//! closed. Clients send only small JSON reports, so incoming messages and frames are capped at
+//! 64 KiB.
+//!
+//! **Outgoing queues, by bytes.** Commands and audio go to every client through its own queue,
+//! so a slow follower cannot make the audio-clock owner miss audio. Each queue is bounded by the
+//! bytes it holds. A *follower* (not the audio clock, e.g. live2d-bridge) whose queue exceeds
+//! 8 MiB (≈ 87 s of audio, more than any one line the show sends as a burst) has stopped reading:
+//! it is dropped (disconnected, logged with the reason). The audio-clock owner is never dropped
+//! for that: it may queue 64 MiB (≈ 11 minutes of audio; the show sends one line at a time and
+//! waits for its playout reports), and past that the newest messages are discarded and logged
+//! instead, so memory stays bounded even if its reader is wedged. Incoming reports are forwarded
+//! to the show as [`LinkEvent`]s.
+
+mod session;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use avatar_link::{AudioChunk, Command, Report};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 /// What the show hears from the link.
@@ -37,15 +53,55 @@ pub enum LinkEvent {
     },
 }
 
+/// The link's resource bounds (see the module docs for why these values).
+#[derive(Debug, Clone)]
+pub struct LinkLimits {
+    /// Connections at once, authenticated or not.
+    pub max_connections: usize,
+    /// From TCP accept to a completed WebSocket upgrade.
+    pub handshake_timeout: Duration,
+    /// From the upgrade to the client's proof and hello.
+    pub hello_timeout: Duration,
+    /// Largest incoming message and frame.
+    pub max_message_bytes: usize,
+    /// Bytes a follower may have queued before it is dropped.
+    pub follower_queue_bytes: usize,
+    /// Bytes the audio-clock owner may have queued; beyond, new messages are discarded.
+    pub audio_clock_queue_bytes: usize,
+}
+
+impl Default for LinkLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            handshake_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            max_message_bytes: 64 << 10,
+            follower_queue_bytes: 8 << 20,
+            audio_clock_queue_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One registered client: its queue and what it is allowed to hold.
 struct Client {
+    name: String,
     tx: mpsc::UnboundedSender<Message>,
+    /// Bytes sent to `tx` and not yet written to the socket (the writer subtracts them).
+    queued: Arc<AtomicUsize>,
+    limit: usize,
     audio_clock: bool,
+    /// Wakes the client's task to close the connection (its writer may be stuck in a write).
+    kick: Arc<Notify>,
+    /// Messages discarded because the audio clock's queue was full (logged at powers of two).
+    discarded: u64,
 }
 
 /// Handle for sending to all connected avatar clients.
 #[derive(Clone, Default)]
 pub struct LinkHub {
     clients: Arc<Mutex<HashMap<u64, Client>>>,
+    dropped_followers: Arc<AtomicU64>,
 }
 
 impl LinkHub {
@@ -61,9 +117,38 @@ impl LinkHub {
     }
 
     fn broadcast(&self, message: Message) {
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        for client in clients.values() {
+        let size = message.len();
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stalled = Vec::new();
+        for (&id, client) in clients.iter_mut() {
+            let queued = client.queued.load(Ordering::Relaxed);
+            if queued + size > client.limit {
+                if client.audio_clock {
+                    client.discarded += 1;
+                    if client.discarded == 1 || client.discarded.is_power_of_two() {
+                        tracing::error!(
+                            client = id, name = %client.name, queued_bytes = queued,
+                            discarded = client.discarded,
+                            "the audio clock is not reading; discarding link messages (it is kept connected)"
+                        );
+                    }
+                } else {
+                    stalled.push((id, queued));
+                }
+                continue;
+            }
+            client.queued.fetch_add(size, Ordering::Relaxed);
             let _ = client.tx.send(message.clone()); // a closed client is reaped by its task
+        }
+        for (id, queued) in stalled {
+            if let Some(client) = clients.remove(&id) {
+                self.dropped_followers.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    client = id, name = %client.name, queued_bytes = queued, limit = client.limit,
+                    "avatar follower stopped reading; dropping it"
+                );
+                client.kick.notify_one();
+            }
         }
     }
 
@@ -79,6 +164,51 @@ impl LinkHub {
     pub fn client_count(&self) -> usize {
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+
+    /// Followers dropped so far because they stopped reading.
+    pub fn dropped_followers(&self) -> u64 {
+        self.dropped_followers.load(Ordering::Relaxed)
+    }
+
+    /// Registers an authenticated client; returns its queue's receiving end.
+    fn register(&self, id: u64, name: String, audio_clock: bool, limits: &LinkLimits) -> Queue {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let kick = Arc::new(Notify::new());
+        let limit = if audio_clock {
+            limits.audio_clock_queue_bytes
+        } else {
+            limits.follower_queue_bytes
+        };
+        let client = Client {
+            name,
+            tx,
+            queued: queued.clone(),
+            limit,
+            audio_clock,
+            kick: kick.clone(),
+            discarded: 0,
+        };
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, client);
+        Queue { rx, queued, kick }
+    }
+
+    fn unregister(&self, id: u64) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}
+
+/// The receiving side of a client's queue, owned by its connection task.
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicUsize>,
+    kick: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,12 +220,24 @@ pub enum LinkError {
     },
 }
 
-/// Binds the link server; the returned future serves until dropped.
+/// Binds the link server with the default [`LinkLimits`]; the returned future serves until
+/// dropped.
 pub async fn bind(
     addr: SocketAddr,
     token: String,
     hub: LinkHub,
     events: mpsc::Sender<LinkEvent>,
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), LinkError> {
+    bind_with_limits(addr, token, hub, events, LinkLimits::default()).await
+}
+
+/// [`bind`] with explicit limits (tests use small ones).
+pub async fn bind_with_limits(
+    addr: SocketAddr,
+    token: String,
+    hub: LinkHub,
+    events: mpsc::Sender<LinkEvent>,
+    limits: LinkLimits,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), LinkError> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "avatar link listens beyond loopback; anyone who can reach it still needs the token");
@@ -107,20 +249,38 @@ pub async fn bind(
         .local_addr()
         .map_err(|source| LinkError::Bind { addr, source })?;
     let token = Arc::new(token);
+    let limits = Arc::new(limits);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let next_id = Arc::new(AtomicU64::new(1));
+    let refused = AtomicU64::new(0);
     let serve = async move {
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "link accept failed");
+                    // Out of file descriptors, typically: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                let n = refused.fetch_add(1, Ordering::Relaxed) + 1;
+                // A flood of connections must not become a flood of log lines.
+                if n.is_power_of_two() {
+                    tracing::warn!(%peer, refused = n, max = limits.max_connections, "avatar link connection refused: too many connections");
+                }
+                drop(stream);
+                continue;
+            };
             let id = next_id.fetch_add(1, Ordering::Relaxed);
-            let (hub, events, token) = (hub.clone(), events.clone(), token.clone());
+            let (hub, events, token, limits) =
+                (hub.clone(), events.clone(), token.clone(), limits.clone());
             tokio::spawn(async move {
-                if let Err(reason) = serve_client(stream, id, &token, hub, events).await {
+                let _slot = slot;
+                if let Err(reason) =
+                    session::serve_client(stream, id, &token, &hub, events, &limits).await
+                {
                     tracing::info!(%peer, %reason, "avatar client rejected or closed");
                 }
             });
@@ -129,224 +289,5 @@ pub async fn bind(
     Ok((local, serve))
 }
 
-/// Compares without an early exit, so response timing does not leak how much of a guessed token
-/// was right.
-fn token_matches(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn presented_token(request: &Request) -> Option<String> {
-    if let Some(value) = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    {
-        return value.strip_prefix("Bearer ").map(str::to_string);
-    }
-    request
-        .uri()
-        .query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
-}
-
-async fn serve_client(
-    stream: TcpStream,
-    id: u64,
-    token: &str,
-    hub: LinkHub,
-    events: mpsc::Sender<LinkEvent>,
-) -> Result<(), String> {
-    // The handshake callback's error type is fixed by tungstenite; it is built once per rejected
-    // connection, so its size does not matter.
-    #[allow(clippy::result_large_err)]
-    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-        #[allow(clippy::result_large_err)]
-        let reject = |status: StatusCode, why: &str| {
-            let mut r = ErrorResponse::new(Some(why.to_string()));
-            *r.status_mut() = status;
-            Err(r)
-        };
-        if request.uri().path() != avatar_link::PATH {
-            return reject(StatusCode::NOT_FOUND, "unknown path");
-        }
-        match presented_token(request) {
-            Some(t) if token_matches(&t, token) => Ok(response),
-            _ => reject(StatusCode::UNAUTHORIZED, "missing or wrong token"),
-        }
-    };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, check)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sink, mut stream) = ws.split();
-
-    // The first message must be the client's hello: it says whether it owns the audio clock.
-    let hello = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
-        .await
-        .map_err(|_| "no hello within 10 s".to_string())?;
-    let (name, audio_clock) = match hello {
-        Some(Ok(Message::Text(text))) => match serde_json::from_str::<Report>(&text) {
-            Ok(Report::Hello {
-                client,
-                audio_clock,
-                ..
-            }) => (client, audio_clock),
-            _ => return Err(format!("expected hello, got {text}")),
-        },
-        other => return Err(format!("expected hello, got {other:?}")),
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let hello = Command::Hello {
-        protocol: PROTOCOL_VERSION,
-        sidecar_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let _ = tx.send(Message::text(
-        serde_json::to_string(&hello).unwrap_or_default(),
-    ));
-    hub.clients
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, Client { tx, audio_clock });
-    tracing::info!(client = id, %name, audio_clock, "avatar client connected");
-    let _ = events
-        .send(LinkEvent::Connected {
-            client: id,
-            name,
-            audio_clock,
-        })
-        .await;
-
-    let writer = async {
-        while let Some(message) = rx.recv().await {
-            if sink.send(message).await.is_err() {
-                break;
-            }
-        }
-    };
-    let reader = async {
-        while let Some(message) = stream.next().await {
-            match message {
-                Ok(Message::Text(text)) => match serde_json::from_str::<Report>(&text) {
-                    Ok(report) => {
-                        let _ = events.send(LinkEvent::Report { client: id, report }).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(client = id, error = %e, "unreadable report from avatar")
-                    }
-                },
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::select! { _ = writer => {}, _ = reader => {} }
-    hub.clients
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&id);
-    tracing::info!(client = id, "avatar client disconnected");
-    let _ = events
-        .send(LinkEvent::Disconnected {
-            client: id,
-            audio_clock,
-        })
-        .await;
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-    async fn start() -> (SocketAddr, LinkHub, mpsc::Receiver<LinkEvent>) {
-        let hub = LinkHub::default();
-        let (tx, rx) = mpsc::channel(16);
-        let (addr, serve) = bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "s3cret".into(),
-            hub.clone(),
-            tx,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(serve);
-        (addr, hub, rx)
-    }
-
-    #[tokio::test]
-    async fn wrong_or_missing_token_is_refused() {
-        let (addr, _hub, _rx) = start().await;
-        let url = format!("ws://{addr}/avatar");
-        assert!(tokio_tungstenite::connect_async(&url).await.is_err());
-        let mut req = url.clone().into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", "Bearer nope".parse().unwrap());
-        let err = tokio_tungstenite::connect_async(req)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("401"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn clients_get_commands_and_audio_and_their_reports_come_back() {
-        let (addr, hub, mut events) = start().await;
-        let mut req = format!("ws://{addr}/avatar").into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", "Bearer s3cret".parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        let hello = Report::Hello {
-            protocol: 1,
-            client: "test".into(),
-            audio_clock: true,
-        };
-        ws.send(Message::text(serde_json::to_string(&hello).unwrap()))
-            .await
-            .unwrap();
-        assert!(matches!(
-            events.recv().await,
-            Some(LinkEvent::Connected {
-                audio_clock: true,
-                ..
-            })
-        ));
-        assert!(hub.has_audio_clock());
-
-        assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.contains("hello")));
-        hub.send_command(&Command::Stop { utterance: 3 });
-        hub.send_audio(&AudioChunk {
-            utterance: 3,
-            last: true,
-            samples: vec![1, 2],
-        });
-        assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.contains("stop")));
-        let Some(Ok(Message::Binary(b))) = ws.next().await else {
-            panic!()
-        };
-        assert_eq!(AudioChunk::decode(&b).unwrap().samples, vec![1, 2]);
-
-        let done = Report::Finished {
-            utterance: 3,
-            played_ms: 1,
-            interrupted: false,
-        };
-        ws.send(Message::text(serde_json::to_string(&done).unwrap()))
-            .await
-            .unwrap();
-        assert_eq!(
-            events.recv().await,
-            Some(LinkEvent::Report {
-                client: 1,
-                report: done
-            })
-        );
-        drop(ws);
-        assert!(matches!(
-            events.recv().await,
-            Some(LinkEvent::Disconnected { .. })
-        ));
-        assert!(!hub.has_audio_clock());
-    }
-}
+mod tests;

@@ -2,7 +2,9 @@
 //! script and for manual poking with any obs-websocket client.
 //!
 //! Prints `KEY=VALUE` lines that a shell can parse once OBS is ready:
-//! `OBS_WS=127.0.0.1:PORT`, `OBS_WS_PASSWORD=...`, `OBS_HOME=...`, `OBS_RECORDING_DIR=...`,
+//! `OBS_WS=127.0.0.1:PORT`, `OBS_WS_PASSWORD=...` (only when it made the password up: it takes
+//! one from the environment variable `OBS_WS_PASSWORD`, never from its command line),
+//! `OBS_HOME=...`, `OBS_RECORDING_DIR=...`,
 //! `OBS_DISPLAY=...`, then `OBS_READY=1` last.
 
 use std::io::IsTerminal;
@@ -20,8 +22,9 @@ struct Args {
     /// obs-websocket port (0 = pick a free one).
     #[arg(long, env = "OBS_WS_PORT", default_value_t = 4455)]
     ws_port: u16,
-    /// obs-websocket password (random if not given; it is printed either way).
-    #[arg(long, env = "OBS_WS_PASSWORD", default_value = "")]
+    /// obs-websocket password: from the environment variable OBS_WS_PASSWORD only (a command
+    /// line is visible to every user); random if unset, and then printed.
+    #[arg(skip = std::env::var("OBS_WS_PASSWORD").unwrap_or_default())]
     ws_password: String,
     /// Directory for recordings (default: inside the private OBS home).
     #[arg(long)]
@@ -61,6 +64,8 @@ async fn main() -> Result<()> {
         .as_deref()
         .map(PluginFiles::from_workspace)
         .transpose()?;
+    // The caller who set the password knows it; print only one we made up.
+    let print_password = args.ws_password.is_empty();
     let opts = ObsOptions {
         ws_port: args.ws_port,
         ws_password: args.ws_password,
@@ -79,7 +84,9 @@ async fn main() -> Result<()> {
     };
     let mut obs = HeadlessObs::start(opts).await?;
     println!("OBS_WS=127.0.0.1:{}", obs.ws_port());
-    println!("OBS_WS_PASSWORD={}", obs.ws_password());
+    if print_password {
+        println!("OBS_WS_PASSWORD={}", obs.ws_password());
+    }
     println!("OBS_HOME={}", obs.home().display());
     println!("OBS_RECORDING_DIR={}", obs.recording_dir().display());
     println!("OBS_DISPLAY={}", obs.display());
@@ -120,4 +127,49 @@ fn tracing_init() {
         // No colour escapes in the log files the demo script redirects stderr to.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_not_a_command_line_option() {
+        assert!(Args::try_parse_from(["headless-obs", "--ws-password", "x"]).is_err());
+    }
+
+    /// No script hands a secret to a program on its command line (visible in `ps` to every
+    /// user): the flags that would carry one must not appear in any of them.
+    #[test]
+    fn no_script_passes_a_secret_on_a_command_line() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("scripts"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "sh"))
+            .collect();
+        scripts.push(root.join(".ci/run"));
+        let flags = [
+            "--ws-password",
+            "--password",
+            "--token ",
+            "--token=",
+            "--api-key",
+            "--secret",
+        ];
+        for script in scripts.iter().filter(|p| p.exists()) {
+            let text = std::fs::read_to_string(script).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for flag in flags {
+                    assert!(
+                        !line.contains(flag),
+                        "{}:{}: passes {flag} on a command line",
+                        script.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+        assert!(scripts.len() >= 3, "{scripts:?}");
+    }
 }

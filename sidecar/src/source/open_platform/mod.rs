@@ -251,9 +251,9 @@ impl LiveSource for OpenPlatformSource {
         let keeper = tasks
             .clone()
             .map(|client| tokio::spawn(keep_tasks(client, msg_types.clone())));
-        let served = axum::serve(listener, webhook::router(&config.path, hook.clone()))
-            .with_graceful_shutdown(sink_closed(sink))
-            .await;
+        let app = webhook::router(&config.path, hook.clone());
+        let limits = webhook::serve::ServeLimits::default();
+        let served = webhook::serve::serve(listener, app, limits, sink_closed(sink)).await;
         if let Some(keeper) = keeper {
             keeper.abort();
         }

@@ -5,6 +5,7 @@
 //! | check | answer | reason |
 //! |---|---|---|
 //! | body larger than 1 MiB | 413 | `too_large` |
+//! | body not complete within 5 s (connection closed) | 408 | `body_timeout` |
 //! | `x-signature` missing or wrong | 403 | `bad_signature` |
 //! | `x-timestamp` (ms; 10-digit seconds accepted) not within ±window | 403 | `stale_timestamp` |
 //! | same `(nonce, timestamp, signature)` already answered 200 | 409 | `replayed` |
@@ -18,6 +19,8 @@
 //! that the platform resends instead of timing out — whatever did get committed is recognised by
 //! its `msg_id` when it comes again. Ten failures in a row trip the platform's breaker, hence the
 //! margin. Every 403/409 means "not from the platform, or not now": nothing of it is recorded.
+//!
+//! The HTTP server around it ([`serve`]) bounds headers in time and connections in number.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,9 @@ use crate::source::EventSink;
 pub const MAX_BODY: usize = 1 << 20;
 /// Longest wait for the ledger before answering 503 (the platform's deadline is 2 s).
 pub const COMMIT_DEADLINE: Duration = Duration::from_millis(1500);
+/// Longest time a push body may take to arrive: the platform sends it at once, a client that
+/// trickles it is holding a connection slot.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the endpoint answered, and why (the reason is also the rejection counter's name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,7 @@ pub struct Webhook {
     guard: Mutex<ReplayGuard>,
     sink: EventSink,
     commit_deadline: Duration,
+    body_timeout: Duration,
     pub stats: PushStats,
 }
 
@@ -90,6 +97,7 @@ impl Webhook {
             guard: Mutex::new(ReplayGuard::new(window_secs)),
             sink,
             commit_deadline: COMMIT_DEADLINE,
+            body_timeout: BODY_TIMEOUT,
             stats: PushStats::default(),
         }
     }
@@ -238,6 +246,12 @@ impl Webhook {
         self.commit_deadline = deadline;
         self
     }
+
+    #[cfg(test)]
+    fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
 }
 
 /// The HTTP side: one route, `POST {path}`.
@@ -255,23 +269,40 @@ async fn push(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Body) 
             Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             &format!("content-length {len}"),
         ),
-        _ => match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(bytes) => hook.handle(&headers, &bytes, crate::clock::now_ms()).await,
+        _ => match tokio::time::timeout(hook.body_timeout, axum::body::to_bytes(body, MAX_BODY))
+            .await
+        {
+            Ok(Ok(bytes)) => hook.handle(&headers, &bytes, crate::clock::now_ms()).await,
             // Over the limit while streaming (or the client went away mid-body).
-            Err(e) => hook.refuse(Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large"), &e),
+            Ok(Err(e)) => hook.refuse(Answer::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large"), &e),
+            Err(_) => hook.refuse(
+                Answer::new(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+                &format!("body not complete within {:?}", hook.body_timeout),
+            ),
         },
     };
+    // The rest of a trickled body is not worth waiting for: close instead of draining it.
+    let close = answer.status == StatusCode::REQUEST_TIMEOUT;
     let err_no = if answer.status == StatusCode::OK {
         0
     } else {
         answer.status.as_u16()
     };
-    (
+    let mut response = (
         answer.status,
         Json(serde_json::json!({ "err_no": err_no, "err_msg": answer.reason })),
     )
-        .into_response()
+        .into_response();
+    if close {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
+
+pub mod serve;
 
 #[cfg(test)]
 mod tests;

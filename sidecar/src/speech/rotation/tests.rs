@@ -301,7 +301,7 @@ async fn a_hung_engine_costs_one_deadline_and_frees_the_lines_in_flight_on_it() 
             let r = r.clone();
             tokio::spawn(async move {
                 let spoken = r
-                    .synthesize(&SpeechRequest::new(&format!("谢谢{i}")), &level_check())
+                    .synthesize(&SpeechRequest::new(format!("谢谢{i}")), &level_check())
                     .await
                     .unwrap();
                 (spoken.engine, Instant::now())

@@ -262,3 +262,135 @@ async fn over_http_oversized_bodies_get_413_and_other_methods_405() {
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["err_msg"], "bad_signature");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP server's bounds, with real sockets.
+// ---------------------------------------------------------------------------------------------
+
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::serve::{serve, ServeLimits};
+
+async fn serve_hook(hook: Webhook, limits: ServeLimits) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router("/douyin/push", Arc::new(hook));
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    addr
+}
+
+/// Sends `at_once`, then `trickled` one byte per second, until the server closes the
+/// connection. Returns how long that took and what the server answered.
+async fn trickle(
+    addr: std::net::SocketAddr,
+    at_once: &[u8],
+    trickled: &[u8],
+) -> (Duration, String) {
+    let started = Instant::now();
+    let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+    write.write_all(at_once).await.unwrap();
+    let trickled = trickled.to_vec();
+    let writer = tokio::spawn(async move {
+        for byte in trickled {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+        // Keep the write half open: only the server may end this connection.
+        std::future::pending::<()>().await;
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer)).await;
+    writer.abort();
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&answer).into_owned(),
+    )
+}
+
+/// A signed gift push over HTTP, timestamped now (the endpoint checks against the wall clock).
+async fn push_over_http(addr: std::net::SocketAddr, msg_id: &str, nonce: &str) -> StatusCode {
+    let body = gift_body(msg_id, 1, 10);
+    let headers = signed("live_gift", nonce, crate::clock::now_ms(), &body, SECRET);
+    reqwest::Client::new()
+        .post(format!("http://{addr}/douyin/push"))
+        .headers(headers)
+        .body(body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_are_cut_off_and_a_push_meanwhile_is_answered() {
+    let (sink, mut events) = committing_sink();
+    let timeout = Duration::from_secs(2);
+    let hook = hook(sink.clone()).with_body_timeout(timeout);
+    let limits = ServeLimits {
+        header_timeout: timeout,
+        ..ServeLimits::default()
+    };
+    let addr = serve_hook(hook, limits).await;
+    let request = b"POST /douyin/push HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n";
+    let headers_trickled = tokio::spawn(trickle(addr, b"", request));
+    let body_trickled = tokio::spawn(trickle(addr, request, &[b' '; 40]));
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(push_over_http(addr, "m1", "n1").await, StatusCode::OK);
+    assert_eq!(events.recv().await.unwrap()[0].msg_id, "m1");
+
+    let (took, _) = headers_trickled.await.unwrap();
+    assert!(
+        took >= timeout - Duration::from_millis(300) && took < timeout * 2,
+        "a header trickler was closed after {took:?}"
+    );
+    let (took, answer) = body_trickled.await.unwrap();
+    assert!(
+        took >= timeout - Duration::from_millis(300) && took < timeout * 2,
+        "a body trickler was closed after {took:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(counted(&sink, "body_timeout"), 1);
+    // The defaults are a few seconds.
+    assert_eq!(BODY_TIMEOUT, Duration::from_secs(5));
+    assert_eq!(
+        ServeLimits::default().header_timeout,
+        Duration::from_secs(5)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_closed_and_slots_free_up() {
+    let (sink, mut events) = committing_sink();
+    let limits = ServeLimits {
+        header_timeout: Duration::from_secs(3),
+        max_connections: 2,
+        ..ServeLimits::default()
+    };
+    let addr = serve_hook(hook(sink), limits).await;
+    let _idle = [
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(3), third.read(&mut buf))
+        .await
+        .expect("the connection over the limit was not closed");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // At once, not when a header timeout would have closed it.
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+
+    // The idle ones time out after 3 s; then a push gets through.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(push_over_http(addr, "m2", "n2").await, StatusCode::OK);
+    assert_eq!(events.recv().await.unwrap()[0].msg_id, "m2");
+}
