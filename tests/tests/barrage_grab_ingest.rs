@@ -301,3 +301,131 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     );
     Ok(())
 }
+
+/// A steady stream of `gifts` gifts, `every` apart, each its own message (no combos): the
+/// script and the gifts the ledger must hold afterwards.
+fn gift_stream(gifts: u64, every: Duration) -> (Vec<Step>, BTreeMap<String, (u64, u64)>) {
+    let fans = [
+        user(2001, "小明", 12),
+        user(2002, "阿花", -1),
+        user(2003, "老王", 30),
+    ];
+    let mut script = Vec::new();
+    let mut truth = BTreeMap::new();
+    for n in 0..gifts {
+        // 1, 10 or 52 diamonds, so a wrong gift shows in the value too.
+        let (gift_id, gift_name, diamonds) = match n % 3 {
+            0 => (1001, "玫瑰", 1),
+            1 => (2002, "鲜花", 10),
+            _ => (4004, "爱心", 52),
+        };
+        let msg = GiftMsg {
+            msg_id: id(1000 + n),
+            room_id: ROOM,
+            gift_id,
+            gift_name,
+            diamonds,
+            group_id: 0,
+            gift_count: 1,
+            repeat_count: 1,
+            combo: false,
+        };
+        let sender = fans[(n % 3) as usize].clone();
+        script.push(Step::Send(envelope(kind::GIFT, &gift(&msg, sender))));
+        script.push(Step::Pause(every));
+        truth.insert(msg.msg_id.to_string(), (1, diamonds as u64 * 10));
+    }
+    (script, truth)
+}
+
+/// Another process holds the ledger's write lock for longer than the busy timeout while the
+/// tool streams gifts: the commits are retried, the adapter keeps its connection (BarrageGrab
+/// keeps no history, so a dropped connection would lose gifts for good), and afterwards the
+/// ledger is exactly the truth, including the gifts sent after the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_locked_by_another_process_mid_stream_loses_and_doubles_nothing() -> Result<()> {
+    // ~16 s of gifts: the 8 s lock, taken at 30 %, ends well before the stream does.
+    let (script, truth) = gift_stream(200, Duration::from_millis(80));
+    let sends = script.iter().filter(|s| matches!(s, Step::Send(_))).count();
+    let sidecar_bin = e2e::sidecar::binary()?;
+    let mut fake = FakeBarrageGrab::start(script).await?;
+    let work = tempfile::tempdir()?;
+    let config = write_config(work.path(), &fake.url())?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    ensure!(sidecar_bin.exists());
+    let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
+
+    let outcome = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ledger_gifts(&ledger).len() * 10 < truth.len() * 3 {
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            ensure!(Instant::now() < deadline, "30 % of the gifts never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let locked = ledger.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            e2e::sidecar::hold_ledger_write_lock(
+                &locked,
+                e2e::sidecar::LOCK_LONGER_THAN_BUSY_TIMEOUT,
+            )
+        })
+        .await??;
+        tokio::task::spawn_blocking(move || lock.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the lock holder panicked"))?;
+        let at_release = ledger_gifts(&ledger).len();
+        ensure!(
+            at_release < truth.len(),
+            "all gifts were in before the lock ended ({at_release}): the test proves nothing"
+        );
+        if let Some(status) = sidecar.try_wait()? {
+            bail!("the sidecar exited during the lock with {status}");
+        }
+        let report = fake.script_played(Duration::from_secs(45)).await?;
+        ensure!(
+            report
+                == Report {
+                    connections: 1,
+                    sent: sends
+                },
+            "the connection did not survive the lock: {report:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ledger_gifts(&ledger) != truth {
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            let got = ledger_gifts(&ledger);
+            ensure!(
+                Instant::now() < deadline,
+                "timed out: ledger has {} of {} gifts, {} unknown ones",
+                got.len(),
+                truth.len(),
+                got.keys().filter(|k| !truth.contains_key(*k)).count()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+    .await;
+    // A late double count would show up now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let still_running = sidecar.try_wait()?.is_none();
+    e2e::sidecar::stop(&mut sidecar)?;
+    let log = e2e::sidecar::read_log(&log_path);
+    if let Err(why) = outcome {
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    ensure!(still_running, "the sidecar stopped:\n{log}");
+    let gifts = ledger_gifts(&ledger);
+    ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
+    e2e::sidecar::ensure_lock_survived(&log)?;
+    ensure!(
+        log.matches("connected to BarrageGrab").count() == 1,
+        "the adapter reconnected (gifts of the gap would be lost for good):\n{log}"
+    );
+    Ok(())
+}
