@@ -212,12 +212,13 @@ impl Admitter {
     }
 
     /// Runs `f` on the ledger on the blocking pool (SQLite may wait for a lock there).
-    async fn on_ledger<T: Send + 'static, E: Send + 'static>(
+    async fn on_ledger<T, E>(
         &self,
         f: impl FnOnce(&Ledger) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
-        E: From<LedgerError>,
+        T: Send + 'static,
+        E: Send + 'static + From<LedgerError>,
     {
         let ledger = self.ledger.clone();
         match tokio::task::spawn_blocking(move || {

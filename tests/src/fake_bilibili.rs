@@ -270,14 +270,13 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
 
     // 3. Heartbeats.
     while let Some(Ok(message)) = ws.next().await {
-        if record_client_packet(&shared, &message) {
-            if ws
+        if record_client_packet(&shared, &message)
+            && ws
                 .send(Message::binary(heartbeat_reply(&shared)))
                 .await
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use e2e::fake_barrage_grab::{
-    base, chat, envelope, envelope_raw, gift, kind, user, FakeBarrageGrab, GiftMsg, Report, Step,
+    base, chat, envelope, envelope_raw, gift, gift_stream, kind, user, FakeBarrageGrab, GiftMsg,
+    Report, Step,
 };
 use serde_json::{json, Value};
 
@@ -302,42 +303,6 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     Ok(())
 }
 
-/// A steady stream of `gifts` gifts, `every` apart, each its own message (no combos): the
-/// script and the gifts the ledger must hold afterwards.
-fn gift_stream(gifts: u64, every: Duration) -> (Vec<Step>, BTreeMap<String, (u64, u64)>) {
-    let fans = [
-        user(2001, "小明", 12),
-        user(2002, "阿花", -1),
-        user(2003, "老王", 30),
-    ];
-    let mut script = Vec::new();
-    let mut truth = BTreeMap::new();
-    for n in 0..gifts {
-        // 1, 10 or 52 diamonds, so a wrong gift shows in the value too.
-        let (gift_id, gift_name, diamonds) = match n % 3 {
-            0 => (1001, "玫瑰", 1),
-            1 => (2002, "鲜花", 10),
-            _ => (4004, "爱心", 52),
-        };
-        let msg = GiftMsg {
-            msg_id: id(1000 + n),
-            room_id: ROOM,
-            gift_id,
-            gift_name,
-            diamonds,
-            group_id: 0,
-            gift_count: 1,
-            repeat_count: 1,
-            combo: false,
-        };
-        let sender = fans[(n % 3) as usize].clone();
-        script.push(Step::Send(envelope(kind::GIFT, &gift(&msg, sender))));
-        script.push(Step::Pause(every));
-        truth.insert(msg.msg_id.to_string(), (1, diamonds as u64 * 10));
-    }
-    (script, truth)
-}
-
 /// Another process holds the ledger's write lock for longer than the busy timeout while the
 /// tool streams gifts: the commits are retried, the adapter keeps its connection (BarrageGrab
 /// keeps no history, so a dropped connection would lose gifts for good), and afterwards the
@@ -345,7 +310,7 @@ fn gift_stream(gifts: u64, every: Duration) -> (Vec<Step>, BTreeMap<String, (u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_locked_by_another_process_mid_stream_loses_and_doubles_nothing() -> Result<()> {
     // ~16 s of gifts: the 8 s lock, taken at 30 %, ends well before the stream does.
-    let (script, truth) = gift_stream(200, Duration::from_millis(80));
+    let (script, truth) = gift_stream(ROOM, id(1000), 200, Duration::from_millis(80));
     let sends = script.iter().filter(|s| matches!(s, Step::Send(_))).count();
     let sidecar_bin = e2e::sidecar::binary()?;
     let mut fake = FakeBarrageGrab::start(script).await?;
