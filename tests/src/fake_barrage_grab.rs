@@ -11,6 +11,7 @@
 //! Nothing is sent while no client is connected (the real tool keeps no history either): every
 //! scripted message goes to a connected client, so a test knows exactly what the sidecar saw.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -116,6 +117,48 @@ pub fn gift(g: &GiftMsg, sender: Value) -> Value {
         data[k] = v;
     }
     data
+}
+
+/// A steady stream of `gifts` gifts in `room_id`, `every` apart, each its own message (no
+/// combos), with message ids from `first_msg_id` on: the script, and the gifts a ledger must
+/// hold afterwards as `msg_id → (count, value_fen)`.
+pub fn gift_stream(
+    room_id: u64,
+    first_msg_id: u64,
+    gifts: u64,
+    every: Duration,
+) -> (Vec<Step>, BTreeMap<String, (u64, u64)>) {
+    let fans = [
+        user(2001, "小明", 12),
+        user(2002, "阿花", -1),
+        user(2003, "老王", 30),
+    ];
+    let mut script = Vec::new();
+    let mut truth = BTreeMap::new();
+    for n in 0..gifts {
+        // 1, 10 or 52 diamonds, so a wrong gift shows in the value too.
+        let (gift_id, gift_name, diamonds) = match n % 3 {
+            0 => (1001, "玫瑰", 1),
+            1 => (2002, "鲜花", 10),
+            _ => (4004, "爱心", 52),
+        };
+        let msg = GiftMsg {
+            msg_id: first_msg_id + n,
+            room_id,
+            gift_id,
+            gift_name,
+            diamonds,
+            group_id: 0,
+            gift_count: 1,
+            repeat_count: 1,
+            combo: false,
+        };
+        let sender = fans[(n % 3) as usize].clone();
+        script.push(Step::Send(envelope(kind::GIFT, &gift(&msg, sender))));
+        script.push(Step::Pause(every));
+        truth.insert(msg.msg_id.to_string(), (1, diamonds as u64 * 10));
+    }
+    (script, truth)
 }
 
 /// One step of a scripted session.

@@ -12,7 +12,8 @@
 //!    (or `{"code":-101}` and closes, for a wrong key or room);
 //! 2. plays its scripted storm: part one on the first authenticated connection, which it then
 //!    drops in the middle of the storm (FIN without a WebSocket close frame, like a server
-//!    going away), part two on the next one;
+//!    going away), part two on the next one (or, made with [`FakeBilibili::start_stream`], a
+//!    steady stream of gifts on the first connection, never dropped);
 //! 3. answers every heartbeat (operation 2) with a popularity (operation 3) and records it.
 //!
 //! The storm mixes version 0 packets, version 2 (zlib) and 3 (brotli) bodies holding several
@@ -26,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -34,6 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 /// What the fake expects from the client.
 #[derive(Debug, Clone)]
@@ -79,6 +82,8 @@ pub struct Activity {
     pub storm_parts_played: usize,
     /// Times the fake dropped a connection on purpose.
     pub drops: usize,
+    /// Messages of a steady stream ([`FakeBilibili::start_stream`]) sent so far.
+    pub stream_sent: usize,
 }
 
 /// The running fake server. Stops when dropped.
@@ -91,6 +96,8 @@ pub struct FakeBilibili {
 struct Shared {
     options: FakeBilibiliOptions,
     storm: Storm,
+    /// `Some`: a steady stream, one message this often, on the first connection (no drop).
+    pace: Option<Duration>,
     activity: Mutex<Activity>,
 }
 
@@ -101,11 +108,32 @@ impl FakeBilibili {
         let storm = tokio::task::spawn_blocking(Storm::build)
             .await
             .map_err(std::io::Error::other)?;
+        Self::serve(options, storm, None).await
+    }
+
+    /// Instead of the storm: `gifts` plain `SEND_GIFT` messages, one every `every`, on the
+    /// first connection, which is never dropped (the real server keeps no history either, so
+    /// a client that lost the connection would lose what was sent meanwhile). Heartbeats are
+    /// answered throughout. [`Activity::stream_sent`] counts what went out.
+    pub async fn start_stream(
+        options: FakeBilibiliOptions,
+        gifts: usize,
+        every: Duration,
+    ) -> std::io::Result<Self> {
+        Self::serve(options, Storm::stream(gifts), Some(every)).await
+    }
+
+    async fn serve(
+        options: FakeBilibiliOptions,
+        storm: Storm,
+        pace: Option<Duration>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             options,
             storm,
+            pace,
             activity: Mutex::new(Activity::default()),
         });
         let serving = shared.clone();
@@ -217,7 +245,11 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
             activity.storm_parts_played - 1
         })
     };
-    if let Some(part) = part {
+    if let (Some(every), Some(0)) = (shared.pace, part) {
+        if play_stream(&mut ws, &shared, every).await.is_err() {
+            return;
+        }
+    } else if let Some(part) = part {
         for frame in &shared.storm.parts[part] {
             if ws.send(Message::binary(frame.clone())).await.is_err() {
                 return;
@@ -238,18 +270,53 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
 
     // 3. Heartbeats.
     while let Some(Ok(message)) = ws.next().await {
-        if record_client_packet(&shared, &message) {
-            let reply = wire::packet(
-                wire::V_INT,
-                wire::OP_HEARTBEAT_REPLY,
-                1,
-                &shared.options.popularity.to_be_bytes(),
-            );
-            if ws.send(Message::binary(reply)).await.is_err() {
-                return;
-            }
+        if record_client_packet(&shared, &message)
+            && ws
+                .send(Message::binary(heartbeat_reply(&shared)))
+                .await
+                .is_err()
+        {
+            return;
         }
     }
+}
+
+/// Plays the steady stream (part one), one message per `every`, answering heartbeats.
+async fn play_stream(
+    ws: &mut WebSocketStream<TcpStream>,
+    shared: &Shared,
+    every: Duration,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let mut frames = shared.storm.parts[0].iter();
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {
+                let Some(frame) = frames.next() else { return Ok(()) };
+                ws.send(Message::binary(frame.clone())).await?;
+                lock(&shared.activity).stream_sent += 1;
+                next += every;
+            }
+            message = ws.next() => match message {
+                Some(Ok(message)) => {
+                    if record_client_packet(shared, &message) {
+                        ws.send(Message::binary(heartbeat_reply(shared))).await?;
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed),
+            },
+        }
+    }
+}
+
+fn heartbeat_reply(shared: &Shared) -> Vec<u8> {
+    wire::packet(
+        wire::V_INT,
+        wire::OP_HEARTBEAT_REPLY,
+        1,
+        &shared.options.popularity.to_be_bytes(),
+    )
 }
 
 /// Counts a client packet after auth; `true` if it was a well-formed heartbeat.
@@ -366,6 +433,30 @@ impl Storm {
         ];
         Storm {
             parts: [part_one, part_two],
+            gifts: s.gifts,
+            comment_ids: s.comment_ids,
+        }
+    }
+}
+
+impl Storm {
+    /// `gifts` gifts, one `SEND_GIFT` per message, of 1 to 3 items at 0.1, 1 or 52 CNY each.
+    fn stream(gifts: usize) -> Self {
+        let mut s = Script::default();
+        let part_one = (0..gifts)
+            .map(|n| {
+                let (gift_id, name, price) = [
+                    (31036, "小花花", 100),
+                    (31039, "牛哇牛哇", 1_000),
+                    (31026, "告白气球", 52_000),
+                ][n % 3];
+                let tid = format!("17000000020{n:08}");
+                let num = 1 + (n as u64 % 3);
+                wire::command(&s.send_gift(&tid, gift_id, name, num, price, "gold"))
+            })
+            .collect();
+        Storm {
+            parts: [part_one, Vec::new()],
             gifts: s.gifts,
             comment_ids: s.comment_ids,
         }

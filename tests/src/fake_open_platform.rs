@@ -172,6 +172,42 @@ impl Pusher {
         Ok((request, response))
     }
 
+    /// Pushes `items` the way the platform does when an answer is not 200: 503 (or no answer
+    /// in time) means "resend", after `pause`, as a fresh request (new nonce and time), until
+    /// it is answered 200 or `give_up_after` has passed. Any other answer is an error. Returns
+    /// every answer, the 200 last.
+    pub async fn push_until_accepted(
+        &self,
+        msg_type: &str,
+        items: &Value,
+        pause: Duration,
+        give_up_after: Duration,
+    ) -> Result<Vec<PushResponse>> {
+        let deadline = Instant::now() + give_up_after;
+        let mut answers = Vec::new();
+        loop {
+            match self.push(msg_type, items).await {
+                Ok((_, response)) if response.status == 200 => {
+                    answers.push(response);
+                    return Ok(answers);
+                }
+                Ok((_, response)) if response.status == 503 => answers.push(response),
+                Ok((_, response)) => bail!(
+                    "a push was answered {} {} (after {answers:?})",
+                    response.status,
+                    response.body
+                ),
+                // No answer in time: the platform resends too.
+                Err(_) => {}
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "a push was not accepted within {give_up_after:?}: {answers:?}"
+            );
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     /// Sends `request` exactly as captured, on a new connection, and reads the answer.
     pub async fn send(&self, request: &PushRequest) -> Result<PushResponse> {
         let mut wire = format!(

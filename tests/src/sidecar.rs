@@ -153,3 +153,73 @@ fn open_read_only(ledger: &Path) -> rusqlite::Result<rusqlite::Connection> {
     conn.busy_timeout(Duration::from_secs(2))?;
     Ok(conn)
 }
+
+/// Longer than the sidecar's SQLite busy timeout (5 s): a commit attempted while the lock is
+/// held fails with `database is locked` instead of just waiting it out.
+pub const LOCK_LONGER_THAN_BUSY_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// What the sidecar logs when a ledger commit failed and it keeps the group to retry it.
+pub const COMMIT_RETRY_WARNING: &str = "ledger commit failed; holding the group";
+
+/// What the sidecar logs when a live-room source ended (before sources were supervised, the
+/// end of the show's intake; now the supervisor's restart notice).
+pub const SOURCE_ENDED: [&str; 2] = [
+    "event source finished",
+    "live-room source stopped; restarting",
+];
+
+/// Plays another process holding the ledger's write lock (a backup tool, a DB browser,
+/// antivirus): a writable connection of its own that takes `BEGIN IMMEDIATE` — in WAL mode the
+/// write lock; readers go on — and keeps it for `for_`. Returns once the lock is held; the
+/// thread rolls back (writing nothing) and ends when the time is up.
+pub fn hold_ledger_write_lock(
+    ledger: &Path,
+    for_: Duration,
+) -> Result<std::thread::JoinHandle<()>> {
+    let conn = rusqlite::Connection::open(ledger)?;
+    // The sidecar may be mid-commit: wait for it like any client would.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    Ok(std::thread::spawn(move || {
+        std::thread::sleep(for_);
+        let _ = conn.execute_batch("ROLLBACK");
+    }))
+}
+
+/// `sidecar run --config <config>` from the workspace root, its log (`RUST_LOG=info`, no
+/// colours) in `log`.
+pub fn spawn(config: &Path, log: &Path) -> Result<Child> {
+    use anyhow::Context;
+    Command::new(binary()?)
+        .current_dir(crate::workspace_root())
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info,obws=warn")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting the sidecar")
+}
+
+/// The sidecar's log so far (empty if it cannot be read yet).
+pub fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// Checks what a ledger lock must leave behind in the log: the commit was retried (the lock
+/// did bite), and no source ended because of it.
+pub fn ensure_lock_survived(log: &str) -> Result<()> {
+    anyhow::ensure!(
+        log.contains(COMMIT_RETRY_WARNING),
+        "no {COMMIT_RETRY_WARNING:?} in the log: the lock never made a commit fail:\n{log}"
+    );
+    for ended in SOURCE_ENDED {
+        anyhow::ensure!(
+            !log.contains(ended),
+            "a source ended during the lock ({ended:?}):\n{log}"
+        );
+    }
+    Ok(())
+}

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use e2e::fake_barrage_grab::{
-    base, chat, envelope, envelope_raw, gift, kind, user, FakeBarrageGrab, GiftMsg, Step,
+    base, chat, envelope, envelope_raw, gift, gift_stream, kind, user, FakeBarrageGrab, GiftMsg,
+    Step,
 };
 use serde_json::{json, Value};
 
@@ -294,6 +295,94 @@ async fn ledger_equals_the_truth_across_a_crash_of_the_tool() -> Result<()> {
     ensure!(
         log.matches("connected to BarrageGrab").count() >= 2,
         "no reconnect in the log:\n{log}"
+    );
+    Ok(())
+}
+
+/// Another process holds the ledger's write lock for longer than the busy timeout while the
+/// tool streams gifts: the commits are retried, the adapter keeps its connection (BarrageGrab
+/// keeps no history, so a dropped connection would lose gifts for good), and afterwards the
+/// ledger is exactly the truth, including the gifts sent after the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_locked_by_another_process_mid_stream_loses_and_doubles_nothing() -> Result<()> {
+    // ~16 s of gifts: the 8 s lock, taken at 30 %, ends well before the stream does.
+    let (script, truth) = gift_stream(ROOM, id(1000), 200, Duration::from_millis(80));
+    let sends = script.iter().filter(|s| matches!(s, Step::Send(_))).count();
+    let sidecar_bin = e2e::sidecar::binary()?;
+    let mut fake = FakeBarrageGrab::start(script).await?;
+    let work = tempfile::tempdir()?;
+    let config = write_config(work.path(), &fake.url())?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    ensure!(sidecar_bin.exists());
+    let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
+
+    let outcome = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ledger_gifts(&ledger).len() * 10 < truth.len() * 3 {
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            ensure!(Instant::now() < deadline, "30 % of the gifts never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let locked = ledger.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            e2e::sidecar::hold_ledger_write_lock(
+                &locked,
+                e2e::sidecar::LOCK_LONGER_THAN_BUSY_TIMEOUT,
+            )
+        })
+        .await??;
+        tokio::task::spawn_blocking(move || lock.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the lock holder panicked"))?;
+        let at_release = ledger_gifts(&ledger).len();
+        ensure!(
+            at_release < truth.len(),
+            "all gifts were in before the lock ended ({at_release}): the test proves nothing"
+        );
+        if let Some(status) = sidecar.try_wait()? {
+            bail!("the sidecar exited during the lock with {status}");
+        }
+        let report = fake.script_played(Duration::from_secs(45)).await?;
+        ensure!(
+            (report.connections, report.sent) == (1, sends),
+            "the connection did not survive the lock: {report:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ledger_gifts(&ledger) != truth {
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            let got = ledger_gifts(&ledger);
+            ensure!(
+                Instant::now() < deadline,
+                "timed out: ledger has {} of {} gifts, {} unknown ones",
+                got.len(),
+                truth.len(),
+                got.keys().filter(|k| !truth.contains_key(*k)).count()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+    .await;
+    // A late double count would show up now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let still_running = sidecar.try_wait()?.is_none();
+    e2e::sidecar::stop(&mut sidecar)?;
+    let log = e2e::sidecar::read_log(&log_path);
+    if let Err(why) = outcome {
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    ensure!(still_running, "the sidecar stopped:\n{log}");
+    let gifts = ledger_gifts(&ledger);
+    ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
+    e2e::sidecar::ensure_lock_survived(&log)?;
+    ensure!(
+        log.matches("connected to BarrageGrab").count() == 1,
+        "the adapter reconnected (gifts of the gap would be lost for good):\n{log}"
     );
     Ok(())
 }

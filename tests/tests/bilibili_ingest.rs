@@ -165,3 +165,106 @@ async fn bilibili_storm_lands_in_the_ledger_exactly_once() -> Result<()> {
     ensure!(!log.contains(BUVID), "the buvid leaked into the log");
     Ok(())
 }
+
+/// Another process holds the ledger's write lock for longer than the busy timeout while gifts
+/// stream in: the commits are retried, the adapter keeps its connection (the danmaku server
+/// keeps no history: a reconnect would lose what was sent meanwhile), and afterwards the
+/// ledger is exactly the truth, including the gifts sent after the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_locked_by_another_process_mid_stream_loses_and_doubles_nothing() -> Result<()> {
+    e2e::sidecar::binary()?;
+    const GIFTS: usize = 200;
+    // ~16 s of gifts: the 8 s lock, taken at 30 %, ends well before the stream does.
+    let fake = FakeBilibili::start_stream(
+        FakeBilibiliOptions {
+            room_id: ROOM,
+            key: KEY.to_string(),
+            popularity: 4242,
+        },
+        GIFTS,
+        Duration::from_millis(80),
+    )
+    .await?;
+    let work = tempfile::tempdir()?;
+    let config = write_config(work.path(), &fake)?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
+    let truth = truth_map(&fake.expected_gifts());
+    ensure!(truth.len() == GIFTS);
+
+    let outcome = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ledger_gifts(&ledger).len() * 10 < GIFTS * 3 {
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            ensure!(Instant::now() < deadline, "30 % of the gifts never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let locked = ledger.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            e2e::sidecar::hold_ledger_write_lock(
+                &locked,
+                e2e::sidecar::LOCK_LONGER_THAN_BUSY_TIMEOUT,
+            )
+        })
+        .await??;
+        tokio::task::spawn_blocking(move || lock.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the lock holder panicked"))?;
+        let sent_at_release = fake.activity().stream_sent;
+        ensure!(
+            sent_at_release < GIFTS,
+            "the stream was over before the lock ended: the test proves nothing"
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let (gifts, activity) = (ledger_gifts(&ledger), fake.activity());
+            if gifts == truth && activity.stream_sent == GIFTS {
+                break;
+            }
+            if let Some(status) = sidecar.try_wait()? {
+                bail!("the sidecar exited early with {status}");
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "timed out: ledger has {} of {GIFTS} gifts, {} unknown ones; fake {activity:?}",
+                gifts.len(),
+                gifts.keys().filter(|k| !truth.contains_key(*k)).count()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Still live: heartbeats go on after the stream.
+        let beats = fake.activity().heartbeats;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.activity().heartbeats < beats + 2 {
+            ensure!(
+                Instant::now() < deadline,
+                "heartbeats stopped after the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+    .await;
+    // A late double count would show up now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let still_running = sidecar.try_wait()?.is_none();
+    e2e::sidecar::stop(&mut sidecar)?;
+    let log = e2e::sidecar::read_log(&log_path);
+    if let Err(why) = outcome {
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    ensure!(still_running, "the sidecar stopped:\n{log}");
+    let gifts = ledger_gifts(&ledger);
+    ensure!(gifts == truth, "ledger {gifts:?} != truth {truth:?}");
+    e2e::sidecar::ensure_lock_survived(&log)?;
+    let activity = fake.activity();
+    ensure!(
+        activity.connections == 1 && activity.drops == 0,
+        "the adapter reconnected (gifts of the gap would be lost for good): {activity:?}\n{log}"
+    );
+    ensure!(activity.unexpected_packets == 0, "{activity:?}");
+    Ok(())
+}

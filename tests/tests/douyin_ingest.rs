@@ -503,3 +503,104 @@ async fn a_refused_signature_is_reported_and_not_hammered() -> Result<()> {
     ensure!(setup.ledger_totals().map_or(true, |t| t == (0, 0)));
     Ok(())
 }
+
+/// Another process (a backup tool, a DB browser) holds the ledger's write lock for longer than
+/// the busy timeout in the middle of a storm: the commits fail and are retried, the frames wait
+/// unacknowledged meanwhile, and afterwards the ledger is exactly the truth, every frame is
+/// acked, and the connection goes on (the rest of the storm and the idle frames after it are
+/// admitted and acked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_locked_by_another_process_mid_storm_loses_and_doubles_nothing() -> Result<()> {
+    e2e::sidecar::binary()?;
+    // ~16 s of storm: it is still going when the 8 s lock, taken at 30 %, is released.
+    let fake = FakeDouyin::start(Scenario::generate(ScenarioOptions {
+        seed: 0x5eed_0004,
+        frames: 400,
+        frame_interval: Duration::from_millis(40),
+        drops: 0,
+        stalls: 0,
+        duplicate_frames: 2,
+        bad_input: false,
+        ..ScenarioOptions::default()
+    }))
+    .await?;
+    let truth = fake.truth().clone();
+    let want = (truth.gift_count, truth.value_fen());
+    let setup = Setup::new(&fake, &[])?;
+    let mut sidecar = setup.start("locked")?;
+
+    wait_until(
+        &mut sidecar,
+        Duration::from_secs(30),
+        "30 % of the storm's gifts in the ledger",
+        || {
+            setup
+                .ledger_totals()
+                .is_ok_and(|(n, _)| n * 10 >= want.0 * 3)
+        },
+    )
+    .await?;
+    let ledger = setup.ledger.clone();
+    let lock = tokio::task::spawn_blocking(move || {
+        e2e::sidecar::hold_ledger_write_lock(&ledger, e2e::sidecar::LOCK_LONGER_THAN_BUSY_TIMEOUT)
+    })
+    .await??;
+    let during = setup.ledger_totals()?;
+    tokio::task::spawn_blocking(move || lock.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the lock holder panicked"))?;
+    let released = fake.elapsed();
+    let sent_at_release = fake.frames_sent();
+    sidecar.ensure_running()?;
+    ensure!(
+        during.0 < want.0 && sent_at_release < fake.scenario().frames.len(),
+        "the storm was over before the lock was released (ledger {during:?}, truth {want:?}, \
+         {sent_at_release} frames sent): nothing would show that the source is still live"
+    );
+
+    wait_until(
+        &mut sidecar,
+        Duration::from_secs(40),
+        "the ledger to match the truth",
+        || setup.ledger_totals().ok() == Some(want),
+    )
+    .await
+    .with_context(|| format!("ledger {:?}, truth {want:?}", setup.ledger_totals().ok()))?;
+    wait_until(
+        &mut sidecar,
+        Duration::from_secs(10),
+        "every frame acked",
+        || fake.storm_complete() && fake.unacked_frames().is_empty(),
+    )
+    .await
+    .with_context(|| format!("unacked frames {:?}", fake.unacked_frames()))?;
+    // Still live: the idle frames after the storm go on being acked.
+    let idle_acked_after = |fake: &FakeDouyin| {
+        fake.acks()
+            .iter()
+            .filter(|a| a.seq.is_none() && a.at > released)
+            .count()
+    };
+    let before = idle_acked_after(&fake);
+    wait_until(
+        &mut sidecar,
+        Duration::from_secs(10),
+        "idle frames acked after the storm",
+        || idle_acked_after(&fake) >= before + 2,
+    )
+    .await?;
+    ensure!(
+        setup.ledger_totals()? == want,
+        "the ledger moved past the truth"
+    );
+    let log = sidecar.stop()?;
+
+    e2e::sidecar::ensure_lock_survived(&log)?;
+    ensure!(
+        fake.violations().is_empty(),
+        "contract violations: {:#?}",
+        fake.violations()
+    );
+    ensure!(fake.max_open_sessions() <= 1, "connections leaked");
+    Ok(())
+}

@@ -340,6 +340,163 @@ async fn exercise(
     Ok(())
 }
 
+/// Another process holds the ledger's write lock for longer than the busy timeout while the
+/// platform pushes gifts from two connections at once: pushes the ledger cannot take within the
+/// platform's deadline are answered 503, the platform resends them, and afterwards every push
+/// was answered 200, the ledger is exactly the truth (the 503'd pushes that did get committed
+/// are recognised when they come again), and a push made after the lock lands too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_locked_by_another_process_mid_storm_loses_and_doubles_nothing() -> Result<()> {
+    const PUSHERS: u64 = 2;
+    const BATCHES: u64 = 40;
+    let sidecar_bin = e2e::sidecar::binary()?;
+    let api = FakeTaskApi::start(ACCESS_TOKEN).await?;
+    let work = tempfile::tempdir()?;
+    let bind: SocketAddr = format!("127.0.0.1:{}", e2e::free_port()?).parse()?;
+    let config = write_config(work.path(), bind, &api)?;
+    let ledger = work.path().join("ledger.sqlite3");
+    let log_path = work.path().join("sidecar.log");
+    ensure!(sidecar_bin.exists());
+    let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
+    let outcome = async {
+        wait_for(
+            &mut sidecar,
+            Duration::from_secs(20),
+            "the push endpoint",
+            || std::net::TcpStream::connect(bind).is_ok(),
+        )
+        .await?;
+        // Each push: 3 gifts of 1, 3 and 52 diamonds; msg ids unique across pushers.
+        let batch = |pusher: u64, n: u64| -> Value {
+            let id = |k: u64| format!("74100000{pusher:02}{n:05}{k}");
+            json!([
+                gift(&id(1), "小明", "sec_gift_heart", 1, 10),
+                gift(&id(2), "阿花", "sec_gift_heart", 3, 30),
+                gift(&id(3), "老王", "sec_gift_unknown", 1, 520),
+            ])
+        };
+        let mut truth: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for pusher in 0..PUSHERS {
+            for n in 0..BATCHES {
+                for item in batch(pusher, n).as_array().expect("an array") {
+                    let (num, fen) = (item["gift_num"].as_u64(), item["gift_value"].as_u64());
+                    let (num, fen) = (num.context("num")?, fen.context("value")?);
+                    truth.insert(
+                        item["msg_id"].as_str().context("msg_id")?.to_string(),
+                        (num, fen / 10 / num, fen),
+                    );
+                }
+            }
+        }
+        let storm: Vec<_> = (0..PUSHERS)
+            .map(|pusher| {
+                let pusher_client = Pusher::new(bind, PATH, ROOM, APP_SECRET);
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    for n in 0..BATCHES {
+                        answers.extend(
+                            pusher_client
+                                .push_until_accepted(
+                                    "live_gift",
+                                    &batch(pusher, n),
+                                    Duration::from_millis(300),
+                                    Duration::from_secs(60),
+                                )
+                                .await?,
+                        );
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    anyhow::Ok(answers)
+                })
+            })
+            .collect();
+
+        wait_for(
+            &mut sidecar,
+            Duration::from_secs(30),
+            "30 % of the gifts in the ledger",
+            || e2e::sidecar::ledger_gifts(&ledger, PLATFORM).len() * 10 >= truth.len() * 3,
+        )
+        .await?;
+        let locked = ledger.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            e2e::sidecar::hold_ledger_write_lock(
+                &locked,
+                e2e::sidecar::LOCK_LONGER_THAN_BUSY_TIMEOUT,
+            )
+        })
+        .await??;
+        tokio::task::spawn_blocking(move || lock.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the lock holder panicked"))?;
+        let at_release = e2e::sidecar::ledger_gifts(&ledger, PLATFORM).len();
+        ensure!(
+            at_release < truth.len(),
+            "every gift was in before the lock ended: the test proves nothing"
+        );
+
+        let mut answers = Vec::new();
+        for pusher in storm {
+            answers.extend(pusher.await??);
+        }
+        let refused = answers.iter().filter(|a| a.status == 503).count();
+        let accepted = answers.iter().filter(|a| a.status == 200).count() as u64;
+        ensure!(accepted == PUSHERS * BATCHES, "{answers:?}");
+        ensure!(
+            refused > 0,
+            "no push was answered 503 while the ledger was locked: {answers:?}"
+        );
+        for a in answers.iter().filter(|a| a.status == 200) {
+            ensure!(a.elapsed < DEADLINE, "a 200 took {:?}", a.elapsed);
+        }
+
+        // Still live: a push after the lock is accepted at once and lands.
+        let after = json!([gift(
+            "7410000099000001",
+            "新来的",
+            "sec_gift_carnival",
+            1,
+            30_000
+        )]);
+        let (_, response) = Pusher::new(bind, PATH, ROOM, APP_SECRET)
+            .push("live_gift", &after)
+            .await?;
+        expect(&response, 200, "a push after the lock")?;
+        truth.insert("7410000099000001".into(), (1, 3000, 30_000));
+        wait_for(
+            &mut sidecar,
+            Duration::from_secs(20),
+            "the ledger to match the truth",
+            || e2e::sidecar::ledger_gifts(&ledger, PLATFORM) == truth,
+        )
+        .await
+        .with_context(|| {
+            let got = e2e::sidecar::ledger_gifts(&ledger, PLATFORM);
+            format!("ledger has {} of {} gifts", got.len(), truth.len())
+        })?;
+        // A late double count would show up now.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let gifts = e2e::sidecar::ledger_gifts(&ledger, PLATFORM);
+        ensure!(gifts == truth, "the ledger moved past the truth");
+        if let Some(status) = sidecar.try_wait()? {
+            bail!("the sidecar exited with {status}");
+        }
+        Ok(())
+    }
+    .await;
+    e2e::sidecar::stop(&mut sidecar)?;
+    let log = e2e::sidecar::read_log(&log_path);
+    if let Err(why) = outcome {
+        bail!("{why:#}\n--- sidecar log ---\n{log}");
+    }
+    e2e::sidecar::ensure_lock_survived(&log)?;
+    ensure!(
+        log.contains("answering 503 so the platform resends"),
+        "no 503 logged:\n{log}"
+    );
+    Ok(())
+}
+
 /// Sends `at_once`, then `trickled` one byte a second, until the sidecar closes the connection
 /// (it is never closed from this side); returns how long the connection stayed open.
 async fn trickle(addr: SocketAddr, at_once: Vec<u8>, trickled: Vec<u8>) -> Result<Duration> {
