@@ -209,6 +209,12 @@ async fn run(
     // The last problem logged, so a sidecar that is down logs once, not every attempt.
     let mut last_problem: Option<String> = None;
     loop {
+        if reports.is_closed() {
+            // The audio clock stopped: claiming the clock role now would have the sidecar
+            // send lines nobody plays (and wait for reports that never come).
+            log_error!("the audio clock has stopped; not connecting to the sidecar");
+            return;
+        }
         let current = settings.borrow_and_update().clone();
         if last_problem.is_none() {
             log_info!("connecting to the sidecar at {}", current.url);

@@ -90,8 +90,13 @@ pub async fn run(
                         return SessionEnd::Lost(e.to_string());
                     }
                 }
-                // The clock is gone, so the source is being destroyed.
-                None => return SessionEnd::Shutdown,
+                // The clock is gone: the source is being destroyed, or its clock thread died
+                // for good. Either way nothing will be played any more, so the link is left
+                // (the sidecar then requeues what it sent instead of waiting for reports).
+                None => {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, tx.send(Message::Close(None))).await;
+                    return SessionEnd::Shutdown;
+                }
             },
             changed = settings.changed() => {
                 // Best effort: tell the sidecar we are leaving on purpose.

@@ -414,3 +414,76 @@ fn settings_never_print_the_token() {
     };
     assert!(!format!("{settings:?}").contains("hunter2"));
 }
+
+/// A sink whose every block panics: the clock restarts a few times, then gives up for good.
+struct BrokenSink;
+
+impl crate::clock::FrameSink for BrokenSink {
+    fn audio(&mut self, _block: &[f32], _timestamp_ns: u64) {
+        panic!("injected: the audio output failed");
+    }
+    fn video(&mut self, _rgba: &[u8], _width: u32, _height: u32, _timestamp_ns: u64) {}
+}
+
+fn fake_now() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_audio_clock_dies_the_link_is_left_and_not_taken_again() {
+    use crate::clock::{ClockParams, ClockThread};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/avatar", listener.local_addr().unwrap());
+    let (inputs_tx, inputs_rx) = channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    // Not started yet: the link connects while the clock is alive.
+    let client = LinkClient::spawn(
+        LinkSettings {
+            url,
+            token: "s3cret".into(),
+        },
+        inputs_tx,
+        reports_rx,
+    )
+    .unwrap();
+    let (mut socket, proven) = accept(&listener, "s3cret").await;
+    assert!(proven);
+    assert!(matches!(
+        next_report(&mut socket).await,
+        Report::Hello {
+            audio_clock: true,
+            ..
+        }
+    ));
+    let _clock = ClockThread::spawn(ClockParams {
+        sink: BrokenSink,
+        config: crate::avatar::RenderConfig {
+            width: 64,
+            height: 64,
+            show_label: false,
+        },
+        inputs: inputs_rx,
+        reports: Box::new(move |report| {
+            let _ = reports_tx.send(report);
+        }),
+        visible: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        now_ns: fake_now,
+    })
+    .unwrap();
+    // The clock panics, restarts three times 100 ms apart, and stops: the link goes.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the link stayed up after the clock died");
+    // And it does not come back claiming to be the audio clock.
+    let again = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+    assert!(again.is_err(), "the plugin reconnected without a clock");
+    drop(client);
+}
