@@ -13,10 +13,12 @@
 //! their own task ([`crate::admission`]), synthesis on spawned tasks and the blocking pool,
 //! ledger notes (airtime, thanked gifts, viewer memory) as background writes with retries.
 //!
-//! Modules: [`airing`] (clips, what plays next, the avatar's reports, the watchdog) and
-//! [`unheard`] (gift lines that were not heard are tried again, then thanked in text).
+//! Modules: [`airing`] (clips, what plays next, the avatar's reports, the watchdog),
+//! [`replying`] (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were
+//! not heard are tried again, then thanked in text).
 
 mod airing;
+mod replying;
 mod unheard;
 
 use std::collections::HashMap;
@@ -32,10 +34,10 @@ use crate::admission::{AdmittedGroup, Admitter, Intake};
 use crate::config::Config;
 use crate::cue::{Cue, CueKind};
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{Ledger, LedgerError, ViewerMemory};
+use crate::ledger::{Ledger, LedgerError};
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::{ObsAction, ObsController};
-use crate::replies::{Asker, Outcome, Replies, ReplyUpdate};
+use crate::replies::{Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
 use crate::scheduler::{InterruptRules, Line, Timeline};
@@ -45,6 +47,7 @@ use crate::speech::{Clip, SpeechError, Voice};
 
 pub use crate::clock::now_ms;
 use airing::{ClipState, OnAir};
+use replying::{next_reply, MemoryLookup};
 use unheard::UnheardGifts;
 
 /// Unthanked gifts left by an earlier run are fed to the timeline a page at a time, whenever
@@ -53,6 +56,9 @@ const RESUME_PAGE: usize = 256;
 /// A background ledger note (airtime, a thanked gift) that fails is retried this often, with
 /// backoff, before it is given up and logged.
 const NOTE_ATTEMPTS: u32 = 8;
+/// Viewer-memory lookups in flight at once; past this (a comment storm while the ledger is
+/// locked) replies start without the viewer's memory instead of piling up blocked threads.
+const MAX_MEMORY_LOOKUPS: usize = 8;
 
 /// How the show ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +117,8 @@ pub struct Show {
     /// Viewer memory looked up for an LLM reply, arriving back from the blocking pool.
     memory_tx: mpsc::UnboundedSender<MemoryLookup>,
     memory_rx: mpsc::UnboundedReceiver<MemoryLookup>,
+    /// Lookups on the blocking pool now (bounded: see [`MAX_MEMORY_LOOKUPS`]).
+    memory_lookups: usize,
     unheard: UnheardGifts,
     /// Next page of unthanked gifts from an earlier run (row to continue after).
     resume_after: Option<i64>,
@@ -168,6 +176,7 @@ impl Show {
             synth_rx,
             memory_tx,
             memory_rx,
+            memory_lookups: 0,
             unheard: UnheardGifts::default(),
             resume_after: Some(0),
             on_air: HashMap::new(),
@@ -372,95 +381,6 @@ impl Show {
         }
     }
 
-    /// Answers comments with the LLM from now on (templates stay the fallback).
-    pub fn with_llm(mut self, writer: crate::llm::ReplyWriter) -> Self {
-        let (replies, rx) = Replies::new(writer);
-        self.replies = Some(replies);
-        self.reply_rx = Some(rx);
-        self
-    }
-
-    /// Asks the LLM for a reply to `comment`, with what the ledger remembers of the viewer and
-    /// what is going on in the room; `fallback` (the template reply) airs if it is too slow.
-    /// The viewer's memory is looked up on the blocking pool (the ledger may be locked for a
-    /// while) and the request starts when it arrives ([`Show::on_memory`]).
-    fn start_llm_reply(&mut self, event: &LiveEvent, comment: String, fallback: Cue) {
-        let asker = Asker {
-            platform: event.platform.clone(),
-            user_id: event
-                .user
-                .as_ref()
-                .map(|u| u.id.clone())
-                .unwrap_or_default(),
-            comment,
-        };
-        let name = event.viewer_name().to_string();
-        let history = self.config.llm.history_exchanges;
-        let (ledger, tx) = (self.ledger.clone(), self.memory_tx.clone());
-        tokio::task::spawn_blocking(move || {
-            let memory = ledger
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .viewer_memory(&asker.platform, &asker.user_id, history)
-                .map_err(|e| tracing::warn!(error = %e, "viewer memory unavailable for a reply"))
-                .ok()
-                .flatten();
-            let _ = tx.send(MemoryLookup {
-                asker,
-                name,
-                fallback,
-                memory,
-            });
-        });
-    }
-
-    fn on_memory(&mut self, lookup: MemoryLookup) {
-        let MemoryLookup {
-            asker,
-            name,
-            fallback,
-            memory,
-        } = lookup;
-        let viewer = crate::llm::ViewerContext {
-            name,
-            visits: memory
-                .as_ref()
-                .map_or(1, |m| m.events.clamp(1, u32::MAX as u64) as u32),
-            gift_total_yuan: memory.as_ref().map_or(0.0, |m| m.gift_fen as f64 / 100.0),
-            recent: memory
-                .map(|m| m.recent)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(comment, reply)| crate::llm::Exchange { comment, reply })
-                .collect(),
-        };
-        let scene = crate::llm::SceneContext {
-            viewer_count: self.script.online(),
-            now_showing: self.config.llm.now_showing.clone(),
-            minutes_live: Some(self.started.elapsed().as_secs() / 60),
-        };
-        if let Some(replies) = &mut self.replies {
-            replies.start(fallback, asker, &viewer, &scene);
-        }
-    }
-
-    fn on_reply(&mut self, reply: u64, update: ReplyUpdate) {
-        let Some(replies) = &mut self.replies else {
-            return;
-        };
-        match replies.on_update(reply, update) {
-            Outcome::Say(cue) => self.offer(cue),
-            Outcome::Remember { asker, reply } => {
-                let now = now_ms();
-                // Fire and forget: viewer memory is not worth holding the show for.
-                drop(self.ledger_task(move |l| {
-                    l.record_exchange(&asker.platform, &asker.user_id, &asker.comment, &reply, now)
-                }));
-            }
-            Outcome::Nothing => {}
-        }
-    }
-
     /// A gift batch is ready to be thanked: OBS effects now, the line through the timeline.
     fn release(&mut self, batch: GiftBatch) {
         let cue = self.rewards.thank(&batch, &mut self.rng);
@@ -532,23 +452,5 @@ impl Show {
                 self.offer(cue);
             }
         }
-    }
-}
-
-/// A viewer's memory, looked up for an LLM reply.
-struct MemoryLookup {
-    asker: Asker,
-    name: String,
-    fallback: Cue,
-    memory: Option<ViewerMemory>,
-}
-
-/// The next LLM reply update, or never when replies are off.
-async fn next_reply(
-    rx: &mut Option<mpsc::UnboundedReceiver<(u64, ReplyUpdate)>>,
-) -> Option<(u64, ReplyUpdate)> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }

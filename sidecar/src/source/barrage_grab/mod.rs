@@ -68,9 +68,15 @@ pub enum BarrageGrabError {
         #[source]
         source: tokio_tungstenite::tungstenite::Error,
     },
+    #[error("BarrageGrab at {url} did not complete the connection within {after:?}")]
+    ConnectTimeout { url: String, after: Duration },
     #[error("lost the connection to BarrageGrab at {url}: {reason}")]
     Disconnected { url: String, reason: String },
 }
+
+/// The WebSocket upgrade must be done by then (a port held by something else that accepts and
+/// never answers).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct BarrageGrabSource {
@@ -116,9 +122,19 @@ impl LiveSource for BarrageGrabSource {
             if sink.is_closed() {
                 return Ok(());
             }
-            match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true)
-                .await
-            {
+            let connecting =
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true);
+            let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(connected) => connected.map_err(|source| BarrageGrabError::Connect {
+                    url: url.clone(),
+                    source,
+                }),
+                Err(_) => Err(BarrageGrabError::ConnectTimeout {
+                    url: url.clone(),
+                    after: CONNECT_TIMEOUT,
+                }),
+            };
+            match connected {
                 Ok((ws, _)) => {
                     tracing::info!(%url, "connected to BarrageGrab");
                     backoff.reset();
@@ -133,9 +149,7 @@ impl LiveSource for BarrageGrabSource {
                         }
                     }
                 }
-                Err(source) if !self.config.reconnect => {
-                    return Err(BarrageGrabError::Connect { url, source })
-                }
+                Err(error) if !self.config.reconnect => return Err(error),
                 Err(error) => {
                     if failures.is_multiple_of(LOG_EVERY_ATTEMPTS) {
                         tracing::warn!(%error, "BarrageGrab not reachable at {url}, retrying (is it running?)");
@@ -278,6 +292,39 @@ mod tests {
             err.to_string().contains("BarrageGrab not reachable"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_port_that_accepts_and_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream); // never answers the upgrade
+            }
+        });
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let source = BarrageGrabSource::new(
+            BarrageGrabConfig {
+                url: format!("ws://127.0.0.1:{port}"),
+                reconnect: false,
+            },
+            None,
+        );
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let err = source.run(EventSink::new(tx)).await.unwrap_err();
+        assert!(
+            matches!(err, BarrageGrabError::ConnectTimeout { .. }),
+            "{err}"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= CONNECT_TIMEOUT && took < CONNECT_TIMEOUT + Duration::from_millis(50),
+            "{took:?}"
+        );
+        hold.abort();
     }
 
     #[tokio::test]

@@ -30,6 +30,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Room-page and signer-service requests.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP + TLS + WebSocket upgrade of the push connection: a server that accepts and never
+/// answers must not hold the source for the TCP stack's minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket messages may exceed the payload cap by this much (frame envelope).
 const FRAME_OVERHEAD: usize = 64 * 1024;
 
@@ -378,7 +381,11 @@ async fn connect(request: Request, max_payload_bytes: usize) -> Result<Ws, Douyi
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
-    match tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true).await {
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+    let Ok(connected) = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await else {
+        return Err(DouyinError::ConnectTimeout(CONNECT_TIMEOUT));
+    };
+    match connected {
         Ok((ws, _)) => Ok(ws),
         Err(tungstenite::Error::Http(response)) => Err(match response.status().as_u16() {
             200 => DouyinError::SignatureRejected,

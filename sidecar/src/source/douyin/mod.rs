@@ -194,6 +194,8 @@ pub enum DouyinError {
     HandshakeStatus(u16),
     #[error("cannot connect to the push server: {0}")]
     Connect(tokio_tungstenite::tungstenite::Error),
+    #[error("the push server did not complete the connection within {0:?}")]
+    ConnectTimeout(std::time::Duration),
     #[error("the push connection failed: {0}")]
     Connection(tokio_tungstenite::tungstenite::Error),
 }
