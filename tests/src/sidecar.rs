@@ -189,8 +189,14 @@ pub fn hold_ledger_write_lock(
 /// `sidecar run --config <config>` from the workspace root, its log (`RUST_LOG=info`, no
 /// colours) in `log`.
 pub fn spawn(config: &Path, log: &Path) -> Result<Child> {
+    spawn_with(config, log, |_| {})
+}
+
+/// [`spawn`], with `adjust` given the command first (extra environment, a preload library…).
+pub fn spawn_with(config: &Path, log: &Path, adjust: impl FnOnce(&mut Command)) -> Result<Child> {
     use anyhow::Context;
-    Command::new(binary()?)
+    let mut command = Command::new(binary()?);
+    command
         .current_dir(crate::workspace_root())
         .args(["run", "--config"])
         .arg(config)
@@ -198,9 +204,50 @@ pub fn spawn(config: &Path, log: &Path) -> Result<Child> {
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log)?)
-        .spawn()
-        .context("starting the sidecar")
+        .stderr(std::fs::File::create(log)?);
+    adjust(&mut command);
+    command.spawn().context("starting the sidecar")
+}
+
+/// Writes `dir/show.toml`: a show fed by a BarrageGrab stand-in at `grab_url`, without OBS, its
+/// ledger (returned) and audio cache in `dir`, the avatar link on `link_port` with `token`;
+/// `extra` (more TOML) is appended.
+pub fn barrage_grab_show(
+    dir: &Path,
+    grab_url: &str,
+    link_port: u16,
+    token: &str,
+    extra: &str,
+) -> Result<(PathBuf, PathBuf)> {
+    let (config, ledger) = (dir.join("show.toml"), dir.join("ledger.sqlite3"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[source]
+kind = "barrage_grab"
+
+[source.barrage_grab]
+url = "{grab_url}"
+
+[ledger]
+path = "{ledger}"
+
+[obs]
+enabled = false
+
+[link]
+bind = "127.0.0.1:{link_port}"
+token = "{token}"
+
+[voice.cache]
+dir = "{cache}"
+
+{extra}"#,
+            ledger = ledger.display(),
+            cache = dir.join("cache").display(),
+        ),
+    )?;
+    Ok((config, ledger))
 }
 
 /// The sidecar's log so far (empty if it cannot be read yet).

@@ -7,8 +7,8 @@
 //! * The avatar went away mid-line (the plugin drops the link when its clock thread dies): the
 //!   gift stays unthanked and its line airs in full once an avatar is back.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -34,7 +34,7 @@ struct Show {
 
 impl Show {
     async fn start() -> Result<Self> {
-        let bin = e2e::sidecar::binary()?;
+        e2e::sidecar::binary()?;
         let g = GiftMsg {
             msg_id: 81_001,
             room_id: ROOM,
@@ -53,18 +53,10 @@ impl Show {
         let grab = FakeBarrageGrab::start(script).await?;
         let work = tempfile::tempdir()?;
         let link_port = e2e::free_port()?;
-        let ledger = work.path().join("ledger.sqlite3");
-        let config = write_config(work.path(), &grab.url(), &ledger, link_port)?;
+        let (config, ledger) =
+            e2e::sidecar::barrage_grab_show(work.path(), &grab.url(), link_port, LINK_TOKEN, "")?;
         let log = work.path().join("sidecar.log");
-        let sidecar = Command::new(&bin)
-            .current_dir(e2e::workspace_root())
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("starting the sidecar")?;
+        let sidecar = e2e::sidecar::spawn(&config, &log)?;
         Ok(Self {
             sidecar,
             ledger,
@@ -84,37 +76,6 @@ impl Show {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-fn write_config(dir: &Path, grab_url: &str, ledger: &Path, link_port: u16) -> Result<PathBuf> {
-    let path = dir.join("avatar-faults.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[source]
-kind = "barrage_grab"
-
-[source.barrage_grab]
-url = "{grab_url}"
-
-[ledger]
-path = "{ledger}"
-
-[obs]
-enabled = false
-
-[link]
-bind = "127.0.0.1:{link_port}"
-token = "{LINK_TOKEN}"
-
-[voice.cache]
-dir = "{cache}"
-"#,
-            ledger = ledger.display(),
-            cache = dir.join("cache").display(),
-        ),
-    )?;
-    Ok(path)
 }
 
 /// Reads what the sidecar sends until `until`, never reporting anything; returns the texts of

@@ -8,7 +8,7 @@
 //! never go backwards.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -74,41 +74,10 @@ fn combo(msg_id: u64, group: u64, repeat: i64) -> GiftMsg {
     }
 }
 
-fn write_config(dir: &Path, grab_url: &str, ledger: &Path, link_port: u16) -> Result<PathBuf> {
-    let path = dir.join("clock-jump.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[source]
-kind = "barrage_grab"
-
-[source.barrage_grab]
-url = "{grab_url}"
-
-[ledger]
-path = "{ledger}"
-
-[obs]
-enabled = false
-
-[link]
-bind = "127.0.0.1:{link_port}"
-token = "{LINK_TOKEN}"
-
-[voice.cache]
-dir = "{cache}"
-"#,
-            ledger = ledger.display(),
-            cache = dir.join("cache").display(),
-        ),
-    )?;
-    Ok(path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_back_and_a_day_forward_change_no_count_and_no_timer() -> Result<()> {
     let lib = libfaketime()?;
-    let bin = e2e::sidecar::binary()?;
+    e2e::sidecar::binary()?;
     let work = tempfile::tempdir()?;
     let offset = work.path().join("faketime-offset");
     set_offset(&offset, "+0")?;
@@ -150,19 +119,12 @@ async fn a_day_back_and_a_day_forward_change_no_count_and_no_timer() -> Result<(
     ];
     let mut grab = FakeBarrageGrab::start(script).await?;
     let link_port = e2e::free_port()?;
-    let ledger = work.path().join("ledger.sqlite3");
-    let config = write_config(work.path(), &grab.url(), &ledger, link_port)?;
+    let (config, ledger) =
+        e2e::sidecar::barrage_grab_show(work.path(), &grab.url(), link_port, LINK_TOKEN, "")?;
     let log_path = work.path().join("sidecar.log");
-    let mut command = Command::new(&bin);
-    command
-        .current_dir(e2e::workspace_root())
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path)?);
-    under_fake_clock(&mut command, &lib, &offset);
-    let mut sidecar = command.spawn().context("starting the sidecar")?;
+    let mut sidecar = e2e::sidecar::spawn_with(&config, &log_path, |command| {
+        under_fake_clock(command, &lib, &offset)
+    })?;
 
     let jumps = async {
         tokio::time::sleep(Duration::from_millis(3_000)).await;

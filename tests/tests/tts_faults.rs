@@ -7,8 +7,6 @@
 //! within 5 s of arriving (the combo window of 2 s included), every gift is thanked, and the
 //! dead engine is remembered (its breaker opens) instead of being waited on again per line.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -27,48 +25,18 @@ const COMBO_WINDOW: Duration = Duration::from_secs(2);
 /// The default deadline of one synthesis attempt (`[voice.rotation] attempt_timeout_secs`).
 const ATTEMPT_DEADLINE: Duration = Duration::from_secs(6);
 
-fn write_config(
-    dir: &Path,
-    grab_url: &str,
-    sovits_url: &str,
-    link_port: u16,
-) -> Result<std::path::PathBuf> {
-    let path = dir.join("tts-faults.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[source]
-kind = "barrage_grab"
-
-[source.barrage_grab]
-url = "{grab_url}"
-
-[ledger]
-path = "{ledger}"
-
-[obs]
-enabled = false
-
-[link]
-bind = "127.0.0.1:{link_port}"
-token = "{LINK_TOKEN}"
-
-[voice]
+/// The primary engine is GPT-SoVITS at `sovits_url`, espeak-ng the fallback.
+fn voice_config(sovits_url: &str) -> String {
+    format!(
+        r#"[voice]
 engines = ["gpt_sovits", "espeak"]
 
 [voice.gpt_sovits]
 base_url = "{sovits_url}"
 ref_audio_path = "refs/main.wav"
 prompt_text = "大家好"
-
-[voice.cache]
-dir = "{cache}"
-"#,
-            ledger = dir.join("ledger.sqlite3").display(),
-            cache = dir.join("cache").display(),
-        ),
-    )?;
-    Ok(path)
+"#
+    )
 }
 
 fn script() -> Vec<Step> {
@@ -98,21 +66,19 @@ async fn run_with_broken_engine(
     sovits_url: &str,
     break_at: Option<(Duration, &(dyn Fn() + Sync))>,
 ) -> Result<(Vec<Instant>, Vec<Heard>, String)> {
-    let sidecar_bin = e2e::sidecar::binary()?;
+    e2e::sidecar::binary()?;
     let mut grab = FakeBarrageGrab::start(script()).await?;
     let work = tempfile::tempdir()?;
     let link_port = e2e::free_port()?;
-    let config = write_config(work.path(), &grab.url(), sovits_url, link_port)?;
+    let (config, _) = e2e::sidecar::barrage_grab_show(
+        work.path(),
+        &grab.url(),
+        link_port,
+        LINK_TOKEN,
+        &voice_config(sovits_url),
+    )?;
     let log_path = work.path().join("sidecar.log");
-    let mut sidecar = Command::new(&sidecar_bin)
-        .current_dir(e2e::workspace_root())
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path)?)
-        .spawn()
-        .context("starting the sidecar")?;
+    let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
     let breaking = async {
         if let Some((after, breaks)) = break_at {
             tokio::time::sleep(after).await;

@@ -190,6 +190,24 @@ fn engine_down(error: &SpeechError) -> bool {
     )
 }
 
+/// An engine's synthesis with its panics turned into a failed attempt: a bug in one engine
+/// (a decoder on odd data, an unwrap in a client) costs that attempt, and the rotation moves on.
+async fn guarded(
+    synthesis: futures_util::future::BoxFuture<'_, Result<RawAudio, SpeechError>>,
+    engine: &str,
+) -> Result<RawAudio, SpeechError> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(synthesis)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(SpeechError::Unavailable {
+                engine: engine.to_string(),
+                detail: "the engine panicked".into(),
+            })
+        })
+}
+
 /// One voice of one engine.
 struct Slot {
     /// Name in statistics and results (`default` for an engine without a voice list).
@@ -416,7 +434,7 @@ impl Rotation {
         // line's attempt found it dead) ends this attempt too.
         let mut generation = self.generations[e].subscribe();
         let (synthesized, cancelled) = tokio::select! {
-            result = tokio::time::timeout(deadline, member.engine.synthesize(&request)) => {
+            result = tokio::time::timeout(deadline, guarded(member.engine.synthesize(&request), member.engine.name())) => {
                 (result.unwrap_or_else(|_| Err(SpeechError::Timeout {
                     engine: member.engine.name().to_string(),
                     secs: deadline.as_secs_f64(),

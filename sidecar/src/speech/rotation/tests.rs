@@ -17,6 +17,8 @@ enum Outcome {
     Http400,
     /// Accepts the request and never answers.
     Hang,
+    /// A bug in the engine.
+    Panic,
 }
 
 struct Scripted {
@@ -101,6 +103,7 @@ impl TtsEngine for Scripted {
                     detail: "tts failed".into(),
                 }),
                 Outcome::Hang => std::future::pending().await,
+                Outcome::Panic => panic!("injected engine bug"),
             }
         })
     }
@@ -390,4 +393,20 @@ async fn repeated_server_errors_open_the_voice_breaker_after_the_threshold() {
         .unwrap();
     assert!(spoken.failures.is_empty());
     assert_eq!(a.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn a_panicking_engine_is_a_failed_attempt_and_the_next_engine_speaks() {
+    let a = Scripted::new("a", &[], &[], Outcome::Panic);
+    let b = Scripted::new("b", &[], &[], Outcome::Speech);
+    let r = rotation(vec![a.clone(), b.clone()]);
+    let spoken = r
+        .synthesize(&SpeechRequest::new("你好"), &level_check())
+        .await
+        .unwrap();
+    assert_eq!(spoken.engine, "b");
+    assert!(matches!(
+        &spoken.failures[0].error,
+        SpeechError::Unavailable { detail, .. } if detail.contains("panicked")
+    ));
 }
