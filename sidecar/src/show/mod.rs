@@ -344,8 +344,13 @@ impl Show {
         for (_, event) in &page {
             self.combos.push(event, now);
         }
-        for batch in self.combos.drain() {
-            self.release(batch);
+        // At start nothing else is held, so the first page is thanked at once; later pages join
+        // the live combos and are released by the usual combo timing (draining then would cut
+        // a live combo in two).
+        if after == 0 {
+            for batch in self.combos.drain() {
+                self.release(batch);
+            }
         }
     }
 
