@@ -104,6 +104,9 @@ impl Admitter {
                     None => return,
                 },
                 _ = file_check.tick() => self.check_file().await,
+                // The show is gone: stop taking deliveries, so the sources see their sink
+                // closed and wind down.
+                _ = out.closed() => return,
             };
             let intake = match result {
                 Ok(Some(group)) => Intake::Admitted(group),

@@ -120,3 +120,108 @@ pub async fn play_avatar(
         }
     }
 }
+
+/// Like [`play_avatar`], but plays in real time, as the OBS source does: an utterance lasts as
+/// long as its audio (it ends with `Finished` once all of it has arrived and that long has
+/// passed), a `Stop` cuts it (`Finished` with `interrupted` and what was played), and an
+/// utterance whose audio came while another played starts after it. `Progress` every 20 ms.
+pub async fn play_avatar_in_real_time(
+    port: u16,
+    token: &str,
+    timeout: Duration,
+    done: impl Fn(&[Heard]) -> bool,
+) -> Result<Vec<Heard>> {
+    let deadline = Instant::now() + timeout;
+    let mut ws = connect_avatar(port, token, deadline).await?;
+    let mut heard: Vec<Heard> = Vec::new();
+    let mut complete = std::collections::HashSet::new();
+    // (index into `heard`, when it started playing)
+    let mut playing: Option<(usize, Instant)> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        if Instant::now() > deadline {
+            bail!("timed out; heard so far: {heard:#?}");
+        }
+        let mut reports = Vec::new();
+        tokio::select! {
+            message = ws.next() => match message.context("link closed")?? {
+                Message::Text(text) => match serde_json::from_str::<Command>(&text) {
+                    Ok(Command::Say { utterance, text, expression, .. }) => heard.push(Heard {
+                        utterance,
+                        text,
+                        expression,
+                        said_at: Instant::now(),
+                        first_audio_at: None,
+                        samples: 0,
+                        finished: false,
+                    }),
+                    Ok(Command::Stop { utterance }) => {
+                        if let Some((i, started)) =
+                            playing.filter(|(i, _)| heard[*i].utterance == utterance)
+                        {
+                            heard[i].finished = true;
+                            playing = None;
+                            reports.push(Report::Finished {
+                                utterance,
+                                played_ms: started.elapsed().as_millis() as u32,
+                                interrupted: true,
+                            });
+                        } else if let Some(h) = heard.iter_mut().find(|h| h.utterance == utterance) {
+                            h.finished = true; // cut before it started
+                        }
+                    }
+                    _ => {}
+                },
+                Message::Binary(bytes) => {
+                    let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                    if let Some(h) = heard.iter_mut().find(|h| h.utterance == chunk.utterance) {
+                        h.samples += chunk.samples.len();
+                        h.first_audio_at.get_or_insert_with(Instant::now);
+                        if chunk.last {
+                            complete.insert(chunk.utterance);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ = tick.tick() => {}
+        }
+        if let Some((i, started)) = playing {
+            let h = &heard[i];
+            let length_ms = (h.samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u128;
+            let elapsed_ms = started.elapsed().as_millis();
+            if complete.contains(&h.utterance) && elapsed_ms >= length_ms {
+                heard[i].finished = true;
+                playing = None;
+                reports.push(Report::Finished {
+                    utterance: heard[i].utterance,
+                    played_ms: length_ms as u32,
+                    interrupted: false,
+                });
+            } else {
+                reports.push(Report::Progress {
+                    utterance: h.utterance,
+                    played_ms: elapsed_ms.min(length_ms) as u32,
+                    received_ms: length_ms as u32,
+                });
+            }
+        }
+        if playing.is_none() {
+            if let Some(i) = heard.iter().position(|h| !h.finished && h.samples > 0) {
+                playing = Some((i, Instant::now()));
+                reports.push(Report::Started {
+                    utterance: heard[i].utterance,
+                });
+            }
+        }
+        let mut finished = false;
+        for report in reports {
+            finished |= matches!(report, Report::Finished { .. });
+            ws.send(Message::text(serde_json::to_string(&report)?))
+                .await?;
+        }
+        if finished && done(&heard) {
+            return Ok(heard);
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //!   the last attempt be thanked in the text overlay, noted as such in the ledger.
 //! * The avatar went away mid-line (the plugin drops the link when its clock thread dies): the
 //!   gift stays unthanked and its line airs in full once an avatar is back.
+//! * A gift interrupts a long reply on an avatar that plays in real time: the gift's line airs
+//!   next, then the reply again, never the cut reply before the line that cut it.
 
 use std::path::PathBuf;
 use std::process::Child;
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use avatar_link::Command as LinkCommand;
-use e2e::avatar_client::{connect_avatar, play_avatar};
-use e2e::fake_barrage_grab::{envelope, gift, user, FakeBarrageGrab, GiftMsg, Step};
+use e2e::avatar_client::{connect_avatar, play_avatar, play_avatar_in_real_time};
+use e2e::fake_barrage_grab::{chat, envelope, gift, kind, user, FakeBarrageGrab, GiftMsg, Step};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,27 +36,21 @@ struct Show {
 
 impl Show {
     async fn start() -> Result<Self> {
+        Self::start_with(one_gift(), "").await
+    }
+
+    async fn start_with(script: Vec<Step>, extra_config: &str) -> Result<Self> {
         e2e::sidecar::binary()?;
-        let g = GiftMsg {
-            msg_id: 81_001,
-            room_id: ROOM,
-            gift_id: 463,
-            gift_name: "小心心",
-            diamonds: 1,
-            group_id: 0,
-            gift_count: 1,
-            repeat_count: 1,
-            combo: false,
-        };
-        let script = vec![
-            Step::Pause(Duration::from_millis(1_500)),
-            Step::Send(envelope(5, &gift(&g, user(6_001, "小明", 1)))),
-        ];
         let grab = FakeBarrageGrab::start(script).await?;
         let work = tempfile::tempdir()?;
         let link_port = e2e::free_port()?;
-        let (config, ledger) =
-            e2e::sidecar::barrage_grab_show(work.path(), &grab.url(), link_port, LINK_TOKEN, "")?;
+        let (config, ledger) = e2e::sidecar::barrage_grab_show(
+            work.path(),
+            &grab.url(),
+            link_port,
+            LINK_TOKEN,
+            extra_config,
+        )?;
         let log = work.path().join("sidecar.log");
         let sidecar = e2e::sidecar::spawn(&config, &log)?;
         Ok(Self {
@@ -76,6 +72,30 @@ impl Show {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+fn heart(msg_id: u64) -> GiftMsg {
+    GiftMsg {
+        msg_id,
+        room_id: ROOM,
+        gift_id: 463,
+        gift_name: "小心心",
+        diamonds: 1,
+        group_id: 0,
+        gift_count: 1,
+        repeat_count: 1,
+        combo: false,
+    }
+}
+
+fn one_gift() -> Vec<Step> {
+    vec![
+        Step::Pause(Duration::from_millis(1_500)),
+        Step::Send(envelope(
+            kind::GIFT,
+            &gift(&heart(81_001), user(6_001, "小明", 1)),
+        )),
+    ]
 }
 
 /// Reads what the sidecar sends until `until`, never reporting anything; returns the texts of
@@ -185,4 +205,69 @@ async fn an_avatar_that_leaves_mid_line_gets_the_whole_line_again() -> Result<()
     e2e::sidecar::stop(&mut show.sidecar)?;
     let log = show.log();
     outcome.with_context(|| format!("sidecar log:\n{log}"))
+}
+
+const STORY: &str = "好呀，那我给大家讲一个很长很长的故事：从前有一座山，山上有一座庙，庙里有一个老和尚，老和尚在给小和尚讲故事。";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gift_that_interrupts_a_reply_airs_before_the_reply_comes_back() -> Result<()> {
+    let script = vec![
+        Step::Pause(Duration::from_millis(1_500)),
+        Step::Send(envelope(
+            kind::CHAT,
+            &chat(82_001, user(6_002, "小红", 1), "讲个故事吧", ROOM),
+        )),
+        // The reply is on air (about ten seconds of it) when the gift comes; its thank-you is
+        // offered after the 2 s combo window, well inside the first half of the reply.
+        Step::Pause(Duration::from_millis(2_500)),
+        Step::Send(envelope(
+            kind::GIFT,
+            &gift(&heart(82_002), user(6_003, "小刚", 1)),
+        )),
+    ];
+    let extra = format!("[[lines.reply]]\nkeywords = [\"故事\"]\nsay = [\"{STORY}\"]\n");
+    let mut show = Show::start_with(script, &extra).await?;
+    let port = show.link_port;
+    let outcome = play_avatar_in_real_time(port, LINK_TOKEN, Duration::from_secs(45), |heard| {
+        heard
+            .iter()
+            .filter(|h| h.text == STORY && h.finished)
+            .count()
+            == 2
+            && heard.iter().any(|h| h.text.contains("小刚") && h.finished)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    e2e::sidecar::stop(&mut show.sidecar)?;
+    let log = show.log();
+    let heard = outcome.with_context(|| format!("sidecar log:\n{log}"))?;
+    let order: Vec<&str> = heard
+        .iter()
+        .map(|h| {
+            if h.text == STORY {
+                "reply"
+            } else if h.text.contains("小刚") {
+                "gift"
+            } else {
+                "other"
+            }
+        })
+        .filter(|k| *k != "other")
+        .collect();
+    ensure!(
+        order == ["reply", "gift", "reply"],
+        "the cut reply must come back only after the gift's line: {order:?}\n{log}"
+    );
+    ensure!(
+        log.contains("interrupting the current line"),
+        "no interruption happened:\n{log}"
+    );
+    let thanked = e2e::sidecar::ledger_thanks(&show.ledger, PLATFORM);
+    ensure!(
+        thanked
+            .values()
+            .all(|t| t.as_deref().is_some_and(|t| t.contains("小刚"))),
+        "the gift was not thanked as heard: {thanked:?}"
+    );
+    Ok(())
 }

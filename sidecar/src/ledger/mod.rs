@@ -347,7 +347,7 @@ impl Ledger {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
-            let page = self.unthanked_page(after, 1024)?;
+            let page = self.unthanked_page(after, i64::MAX, 1024)?;
             let Some(&(last, _)) = page.last() else {
                 return Ok(all);
             };
@@ -356,19 +356,23 @@ impl Ledger {
         }
     }
 
-    /// Up to `limit` unthanked gifts recorded after row `after_row` (0: from the start), oldest
-    /// first, each with its row number to continue from. Paged so that a backlog of thousands
-    /// of gifts left by a crash is fed to the show a page at a time, never loaded whole.
+    /// Up to `limit` unthanked gifts recorded after row `after_row` (0: from the start) and up
+    /// to row `until_row`, oldest first, each with its row number to continue from. Paged so
+    /// that a backlog of thousands of gifts left by a crash is fed to the show a page at a time,
+    /// never loaded whole; bounded by the last row of the earlier run ([`Ledger::last_gift_row`]
+    /// at start), so gifts of this run, which the show thanks as they come, are never resumed.
     pub fn unthanked_page(
         &self,
         after_row: i64,
+        until_row: i64,
         limit: usize,
     ) -> Result<Vec<(i64, LiveEvent)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT rowid, platform, msg_id, user_id, user_name, gift_id, gift_name, diamonds, count
-             FROM gifts WHERE rowid > ?1 AND aired_text IS NULL ORDER BY rowid LIMIT ?2",
+             FROM gifts WHERE rowid > ?1 AND rowid <= ?2 AND aired_text IS NULL
+             ORDER BY rowid LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![after_row, limit as i64], |r| {
+        let rows = stmt.query_map(params![after_row, until_row, limit as i64], |r| {
             Ok((
                 r.get(0)?,
                 LiveEvent {
@@ -390,6 +394,15 @@ impl Ledger {
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest gift row (0 in an empty ledger).
+    pub fn last_gift_row(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(rowid), 0) FROM gifts", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// How many gifts were never thanked (for the end-of-show summary).

@@ -49,6 +49,8 @@ pub(super) struct OnAir {
     expected_end: Instant,
     /// Whether the avatar reported any audio of it as played.
     played_any: bool,
+    /// The show stopped it (an interruption): its end report only goes into the airtime log.
+    stopped: bool,
 }
 
 impl Show {
@@ -113,6 +115,15 @@ impl Show {
         if !self.hub.has_audio_clock() || self.timeline.playing().is_some() {
             return;
         }
+        // The line that interrupted goes first: the line it cut (requeued, clip ready) must not
+        // slip back on air while the interrupter's clip is still being made.
+        if let Some(id) = self.interrupter {
+            match self.clips.get(&id) {
+                Some(ClipState::Pending) => return,
+                None => self.interrupter = None, // dropped meanwhile
+                Some(_) => {}
+            }
+        }
         let mut skipped = Vec::new();
         let clips = &self.clips;
         let started = self
@@ -129,6 +140,7 @@ impl Show {
         let Some(line_id) = started else {
             return;
         };
+        self.interrupter = None;
         match self.clips.get(&line_id) {
             Some(ClipState::Ready(clip)) => {
                 let clip = clip.clone();
@@ -181,6 +193,7 @@ impl Show {
                 started_ms: now_ms(),
                 expected_end,
                 played_any: false,
+                stopped: false,
             },
         );
     }
@@ -191,8 +204,7 @@ impl Show {
             LinkEvent::Disconnected { audio_clock, .. } => {
                 if audio_clock && !self.hub.has_audio_clock() {
                     // The line may be half heard; give it another go when the avatar is back.
-                    if let Some(utterance) = self.current_utterance.take() {
-                        self.on_air.remove(&utterance);
+                    if self.current_utterance.take().is_some() {
                         if let Some(id) = self.timeline.requeue_playing() {
                             tracing::warn!(
                                 line = id,
@@ -200,6 +212,9 @@ impl Show {
                             );
                         }
                     }
+                    // Nothing sent to that avatar will be reported any more (a stopped line's
+                    // end report included).
+                    self.on_air.clear();
                 }
             }
             LinkEvent::Report { report, .. } => self.on_report(report),
@@ -227,6 +242,13 @@ impl Show {
         }
     }
 
+    /// Marks an utterance the show stopped (see [`OnAir::stopped`]).
+    pub(super) fn stopped(&mut self, utterance: u64) {
+        if let Some(on_air) = self.on_air.get_mut(&utterance) {
+            on_air.stopped = true;
+        }
+    }
+
     /// The end of an utterance: reported by the avatar, or declared by the watchdog.
     fn on_finished(&mut self, utterance: u64, played_ms: u32, interrupted: bool, watchdog: bool) {
         let Some(on_air) = self.on_air.remove(&utterance) else {
@@ -234,6 +256,9 @@ impl Show {
         };
         let end = now_ms();
         self.log_airtime(utterance, &on_air, end, played_ms, interrupted);
+        if on_air.stopped {
+            return;
+        }
         if self.current_utterance == Some(utterance) {
             self.current_utterance = None;
         }
@@ -244,15 +269,16 @@ impl Show {
             return;
         };
         self.clips.remove(&line.id);
-        let heard = !watchdog && !interrupted && (played_ms > 0 || on_air.played_any);
-        match (heard, watchdog) {
-            (true, _) => self.heard(&line.payload, end),
-            (false, true) => self.not_heard(line.payload, Unheard::NoEndReport),
-            (false, false) if played_ms == 0 && !on_air.played_any => {
-                self.not_heard(line.payload, Unheard::NothingPlayed)
-            }
-            // Interrupted after part of it was heard: the timeline decided already.
-            (false, false) => {}
+        let played = played_ms > 0 || on_air.played_any;
+        if watchdog {
+            self.not_heard(line.payload, Unheard::NoEndReport);
+        } else if !played {
+            self.not_heard(line.payload, Unheard::NothingPlayed);
+        } else if interrupted {
+            // The avatar cut it short by itself (the show's own stops never get here).
+            self.not_heard(line.payload, Unheard::CutShort);
+        } else {
+            self.heard(&line.payload, end);
         }
     }
 

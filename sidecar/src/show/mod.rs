@@ -120,8 +120,16 @@ pub struct Show {
     /// Lookups on the blocking pool now (bounded: see [`MAX_MEMORY_LOOKUPS`]).
     memory_lookups: usize,
     unheard: UnheardGifts,
-    /// Next page of unthanked gifts from an earlier run (row to continue after).
+    /// Next page of unthanked gifts from an earlier run (row to continue after), the last row
+    /// of that run, and the page being read.
     resume_after: Option<i64>,
+    resume_until: i64,
+    resume_job: Option<tokio::task::JoinHandle<Option<ResumePage>>>,
+    resume_retry_at: Instant,
+    /// The line that just interrupted another: nothing else starts until its clip is ready.
+    interrupter: Option<u64>,
+    /// Background ledger notes not written yet (drained before the summary).
+    notes_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Utterance id → what is being played under it.
     on_air: HashMap<u64, OnAir>,
     /// Utterance currently owned by the timeline's playing line.
@@ -179,6 +187,11 @@ impl Show {
             memory_lookups: 0,
             unheard: UnheardGifts::default(),
             resume_after: Some(0),
+            resume_until: 0,
+            resume_job: None,
+            resume_retry_at: Instant::now(),
+            interrupter: None,
+            notes_in_flight: Arc::default(),
             on_air: HashMap::new(),
             current_utterance: None,
             next_line_id: 1,
@@ -199,13 +212,18 @@ impl Show {
         mut link: mpsc::Receiver<LinkEvent>,
         ending: Ending,
     ) -> ShowSummary {
+        // Read before admission starts: everything after it is this run's, thanked as it comes.
+        self.resume_until = self
+            .with_ledger(|l| l.last_gift_row())
+            .await
+            .unwrap_or(i64::MAX);
         let mut intake = Admitter::new(
             self.ledger.clone(),
             self.rewards.tiers().clone(),
             self.config.gifts.diamonds.clone(),
         )
         .spawn(events);
-        self.resume_unthanked().await;
+        self.resume_first_page().await;
         let mut source_open = true;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -226,7 +244,7 @@ impl Show {
                 Some((line_id, result)) = self.synth_rx.recv() => self.on_clip(line_id, result),
                 Some(lookup) = self.memory_rx.recv() => self.on_memory(lookup),
                 Some((reply, update)) = next_reply(&mut self.reply_rx) => self.on_reply(reply, update),
-                _ = tick.tick() => self.on_tick(source_open).await,
+                _ = tick.tick() => self.on_tick(source_open),
             }
             self.pump();
             if ending == Ending::WhenDone && !source_open && self.all_done() {
@@ -242,6 +260,7 @@ impl Show {
         for stats in self.voice.stats() {
             tracing::info!(?stats, "TTS engine statistics");
         }
+        self.drain_notes().await;
         self.summary.unthanked_at_exit =
             self.with_ledger(|l| l.unthanked_count()).await.unwrap_or(0);
         self.summary
@@ -289,7 +308,9 @@ impl Show {
         f: impl Fn(&Ledger) -> Result<(), LedgerError> + Send + Sync + 'static,
     ) {
         let ledger = self.ledger.clone();
+        let in_flight = InFlight::new(&self.notes_in_flight);
         tokio::spawn(async move {
+            let _in_flight = in_flight;
             let f = Arc::new(f);
             let mut backoff = avatar_link::backoff::Backoff::between(
                 Duration::from_millis(200),
@@ -317,19 +338,61 @@ impl Show {
         });
     }
 
-    /// Gifts recorded by an earlier run but never thanked on air are thanked first, a page at a
-    /// time (see [`RESUME_PAGE`]), so a backlog of thousands never sits in memory at once.
-    async fn resume_unthanked(&mut self) {
+    /// Waits (a few seconds at most) for the background ledger notes, so the summary counts
+    /// what was thanked and a gift thanked just before the end is not thanked again next time.
+    async fn drain_notes(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .notes_in_flight
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Gifts recorded by an earlier run but never thanked on air are thanked first: the first
+    /// page at start, the next ones a page at a time (see [`RESUME_PAGE`]) from `on_tick`, so
+    /// a backlog of thousands never sits in memory at once.
+    async fn resume_first_page(&mut self) {
+        let until = self.resume_until;
+        match self
+            .with_ledger(move |l| l.unthanked_page(0, until, RESUME_PAGE))
+            .await
+        {
+            Some(page) => self.resume_page(page, true),
+            None => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
+        }
+    }
+
+    /// The next page, read off the show's task; a failed read (the ledger locked) is tried
+    /// again a second later, never given up.
+    fn resume_more(&mut self) {
         let Some(after) = self.resume_after else {
             return;
         };
-        if self.timeline.queued_paid() >= RESUME_PAGE {
+        if let Some(job) = &mut self.resume_job {
+            use futures_util::FutureExt;
+            let Some(done) = job.now_or_never() else {
+                return; // still reading
+            };
+            self.resume_job = None;
+            match done.ok().flatten() {
+                Some(page) => self.resume_page(page, false),
+                None => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
+            }
             return;
         }
-        let page = self
-            .with_ledger(move |l| l.unthanked_page(after, RESUME_PAGE))
-            .await
-            .unwrap_or_default();
+        if self.timeline.queued_paid() >= RESUME_PAGE || Instant::now() < self.resume_retry_at {
+            return;
+        }
+        let until = self.resume_until;
+        self.resume_job =
+            Some(self.ledger_task(move |l| l.unthanked_page(after, until, RESUME_PAGE)));
+    }
+
+    fn resume_page(&mut self, page: Vec<(i64, LiveEvent)>, first: bool) {
         let Some(&(last, _)) = page.last() else {
             self.resume_after = None;
             return;
@@ -347,7 +410,7 @@ impl Show {
         // At start nothing else is held, so the first page is thanked at once; later pages join
         // the live combos and are released by the usual combo timing (draining then would cut
         // a live combo in two).
-        if after == 0 {
+        if first {
             for batch in self.combos.drain() {
                 self.release(batch);
             }
@@ -420,7 +483,11 @@ impl Show {
             if let Some(utterance) = self.current_utterance.take() {
                 self.hub
                     .send_command(&avatar_link::Command::Stop { utterance });
+                // Its end report only goes into the airtime log: the timeline already
+                // requeued (or let go of) the line, which may be playing again by then.
+                self.stopped(utterance);
             }
+            self.interrupter = Some(id);
             self.summary.lines_interrupted += 1;
         }
         for dropped in offer.dropped {
@@ -430,14 +497,14 @@ impl Show {
         }
     }
 
-    async fn on_tick(&mut self, source_open: bool) {
+    fn on_tick(&mut self, source_open: bool) {
         for batch in self.combos.poll(now_ms()) {
             self.release(batch);
         }
         for cue in self.unheard.due(Instant::now()) {
             self.offer(cue);
         }
-        self.resume_unthanked().await;
+        self.resume_more();
         // Admission writes viewer memory behind and carries it in its own transactions; when
         // the room goes quiet, nothing would.
         if self.viewers_flushed.elapsed() >= Duration::from_secs(1) {
@@ -457,5 +524,24 @@ impl Show {
                 self.offer(cue);
             }
         }
+    }
+}
+
+/// Unthanked gifts of an earlier run, each with its ledger row.
+type ResumePage = Vec<(i64, LiveEvent)>;
+
+/// Counts a background job while it lives.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }

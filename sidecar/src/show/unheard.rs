@@ -26,6 +26,7 @@ pub enum Unheard {
     VoiceFailed,
     NoEndReport,
     NothingPlayed,
+    CutShort,
 }
 
 impl Unheard {
@@ -34,6 +35,7 @@ impl Unheard {
             Unheard::VoiceFailed => "no engine could voice the line",
             Unheard::NoEndReport => "the avatar never reported the end of the line",
             Unheard::NothingPlayed => "the avatar played none of it",
+            Unheard::CutShort => "the avatar cut it short",
         }
     }
 }

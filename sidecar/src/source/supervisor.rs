@@ -34,7 +34,9 @@ where
         let name = source.describe();
         tracing::info!(source = %name, restarts, "live-room source starting");
         let started = Instant::now();
-        let why = match tokio::spawn(source.run(sink.clone())).await {
+        // Aborted with the supervisor, so a stopped show leaves no adapter running on its own.
+        let mut run = AbortOnDrop(tokio::spawn(source.run(sink.clone())));
+        let why = match (&mut run.0).await {
             Ok(Ok(())) => "it ended by itself".to_string(),
             Ok(Err(e)) => e.to_string(),
             Err(e) if e.is_panic() => format!("it panicked: {}", panic_message(e.into_panic())),
@@ -54,6 +56,14 @@ where
             _ = tokio::time::sleep(delay) => {}
             _ = sink.closed() => return,
         }
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

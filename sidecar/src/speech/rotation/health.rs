@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::breaker::Breaker;
-use super::{engine_down, Rotation, PROBE_TEXT};
+use super::{engine_down, guarded, AudioCheck, Rotation, PROBE_TEXT};
 use crate::speech::{SpeechError, SpeechRequest};
 
 impl Rotation {
@@ -16,7 +16,7 @@ impl Rotation {
 
     /// Whether a real line may use this engine/voice now; an open breaker whose cool-down is
     /// over gets its background probe here.
-    pub(super) fn usable(&self, e: usize, v: usize) -> bool {
+    pub(super) fn usable(&self, e: usize, v: usize, check: &AudioCheck) -> bool {
         let probe = {
             let mut breakers = self.breakers();
             if breakers[e][v].allows() {
@@ -25,13 +25,20 @@ impl Rotation {
             breakers[e][v].take_probe(Instant::now())
         };
         if probe {
-            self.spawn_probe(e, v);
+            self.spawn_probe(e, v, Arc::clone(check));
         }
         false
     }
 
-    /// One short synthesis on an open engine/voice, off the line's path.
-    fn spawn_probe(&self, e: usize, v: usize) {
+    /// Whether any voice of engine `e` may be used by a real line now.
+    pub(super) fn engine_usable(&self, e: usize) -> bool {
+        self.breakers()[e].iter().any(Breaker::allows)
+    }
+
+    /// One short synthesis on an open engine/voice, off the line's path, judged by the same
+    /// audio checks as a real line (an engine that answers with refused clips stays open). A
+    /// probe that panics counts as failed, so a breaker never stays in `Probing`.
+    fn spawn_probe(&self, e: usize, v: usize, check: AudioCheck) {
         let engine = Arc::clone(&self.members[e].engine);
         let voice = self.members[e].slots[v].request_voice.clone();
         let slot = self.members[e].slots[v].name.clone();
@@ -43,8 +50,16 @@ impl Rotation {
                 voice,
                 prosody: Default::default(),
             };
-            let outcome = match tokio::time::timeout(deadline, engine.synthesize(&request)).await {
-                Ok(Ok(audio)) if !audio.samples.is_empty() => Ok(()),
+            let synthesis = guarded(engine.synthesize(&request), engine.name());
+            let outcome = match tokio::time::timeout(deadline, synthesis).await {
+                Ok(Ok(audio)) if !audio.samples.is_empty() => {
+                    tokio::task::spawn_blocking(move || check(&audio))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(SpeechError::Rejected(format!("check panicked: {e}")))
+                        })
+                        .map_err(|e| e.to_string())
+                }
                 Ok(Ok(_)) => Err("empty audio".to_string()),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("no answer within {deadline:?}")),
@@ -73,16 +88,25 @@ impl Rotation {
             return;
         };
         let down = engine_down(error);
-        let mut opened = breakers[e][v].failure(down, self.config.breaker_failures, now);
+        // Which voices' attempts in flight are now pointless: all of a dead engine's, or just
+        // this voice's (its siblings may be fine).
+        let mut opened = Vec::new();
+        if breakers[e][v].failure(down, self.config.breaker_failures, now) {
+            opened.push(v);
+        }
         if down {
-            for other in breakers[e].iter_mut() {
-                opened |= other.open_if_closed(now);
+            for (other, breaker) in breakers[e].iter_mut().enumerate() {
+                if breaker.open_if_closed(now) {
+                    opened.push(other);
+                }
             }
         }
         drop(breakers);
-        if opened {
+        if !opened.is_empty() {
             tracing::warn!(engine = self.members[e].engine.name(), voice = %self.members[e].slots[v].name, %error, cooldown = ?self.config.cooldown(), "TTS circuit breaker open: skipping it for a while");
-            self.generations[e].send_modify(|g| *g += 1);
+            for voice in opened {
+                self.generations[e][voice].send_modify(|g| *g += 1);
+            }
         }
     }
 }

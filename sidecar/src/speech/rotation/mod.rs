@@ -229,8 +229,9 @@ pub struct Rotation {
     records: Mutex<Vec<Vec<Record>>>,
     /// `breakers[engine][voice]`; shared with background probes.
     breakers: Arc<Mutex<Vec<Vec<Breaker>>>>,
-    /// Per engine: bumped when a breaker of it opens, cancelling the attempts in flight on it.
-    generations: Vec<watch::Sender<u64>>,
+    /// Per engine and voice: bumped when its breaker opens, cancelling the attempts in flight
+    /// on it.
+    generations: Vec<Vec<watch::Sender<u64>>>,
 }
 
 impl Rotation {
@@ -270,7 +271,10 @@ impl Rotation {
                     .collect()
             })
             .collect();
-        let generations = members.iter().map(|_| watch::Sender::new(0)).collect();
+        let generations = members
+            .iter()
+            .map(|m| m.slots.iter().map(|_| watch::Sender::new(0)).collect())
+            .collect();
         Self {
             members,
             config,
@@ -355,7 +359,7 @@ impl Rotation {
             let voices = self.voice_order(e, Instant::now());
             let tried_voices = voices.len().min(1 + self.config.other_voices_per_engine);
             for (nth, &v) in voices[..tried_voices].iter().enumerate() {
-                if respect_breakers && !self.usable(e, v) {
+                if respect_breakers && !self.usable(e, v, check) {
                     continue;
                 }
                 let mut step = match (rank, nth) {
@@ -399,8 +403,21 @@ impl Rotation {
         }
         let simplified = simplify_text(&request.text, self.config.simplified_max_chars);
         if attempts < budget && !simplified.is_empty() && simplified != request.text.trim() {
-            if let Some(e) = stats::most_successful(&self.engine_recent(Instant::now())) {
-                let v = self.voice_order(e, Instant::now())[0];
+            // Among the engines a line may use now: a known-dead one would cost a deadline.
+            let recent = self.engine_recent(Instant::now());
+            let candidates: Vec<usize> = (0..self.members.len())
+                .filter(|&e| !respect_breakers || self.engine_usable(e))
+                .collect();
+            let pick =
+                stats::most_successful(&candidates.iter().map(|&e| recent[e]).collect::<Vec<_>>())
+                    .map(|i| candidates[i]);
+            if let Some(e) = pick {
+                let voices = self.voice_order(e, Instant::now());
+                let v = voices
+                    .iter()
+                    .copied()
+                    .find(|&v| !respect_breakers || self.breakers()[e][v].allows())
+                    .unwrap_or(voices[0]);
                 let req = SpeechRequest {
                     text: simplified,
                     voice: self.members[e].slots[v].request_voice.clone(),
@@ -432,7 +449,7 @@ impl Rotation {
         let deadline = self.config.attempt_timeout();
         // Subscribed before the attempt: a breaker of this engine opening from now on (another
         // line's attempt found it dead) ends this attempt too.
-        let mut generation = self.generations[e].subscribe();
+        let mut generation = self.generations[e][v].subscribe();
         let (synthesized, cancelled) = tokio::select! {
             result = tokio::time::timeout(deadline, guarded(member.engine.synthesize(&request), member.engine.name())) => {
                 (result.unwrap_or_else(|_| Err(SpeechError::Timeout {
