@@ -148,7 +148,8 @@ async fn an_engine_that_hangs_mid_show_costs_one_deadline_then_every_thank_you_a
     check_breaker_opened(&log)?;
     // The first line to meet the hang waits one deadline (no retry on the same dead server,
     // and the lines in flight with it give up at the same moment), after its combo window.
-    let worst = COMBO_WINDOW + ATTEMPT_DEADLINE + Duration::from_secs(2);
+    // (Slack for a loaded machine: synthesis and checks of the fallback take longer there.)
+    let worst = COMBO_WINDOW + ATTEMPT_DEADLINE + Duration::from_secs(4);
     ensure!(delays.iter().all(|d| *d <= worst), "{delays:?}");
     // Every gift arriving once that first failure has surely happened airs within 5 s.
     let first_failure_by =
