@@ -1,7 +1,7 @@
 //! Soak: the real sidecar under a busy room for an hour, sampled every minute.
 //!
 //! `cargo bench -p e2e --bench soak` (an hour at 500 events/s; `SOAK_SECS`, `SOAK_RATE`,
-//! `SOAK_SAMPLE_SECS`, `SOAK_SEED` override; `SOAK_ASSERT=1` exits non-zero when a limit is
+//! `SOAK_SAMPLE_SECS`, `SOAK_SEED`, `SOAK_WARMUP_SECS` override; `SOAK_ASSERT=1` exits non-zero when a limit is
 //! broken; `SOAK_DEBUG=1` runs `target/debug/sidecar`, the build the e2e tests use, instead of
 //! the release build a streamer runs).
 //!
@@ -27,6 +27,7 @@ async fn main() -> Result<()> {
         rate: 500.0,
         sample_secs: 60,
         seed: 1,
+        warmup_secs: None,
     })?;
     let bin = if std::env::var("SOAK_DEBUG").is_ok_and(|v| v == "1") {
         e2e::sidecar::binary()?

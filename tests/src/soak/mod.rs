@@ -41,10 +41,13 @@ pub struct Options {
     pub rate: f64,
     pub sample_secs: u64,
     pub seed: u64,
+    /// Where warm-up ends; `None`: [`summary::default_warmup_secs`].
+    pub warmup_secs: Option<u64>,
 }
 
 impl Options {
-    /// `defaults`, overridden by `SOAK_SECS`, `SOAK_RATE`, `SOAK_SAMPLE_SECS`, `SOAK_SEED`.
+    /// `defaults`, overridden by `SOAK_SECS`, `SOAK_RATE`, `SOAK_SAMPLE_SECS`, `SOAK_SEED`,
+    /// `SOAK_WARMUP_SECS`.
     pub fn from_env(defaults: Options) -> Result<Options> {
         fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
             match std::env::var(name) {
@@ -60,6 +63,10 @@ impl Options {
             rate: var("SOAK_RATE", defaults.rate)?,
             sample_secs: var("SOAK_SAMPLE_SECS", defaults.sample_secs)?,
             seed: var("SOAK_SEED", defaults.seed)?,
+            warmup_secs: match std::env::var("SOAK_WARMUP_SECS") {
+                Ok(_) => Some(var("SOAK_WARMUP_SECS", 0)?),
+                Err(_) => defaults.warmup_secs,
+            },
         };
         if o.secs == 0 || o.sample_secs == 0 || !(o.rate.is_finite() && o.rate > 0.0) {
             bail!("SOAK_SECS, SOAK_SAMPLE_SECS and SOAK_RATE must be positive: {o:?}");
@@ -178,8 +185,11 @@ pub async fn run(options: &Options, bin: &Path) -> Result<Outcome> {
             log_tail()
         );
     }
-    let summary =
-        summary::summarize(&samples, options.secs as f64).context("the soak took no samples")?;
+    let warmup = options.warmup_secs.map_or_else(
+        || summary::default_warmup_secs(options.secs as f64),
+        |s| s as f64,
+    );
+    let summary = summary::summarize(&samples, warmup).context("the soak took no samples")?;
     Ok(Outcome {
         options: options.clone(),
         samples,
