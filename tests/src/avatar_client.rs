@@ -225,3 +225,97 @@ pub async fn play_avatar_in_real_time(
         }
     }
 }
+
+/// What a long-running avatar ([`play_avatar_until`]) played, as counts: a soak airs far too
+/// many lines to keep each one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Played {
+    pub said: u64,
+    pub finished: u64,
+    pub samples: u64,
+}
+
+/// Like [`play_avatar`], but plays until `stop` turns `true` (or its sender is dropped), keeping
+/// only counters, which it also publishes on `progress` after every finished utterance so a
+/// soak can sample them. Fails if the link closes before `stop`.
+pub async fn play_avatar_until(
+    port: u16,
+    token: &str,
+    connect_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    progress: tokio::sync::watch::Sender<Played>,
+) -> Result<Played> {
+    let mut ws = connect_avatar(port, token, Instant::now() + connect_timeout).await?;
+    let mut played = Played::default();
+    // Samples of the utterances said and not finished (`None`: no audio yet); finished ones are
+    // forgotten.
+    let mut playing: std::collections::HashMap<u64, Option<usize>> =
+        std::collections::HashMap::new();
+    loop {
+        let message = tokio::select! {
+            // Stopped, or the soak that owns the sender is gone.
+            _ = stop.wait_for(|stop| *stop) => return Ok(played),
+            message = ws.next() => message,
+        };
+        let Some(message) = message else {
+            bail!("the link closed while playing: {played:?}");
+        };
+        match message? {
+            Message::Text(text) => {
+                match serde_json::from_str::<Command>(&text) {
+                    Ok(Command::Say { utterance, .. }) => {
+                        played.said += 1;
+                        playing.insert(utterance, None);
+                    }
+                    // An interrupted line: the plugin reports what it played of it.
+                    Ok(Command::Stop { utterance }) => {
+                        if let Some(samples) = playing.remove(&utterance) {
+                            let samples = samples.unwrap_or_default();
+                            let finished = Report::Finished {
+                                utterance,
+                                played_ms: (samples * 1000 / avatar_link::SAMPLE_RATE as usize)
+                                    as u32,
+                                interrupted: true,
+                            };
+                            ws.send(Message::text(serde_json::to_string(&finished)?))
+                                .await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Message::Binary(bytes) => {
+                let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                let Some(entry) = playing.get_mut(&chunk.utterance) else {
+                    continue;
+                };
+                let first = entry.is_none();
+                *entry.get_or_insert(0) += chunk.samples.len();
+                if first {
+                    let started = Report::Started {
+                        utterance: chunk.utterance,
+                    };
+                    ws.send(Message::text(serde_json::to_string(&started)?))
+                        .await?;
+                }
+                played.samples += chunk.samples.len() as u64;
+                if chunk.last {
+                    let samples = playing
+                        .remove(&chunk.utterance)
+                        .flatten()
+                        .unwrap_or_default();
+                    played.finished += 1;
+                    let finished = Report::Finished {
+                        utterance: chunk.utterance,
+                        played_ms: (samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u32,
+                        interrupted: false,
+                    };
+                    ws.send(Message::text(serde_json::to_string(&finished)?))
+                        .await?;
+                    progress.send_replace(played);
+                }
+            }
+            _ => {}
+        }
+    }
+}

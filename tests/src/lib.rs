@@ -3,6 +3,7 @@
 //! - [`headless_obs`] runs a real OBS Studio under Xvfb with a private configuration and an
 //!   authenticated obs-websocket, for tests and for the demo script (`headless-obs` binary).
 //! - [`lipsync`] reads the avatar's mouth back out of screenshots and recorded frames.
+//! - [`soak`] runs the real sidecar under a sustained room and samples it from the outside.
 //! - [`media`] inspects what OBS produced: recordings (via `ffmpeg`/`ffprobe`) and
 //!   obs-websocket screenshots.
 //!
@@ -22,6 +23,7 @@ pub mod lipsync;
 pub mod media;
 pub mod protobuf_writer;
 pub mod sidecar;
+pub mod soak;
 
 pub use headless_obs::{
     disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,
