@@ -22,6 +22,21 @@ pub struct Heard {
     pub finished: bool,
 }
 
+impl Heard {
+    /// An utterance whose `Say` just arrived, no audio yet.
+    fn said(utterance: u64, text: String, expression: Option<String>) -> Self {
+        Self {
+            utterance,
+            text,
+            expression,
+            said_at: Instant::now(),
+            first_audio_at: None,
+            samples: 0,
+            finished: false,
+        }
+    }
+}
+
 /// A link connection that said Hello as the audio clock.
 pub type AvatarSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -77,15 +92,7 @@ pub async fn play_avatar(
                     ..
                 }) = serde_json::from_str::<Command>(&text)
                 {
-                    heard.push(Heard {
-                        utterance,
-                        text,
-                        expression,
-                        said_at: Instant::now(),
-                        first_audio_at: None,
-                        samples: 0,
-                        finished: false,
-                    });
+                    heard.push(Heard::said(utterance, text, expression));
                 }
             }
             Message::Binary(bytes) => {
@@ -146,15 +153,9 @@ pub async fn play_avatar_in_real_time(
         tokio::select! {
             message = ws.next() => match message.context("link closed")?? {
                 Message::Text(text) => match serde_json::from_str::<Command>(&text) {
-                    Ok(Command::Say { utterance, text, expression, .. }) => heard.push(Heard {
-                        utterance,
-                        text,
-                        expression,
-                        said_at: Instant::now(),
-                        first_audio_at: None,
-                        samples: 0,
-                        finished: false,
-                    }),
+                    Ok(Command::Say { utterance, text, expression, .. }) => {
+                        heard.push(Heard::said(utterance, text, expression))
+                    }
                     Ok(Command::Stop { utterance }) => {
                         if let Some((i, started)) =
                             playing.filter(|(i, _)| heard[*i].utterance == utterance)
