@@ -29,10 +29,10 @@ use flate2::write::GzEncoder;
 use prost::Message as _;
 use sidecar::event::{EventKind, LiveEvent};
 use sidecar::ledger::{Admission, Batch, Ledger};
-use sidecar::rewards::tiers::Tier;
 use sidecar::source::douyin::frame::decode_frame_to_events;
 use sidecar::source::douyin::normalize::Normalizer;
 use sidecar::source::douyin::proto;
+use sidecar::tiers::Tier;
 
 const MESSAGES_PER_FRAME: usize = 20;
 

@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 
 use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{Admission, AdmitError, Batch, Ledger, LedgerError};
-use crate::rewards::tiers::TierTable;
 use crate::source::Delivery;
+use crate::tiers::TierTable;
 
 /// At most this many waiting deliveries are admitted in one ledger transaction.
 pub const MAX_GROUP: usize = 256;
@@ -234,15 +234,6 @@ impl Admitter {
             // caller's retry decides what happens next.
             Err(e) => Err(E::from(LedgerError::Panicked(e.to_string()))),
         }
-    }
-}
-
-impl From<LedgerError> for Box<AdmitError> {
-    fn from(error: LedgerError) -> Self {
-        Box::new(AdmitError {
-            error,
-            batches: Vec::new(),
-        })
     }
 }
 

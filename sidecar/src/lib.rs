@@ -1,37 +1,40 @@
 //! The sidecar: the controller that runs an unattended AI virtual streamer next to OBS.
 //!
-//! Data flows like a Vector pipeline, sources → transforms → sinks:
+//! Data flows like a Vector pipeline, sources → transforms → outputs, and the crates follow it
+//! (ARCHITECTURE.md draws the graph and says which crate may use which):
 //!
-//! * **sources** ([`source`]): live-room events, normalized into [`event::LiveEvent`]
-//!   (a recorded room replay now; platform adapters plug in the same way);
-//! * **transforms**: the [`ledger`] records every gift exactly once before anything else,
-//!   [`rewards`] tiers gifts and folds combos, [`script`] picks replies and thanks from
-//!   variant [`template`]s, and the [`scheduler`] orders every line on one priority timeline
-//!   with the interruption rule;
-//! * **sinks**: [`speech`] turns lines into checked, loudness-normalised audio, the avatar
-//!   [`link`] streams it to the OBS plugin (which plays it and moves the mouth from it), and
-//!   [`obs`] switches scenes and updates text through obs-websocket.
+//! * `aivs-core` (re-exported as [`event`], [`rewards`], [`script`], [`scheduler`], …): the
+//!   pure part, no I/O: events, tiers, combos, templates, cues, the priority timeline and the
+//!   safety screen;
+//! * **sources**, `aivs-ingest` ([`source`]): live-room events from each platform, normalized
+//!   into [`event::LiveEvent`], acknowledged upstream only once the ledger has them;
+//! * **transforms**: the [`ledger`] (`aivs-ledger`) records every gift exactly once before
+//!   anything else, [`rewards`] tiers gifts and folds combos, [`script`] picks replies and thanks
+//!   from variant [`template`]s, the [`llm`] (`aivs-llm`) writes replies, and the [`scheduler`]
+//!   orders every line on one priority timeline with the interruption rule;
+//! * **outputs**: [`speech`] (`aivs-speech`) turns lines into checked, loudness-normalised
+//!   audio, the avatar [`link`] streams it to the OBS plugin (which plays it and moves the mouth
+//!   from it), and [`obs`] switches scenes and updates text through obs-websocket.
 //!
-//! [`show`] wires them together; [`config`] reads the TOML settings. Each module holds one
-//! concept; the pure ones (template, tiers, combo, timeline, config) have no I/O and are tested
-//! and benchmarked in isolation.
+//! This crate holds what needs all of them: [`show`] (the loop that wires them together),
+//! [`admission`] (sources → ledger), [`replies`], the [`link`] server, the [`obs`] controller
+//! and [`config`], which assembles every module's own config section.
+//!
+//! The pipeline crates are re-exported under the module names they had before the split, so
+//! the binary, the benches and the end-to-end tests read one namespace.
 
 pub mod admission;
-pub mod clock;
 pub mod config;
-pub mod cue;
-pub mod event;
-pub mod ledger;
 pub mod link;
-pub mod llm;
 pub mod obs;
-pub mod onnx;
-pub mod recent_ids;
 pub mod replies;
-pub mod rewards;
-pub mod scheduler;
-pub mod script;
 pub mod show;
-pub mod source;
-pub mod speech;
-pub mod template;
+
+pub use aivs_core::{
+    clock, cue, event, recent_ids, rewards, safety, scheduler, script, template, tiers,
+};
+pub use aivs_ingest as source;
+pub use aivs_ledger as ledger;
+pub use aivs_llm as llm;
+pub use aivs_speech as speech;
+pub use aivs_speech::onnx;

@@ -181,7 +181,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         async move { recorder::record(&out, header, rx, raw_rx).await }
     });
     // Recording has no ledger of its own: every source starts from its live position.
-    let mut source = source::spawn_configured(&config, &|_| None, sink)?;
+    let mut source = source::spawn_configured(&config.source, &config.room, &|_| None, sink)?;
     tracing::info!(out = %args.out.display(), "recording");
     let limit = async {
         match args.duration {
@@ -282,29 +282,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let voice = Arc::new(Voice::from_config(&config.voice).context("setting up the voice")?);
     tracing::info!(engine = voice.primary_engine(), "voice ready");
-    tokio::spawn(prewarm_thanks(voice.clone(), config.clone()));
+    let mut llm_config = config.llm.clone();
+    llm_config.persona = config.persona.clone();
     let llm = if config.llm.enabled {
-        let mut llm_config = config.llm.clone();
-        llm_config.persona = config.persona.clone();
         let writer = sidecar::llm::ReplyWriter::new(&llm_config).context("setting up the LLM")?;
         tracing::info!(preset = ?llm_config.preset, "LLM replies on");
         Some(writer)
     } else {
         None
     };
+    // One screen for the whole show: templates, thanks and LLM replies are screened alike.
+    let safety = match &llm {
+        Some(writer) => writer.safety().clone(),
+        None => Arc::new(sidecar::llm::safety::show_screen(&llm_config)),
+    };
+    tokio::spawn(prewarm_thanks(
+        voice.clone(),
+        config.clone(),
+        safety.clone(),
+    ));
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
     let mut source = {
         let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
-        source::spawn_configured(&config, &|key| ledger.checkpoint(key).ok().flatten(), sink)?
+        source::spawn_configured(
+            &config.source,
+            &config.room,
+            &|key| ledger.checkpoint(key).ok().flatten(),
+            sink,
+        )?
     };
     let ending = if args.exit_when_done {
         Ending::WhenDone
     } else {
         Ending::Never
     };
-    let mut show = Show::new(config, ledger, hub, obs.clone(), voice);
+    let mut show = Show::new(config, ledger, hub, obs.clone(), voice, safety);
     if let Some(writer) = llm {
         show = show.with_llm(writer);
     }
@@ -337,9 +351,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Puts every variant of the gift thank-you lines in the audio cache, in the background: the
 /// moment a gift arrives is when a fast first word matters most.
-async fn prewarm_thanks(voice: Arc<Voice>, config: Config) {
-    let lines = sidecar::rewards::RewardEngine::new(&config)
-        .thank_you_clauses(config.voice.textnorm.segment_max_chars);
+async fn prewarm_thanks(
+    voice: Arc<Voice>,
+    config: Config,
+    safety: Arc<sidecar::safety::SafetyScreen>,
+) {
+    let max_chars = config.voice.textnorm.segment_max_chars;
+    let variants = sidecar::rewards::RewardEngine::new(&config.gifts, safety).thank_you_variants();
+    let mut lines: Vec<String> = variants
+        .iter()
+        .flat_map(|line| sidecar::speech::voice::clauses(line, max_chars))
+        .map(|clause| clause.text)
+        // Clauses that still hold a viewer's name or gift are said differently every time.
+        .filter(|clause| !clause.contains('{'))
+        .collect();
+    lines.sort();
+    lines.dedup();
     if lines.is_empty() {
         return;
     }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sidecar::source::bilibili::commands::CommandDecoder;
-use sidecar::source::bilibili::packet::{decode_message, Limits};
+use aivs_ingest::bilibili::commands::CommandDecoder;
+use aivs_ingest::bilibili::packet::{decode_message, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let decoded = decode_message(data, &Limits::default());

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sidecar::source::douyin::frame::decode_frame_to_events;
-use sidecar::source::douyin::normalize::Normalizer;
+use aivs_ingest::douyin::frame::decode_frame_to_events;
+use aivs_ingest::douyin::normalize::Normalizer;
 
 fuzz_target!(|data: &[u8]| {
     // A small payload cap keeps each run fast; the cap logic is what is under test.

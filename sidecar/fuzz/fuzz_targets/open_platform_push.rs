@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sidecar::source::open_platform::payload::{map_item, GiftNames, MsgType};
+use aivs_ingest::open_platform::payload::{map_item, GiftNames, MsgType};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(data)

@@ -22,7 +22,10 @@
 //! instead, so memory stays bounded even if its reader is wedged. Incoming reports are forwarded
 //! to the show as [`LinkEvent`]s.
 
+mod config;
 mod session;
+
+pub use config::LinkConfig;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

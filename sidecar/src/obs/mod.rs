@@ -1,5 +1,6 @@
 //! OBS Studio control through obs-websocket 5 (`obws`).
 //!
+//! * [`ObsConfig`]: the `[obs]` section.
 //! * [`scenes`]: the streamer's scene definitions (`scenes/*.toml`).
 //! * [`ensure`]: the idempotent *ensure* that makes OBS match them without duplicating
 //!   anything, each scene and item failing on its own.
@@ -10,10 +11,12 @@
 //!   keeps the latest state to apply once OBS is back. OBS being down or frozen never blocks
 //!   or loses an event.
 
+mod config;
 pub mod controller;
 pub mod ensure;
 pub mod request;
 pub mod scenes;
 mod state;
 
+pub use config::ObsConfig;
 pub use controller::{ObsAction, ObsController};

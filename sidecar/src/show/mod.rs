@@ -152,6 +152,7 @@ impl Show {
         hub: LinkHub,
         obs: Option<ObsController>,
         voice: Arc<Voice>,
+        safety: Arc<crate::safety::SafetyScreen>,
     ) -> Self {
         let s = &config.scheduler;
         let rules = InterruptRules {
@@ -168,8 +169,13 @@ impl Show {
         let (synth_tx, synth_rx) = mpsc::unbounded_channel();
         let (memory_tx, memory_rx) = mpsc::unbounded_channel();
         Self {
-            rewards: RewardEngine::new(&config),
-            script: Script::new(&config),
+            rewards: RewardEngine::new(&config.gifts, safety.clone()),
+            script: Script::new(
+                &config.lines,
+                &config.scheduler,
+                &config.persona.name,
+                safety,
+            ),
             combos: ComboAggregator::new(policy, config.tier_table()),
             timeline: Timeline::new(rules),
             config,

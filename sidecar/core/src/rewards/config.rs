@@ -1,0 +1,78 @@
+//! `[gifts]`: price overrides, tier bounds, combo windows, the celebration and the thank-you
+//! lines, expressions and motions per tier.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::template::lines;
+use crate::tiers::{Tier, TierTable};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GiftsConfig {
+    /// Price overrides in diamonds per gift id (10 diamonds = 1 CNY), for gifts whose price the
+    /// platform does not send or sends wrong. Applied to every source before the ledger.
+    pub diamonds: std::collections::BTreeMap<String, u64>,
+    /// Upper bounds in yuan of tiers 1, 2 and 3; above the last is tier 4 (seed 002).
+    pub tier_max_yuan: [f64; 3],
+    pub combo_idle_ms: u64,
+    pub combo_max_hold_ms: u64,
+    /// Gifts of this tier or above switch OBS to the celebration scene.
+    pub celebrate_from_tier: u8,
+    pub celebration_secs: f64,
+    pub thanks: TierLines,
+    /// Expression shown while thanking, per tier.
+    pub expression: [String; 4],
+    /// Motion played when thanking, per tier.
+    pub motion: [String; 4],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierLines {
+    pub tier1: Vec<Spanned<String>>,
+    pub tier2: Vec<Spanned<String>>,
+    pub tier3: Vec<Spanned<String>>,
+    pub tier4: Vec<Spanned<String>>,
+}
+
+impl Default for GiftsConfig {
+    fn default() -> Self {
+        Self {
+            diamonds: Default::default(),
+            tier_max_yuan: [1.0, 10.0, 100.0],
+            combo_idle_ms: 2_000,
+            combo_max_hold_ms: 8_000,
+            celebrate_from_tier: 3,
+            celebration_secs: 8.0,
+            thanks: TierLines::default(),
+            expression: ["happy", "happy", "surprised", "surprised"].map(String::from),
+            motion: ["nod", "bounce", "bounce", "wave"].map(String::from),
+        }
+    }
+}
+
+impl Default for TierLines {
+    fn default() -> Self {
+        Self {
+            tier1: lines(&["{谢谢|感谢}{user}的{gift}{~|！}"]),
+            tier2: lines(&["哇，{谢谢|感谢}{user}送的{count}个{gift}，{太开心了|好感动}！"]),
+            tier3: lines(&["天哪！{user}送了{gift}！{这也太豪气了吧|老板大气}！"]),
+            tier4: lines(&[
+                "{OMG|不得了}！{user}居然送了{gift}！{我要给你唱首歌|全场感谢{user}}！",
+            ]),
+        }
+    }
+}
+
+impl GiftsConfig {
+    /// The tier table; bounds were validated when the config was read.
+    pub fn tier_table(&self) -> TierTable {
+        TierTable::from_yuan(self.tier_max_yuan).unwrap_or_default()
+    }
+
+    /// The lowest tier that switches OBS to the celebration scene.
+    pub fn celebrate_from(&self) -> Tier {
+        Tier::ALL[(self.celebrate_from_tier.clamp(1, 4) - 1) as usize]
+    }
+}

@@ -1,0 +1,206 @@
+//! Gifts → rewards: tiering (seed 002), combo folding, and the thank-you cue for each batch.
+
+pub mod combo;
+mod config;
+
+pub use config::{GiftsConfig, TierLines};
+
+use rand::Rng;
+
+use crate::cue::{Cue, CueKind};
+use crate::safety::SafetyScreen;
+use crate::scheduler::priority;
+use crate::template::Template;
+use crate::template::PLACEHOLDERS;
+use crate::tiers::{Tier, TierTable};
+use combo::GiftBatch;
+
+pub struct RewardEngine {
+    tiers: TierTable,
+    thanks: [Vec<Template>; 4],
+    expression: [String; 4],
+    motion: [String; 4],
+    celebrate_from: Tier,
+    celebration_secs: f64,
+    last_line: Option<String>,
+    /// Viewer names are screened before they are spoken or shown (blocked words masked, names
+    /// posing as the system replaced).
+    safety: std::sync::Arc<SafetyScreen>,
+}
+
+impl RewardEngine {
+    /// `safety`: the show's one screen (`llm::safety::screen_for`), shared with the script and
+    /// the LLM.
+    pub fn new(config: &GiftsConfig, safety: std::sync::Arc<SafetyScreen>) -> Self {
+        let parse = |lines: &Vec<toml::Spanned<String>>| {
+            lines
+                .iter()
+                .filter_map(|l| Template::parse_with_placeholders(l.get_ref(), PLACEHOLDERS).ok())
+                .collect::<Vec<_>>()
+        };
+        let t = &config.thanks;
+        Self {
+            tiers: config.tier_table(),
+            thanks: [
+                parse(&t.tier1),
+                parse(&t.tier2),
+                parse(&t.tier3),
+                parse(&t.tier4),
+            ],
+            expression: config.expression.clone(),
+            motion: config.motion.clone(),
+            celebrate_from: config.celebrate_from(),
+            celebration_secs: config.celebration_secs,
+            last_line: None,
+            safety,
+        }
+    }
+
+    /// Every thank-you variant, expanded (placeholders such as `{user}` left in): what the
+    /// audio cache pre-warms, once the voice has cut them into clauses the way it speaks them
+    /// (`speech::voice::clauses`) and left out the clauses that still hold a placeholder.
+    pub fn thank_you_variants(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .thanks
+            .iter()
+            .flatten()
+            .flat_map(|t| t.expand_all(64))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub fn tiers(&self) -> &TierTable {
+        &self.tiers
+    }
+
+    pub fn celebrate_from(&self) -> Tier {
+        self.celebrate_from
+    }
+
+    /// The thank-you cue for a batch of gifts.
+    pub fn thank<R: Rng>(&mut self, batch: &GiftBatch, rng: &mut R) -> Cue {
+        let tier = self.tiers.classify(batch.value_fen);
+        let count = batch.count.to_string();
+        let value = format!("{:.1}", batch.value_fen as f64 / 100.0);
+        let viewer = self.safety.speakable_name(&batch.viewer.name);
+        let vars = |name: &str| match name {
+            "user" | "name" => Some(viewer.clone()),
+            "gift" => Some(batch.gift_name.clone()),
+            "count" => Some(count.clone()),
+            "value" => Some(value.clone()),
+            _ => None,
+        };
+        let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
+            .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
+        let caption = if batch.count > 1 {
+            format!("{} 送出 {} × {}", viewer, batch.gift_name, batch.count)
+        } else {
+            format!("{} 送出 {}", viewer, batch.gift_name)
+        };
+        Cue {
+            kind: CueKind::GiftThanks {
+                platform: batch.platform.clone(),
+                msg_ids: batch.msg_ids.clone(),
+                tier: tier.number(),
+                caption,
+            },
+            text,
+            priority: priority::for_gift(tier, Tier::Big),
+            paid: true,
+            ttl_ms: None,
+            expression: Some(self.expression[tier.index()].clone()).filter(|s| !s.is_empty()),
+            motion: Some(self.motion[tier.index()].clone()).filter(|s| !s.is_empty()),
+            celebrate_secs: (tier >= self.celebrate_from).then_some(self.celebration_secs),
+            prosody: crate::cue::Prosody::default(),
+        }
+    }
+}
+
+/// Renders a random template, avoiding the exact line said last time when there is a choice
+/// (the same "谢谢" twice in a row is what makes a bot sound like one).
+pub fn pick_line<R: Rng>(
+    templates: &[Template],
+    vars: &dyn Fn(&str) -> Option<String>,
+    rng: &mut R,
+    last: &mut Option<String>,
+) -> Option<String> {
+    if templates.is_empty() {
+        return None;
+    }
+    let mut line = String::new();
+    for _ in 0..4 {
+        line = templates[rng.random_range(0..templates.len())].render(vars, rng);
+        if last.as_deref() != Some(line.as_str()) {
+            break;
+        }
+    }
+    *last = Some(line.clone());
+    Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Gift, LiveEvent, Viewer};
+    use combo::{ComboAggregator, ComboPolicy};
+    use rand::{rngs::StdRng, SeedableRng};
+
+    fn batch(diamonds: u64, count: u32) -> GiftBatch {
+        let mut agg = ComboAggregator::new(ComboPolicy::default(), TierTable::default());
+        let mut ready = agg.push(
+            &LiveEvent {
+                platform: "douyin".into(),
+                msg_id: "m".into(),
+                user: Some(Viewer {
+                    id: "u".into(),
+                    name: "小明".into(),
+                    level: 1,
+                }),
+                kind: EventKind::Gift(Gift {
+                    gift_id: "g".into(),
+                    gift_name: "嘉年华".into(),
+                    diamonds,
+                    count,
+                    combo: None,
+                }),
+            },
+            0,
+        );
+        ready.extend(agg.drain());
+        ready.remove(0)
+    }
+
+    #[test]
+    fn thanks_follow_the_tier() {
+        let mut engine = RewardEngine::new(
+            &GiftsConfig::default(),
+            std::sync::Arc::new(SafetyScreen::new(&[], &[], "哔")),
+        );
+        let mut rng = StdRng::seed_from_u64(1);
+        let small = engine.thank(&batch(1, 1), &mut rng);
+        assert!(small.paid && small.celebrate_secs.is_none());
+        assert_eq!(small.priority, priority::GIFT_NORMAL);
+        assert!(
+            small.text.contains("小明") && small.text.contains("嘉年华"),
+            "{}",
+            small.text
+        );
+        let big = engine.thank(&batch(30_000, 1), &mut rng);
+        assert_eq!(big.priority, priority::GIFT_LARGE);
+        assert_eq!(big.celebrate_secs, Some(8.0));
+        assert!(matches!(big.kind, CueKind::GiftThanks { tier: 4, .. }));
+    }
+
+    #[test]
+    fn consecutive_lines_vary_when_they_can() {
+        let templates = vec![Template::parse("{a|b|c}").unwrap()];
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut last = None;
+        let lines: Vec<String> = (0..30)
+            .map(|_| pick_line(&templates, &|_| None, &mut rng, &mut last).unwrap())
+            .collect();
+        assert!(lines.windows(2).all(|w| w[0] != w[1]), "{lines:?}");
+    }
+}
