@@ -27,6 +27,9 @@ for suite in sidecar/tests/*.rs live2d-bridge/tests/*.rs; do other_suites+=(--te
 echo "== build"
 cargo build --workspace --all-targets
 
+echo "== module graph (no import cycles; ARCHITECTURE.md's crate rules)"
+scripts/check-cycles.py
+
 echo "== fmt + clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -22,7 +22,7 @@ use super::ensure::ensure;
 use super::request::{Obs, RequestError};
 use super::scenes::SceneSet;
 use super::state::{Desired, Shared};
-use crate::config::ObsConfig;
+use super::ObsConfig;
 
 /// How often a quiet connection is checked. A closed socket fails the check at once, so this
 /// bounds how long a killed OBS goes unnoticed (obws has no close notification without its

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::ObsConfig;
+use super::ObsConfig;
 
 /// Why a request to OBS did not give an answer we can use.
 #[derive(Debug, thiserror::Error)]
