@@ -11,8 +11,9 @@
 //!   the `access-token` header, answers with the platform's `{err_no, err_msg, logid, data}`
 //!   envelope and records every call.
 //!
-//! Plain HTTP/1.1 is written and parsed here by hand on purpose: the tests must see exactly what
-//! goes over the wire, and must not share an HTTP stack (or any code) with the sidecar.
+//! Plain HTTP/1.1 is written and parsed by hand ([`crate::http_stub`]) on purpose: the tests
+//! must see exactly what goes over the wire, and must not share an HTTP stack (or any code)
+//! with the sidecar.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -24,19 +25,19 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use rand::Rng;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+use crate::http_stub::{Head, HttpConnection, Limits};
 
 /// The message types a push task can be started for.
 pub const MSG_TYPES: [&str; 4] = ["live_comment", "live_gift", "live_like", "live_fansclub"];
 
 /// How long a request/response exchange may take before the fake gives up.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest HTTP head either fake reads.
-const MAX_HEAD: usize = 64 * 1024;
-/// Largest HTTP body either fake reads.
-const MAX_BODY: usize = 1 << 20;
+/// What either fake reads at most: a 64 KiB head, a 1 MiB body.
+const LIMITS: Limits = Limits::new(64 * 1024, 1 << 20);
 
 /// The platform's signature: MD5 over `k=v&k=v` of the given headers sorted by name, then the
 /// body, then the app secret; standard base64.
@@ -210,41 +211,28 @@ impl Pusher {
 
     /// Sends `request` exactly as captured, on a new connection, and reads the answer.
     pub async fn send(&self, request: &PushRequest) -> Result<PushResponse> {
-        let mut wire = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: douyin-open-platform-push (test stand-in)\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
-            self.path,
-            self.addr,
-            request.body.len()
-        );
-        for (k, v) in &request.headers {
-            wire.push_str(&format!("{k}: {v}\r\n"));
-        }
-        wire.push_str("Connection: close\r\n\r\n");
-        let mut wire = wire.into_bytes();
-        wire.extend_from_slice(&request.body);
+        let wire = Head::request("POST", &self.path)
+            .header("Host", self.addr)
+            .header("User-Agent", "douyin-open-platform-push (test stand-in)")
+            .header("Content-Type", "application/json")
+            .header("Content-Length", request.body.len())
+            .headers(&request.headers)
+            .header("Connection", "close")
+            .with_body(&request.body);
 
         let started = Instant::now();
         let exchange = async {
             let mut stream = TcpStream::connect(self.addr).await?;
             stream.write_all(&wire).await?;
-            let (head, body) = read_message(&mut stream).await?;
-            anyhow::Ok((head, body))
+            anyhow::Ok(HttpConnection::new(stream, LIMITS).read_response().await?)
         };
-        let (head, body) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+        let response = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
             .await
             .context("the push endpoint did not answer in time")??;
-        let elapsed = started.elapsed();
-        let status = head
-            .start_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("bad status line {:?}", head.start_line))?;
         Ok(PushResponse {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            elapsed,
+            status: response.status,
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+            elapsed: started.elapsed(),
         })
     }
 }
@@ -344,37 +332,28 @@ struct ApiState {
 }
 
 /// Answers requests on one keep-alive connection until the client closes it.
-async fn serve_connection(mut stream: TcpStream, state: &ApiState) -> Result<()> {
+async fn serve_connection(stream: TcpStream, state: &ApiState) -> Result<()> {
+    let mut conn = HttpConnection::new(stream, LIMITS);
     loop {
-        let (head, body) = match read_message(&mut stream).await {
-            Ok(message) => message,
-            Err(_) => return Ok(()), // closed between requests
-        };
-        let mut parts = head.start_line.split(' ');
-        let (method, target) = (
-            parts.next().unwrap_or_default().to_string(),
-            parts.next().unwrap_or_default().to_string(),
-        );
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), parse_query(q)),
-            None => (target.clone(), Vec::new()),
+        let Ok(request) = conn.read_request().await else {
+            return Ok(()); // closed between requests
         };
         let call = TaskCall {
-            method: method.clone(),
-            path: path.clone(),
-            query,
-            access_token: head.header("access-token").map(String::from),
-            body: serde_json::from_slice(&body).ok(),
+            method: request.method.clone(),
+            path: request.path().to_string(),
+            query: request.query(),
+            access_token: request.header("access-token").map(String::from),
+            body: serde_json::from_slice(&request.body).ok(),
         };
         state.calls.lock().unwrap().push(call.clone());
         let (status, answer) = answer(state, &call);
         let text = answer.to_string();
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
-            text.len()
-        );
-        stream.write_all(response.as_bytes()).await?;
-        if head
+        let response = Head::response(status)
+            .header("Content-Type", "application/json")
+            .header("Content-Length", text.len())
+            .with_body(text.as_bytes());
+        conn.stream().write_all(&response).await?;
+        if request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
         {
@@ -435,111 +414,6 @@ fn answer(state: &ApiState, call: &TaskCall) -> (&'static str, Value) {
     }
 }
 
-/// The start line and headers of an HTTP/1.1 message.
-struct Head {
-    start_line: String,
-    /// Lower-cased names.
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one HTTP/1.1 message (request or response) with a `Content-Length` body, or a body
-/// that runs until the connection closes when there is no length (responses with
-/// `Connection: close`).
-async fn read_message<R: AsyncRead + Unpin>(stream: &mut R) -> Result<(Head, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        ensure!(
-            buf.len() <= MAX_HEAD,
-            "HTTP head larger than {MAX_HEAD} bytes"
-        );
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("connection closed before a complete HTTP head");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head_text = std::str::from_utf8(&buf[..head_end]).context("HTTP head is not UTF-8")?;
-    let mut lines = head_text.split("\r\n");
-    let start_line = lines.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let head = Head {
-        start_line,
-        headers,
-    };
-    let mut body = buf[head_end + 4..].to_vec();
-    match head.header("content-length") {
-        Some(len) => {
-            let len: usize = len.parse().context("bad Content-Length")?;
-            ensure!(len <= MAX_BODY, "HTTP body of {len} bytes");
-            while body.len() < len {
-                let mut chunk = vec![0u8; (len - body.len()).min(64 * 1024)];
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    bail!("connection closed inside the body");
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-            body.truncate(len);
-        }
-        None if head.start_line.starts_with("HTTP/") => {
-            stream.take(MAX_BODY as u64).read_to_end(&mut body).await?;
-        }
-        None => body.clear(),
-    }
-    Ok((head, body))
-}
-
-/// `a=1&b=x%20y` → pairs, percent- and plus-decoded.
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        Some(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        None => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,19 +456,6 @@ mod tests {
                 .request("live_gift", &json!([]))
                 .header("x-nonce-str"),
             Some("123456")
-        );
-    }
-
-    #[test]
-    fn queries_are_decoded() {
-        assert_eq!(
-            parse_query("roomid=1&appid=tt%5F1&msg_type=live+gift&x"),
-            vec![
-                ("roomid".into(), "1".into()),
-                ("appid".into(), "tt_1".into()),
-                ("msg_type".into(), "live gift".into()),
-                ("x".into(), String::new()),
-            ]
         );
     }
 }

@@ -23,9 +23,9 @@
 //! `"finish_reason":"stop"`, then `data: [DONE]`. A `: keep-alive` comment precedes the first
 //! event (OpenRouter-style proxies send those; clients must skip them).
 //!
-//! HTTP/1.1 is written and parsed here by hand on purpose: the tests must control exactly what
-//! goes over the wire (a disconnect in the middle of a chunk, a chunk per token) and must not
-//! share an HTTP stack or any code with the sidecar.
+//! HTTP/1.1 is written and parsed by hand ([`crate::http_stub`]) on purpose: the tests must
+//! control exactly what goes over the wire (a disconnect in the middle of a chunk, a chunk per
+//! token) and must not share an HTTP stack or any code with the sidecar.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -33,16 +33,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// Largest request head read.
-const MAX_HEAD: usize = 64 * 1024;
-/// Largest request body read.
-const MAX_BODY: usize = 4 << 20;
+use crate::http_stub::{self, write_chunk, Head, HttpConnection, Limits, LAST_CHUNK};
+
+/// Largest request read: a 64 KiB head, a 4 MiB body.
+const LIMITS: Limits = Limits::new(64 * 1024, 4 << 20);
 /// How long a [`Script::Slow`] response holds the connection before giving up on the client.
 const SLOW_HOLD: Duration = Duration::from_secs(60);
 
@@ -114,10 +114,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        http_stub::header(&self.headers, name)
     }
 
     /// `messages[i].content` of the request.
@@ -251,8 +248,20 @@ impl Drop for ActiveGuard {
     }
 }
 
-async fn serve(mut socket: TcpStream, state: Arc<State>) -> Result<()> {
-    let request = read_request(&mut socket, &state).await?;
+async fn serve(socket: TcpStream, state: Arc<State>) -> Result<()> {
+    let mut conn = HttpConnection::new(socket, LIMITS);
+    let request = conn.read_request().await?;
+    let request = RecordedRequest {
+        method: request.method,
+        path: request.target,
+        headers: (request.headers.into_iter())
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect(),
+        body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+        at: state.started.elapsed(),
+    };
+    // One request a connection (every answer closes it).
+    let (mut socket, _) = conn.into_parts();
     let _active = ActiveGuard::new(state.clone());
     state.requests.lock().unwrap().push(request.clone());
 
@@ -421,33 +430,25 @@ async fn stream(
     }
     write_event(socket, &chunks.chunk(json!({}), Some("stop"))).await?;
     write_event(socket, "[DONE]").await?;
-    socket.write_all(b"0\r\n\r\n").await?;
+    socket.write_all(LAST_CHUNK).await?;
     socket.flush().await?;
     Ok(())
 }
 
 async fn write_stream_head(socket: &mut TcpStream) -> Result<()> {
-    let head = "HTTP/1.1 200 OK\r\n\
-        Content-Type: text/event-stream; charset=utf-8\r\n\
-        Cache-Control: no-cache\r\n\
-        Transfer-Encoding: chunked\r\n\
-        Connection: close\r\n\r\n";
-    socket.write_all(head.as_bytes()).await?;
+    let head = Head::response("200 OK")
+        .header("Content-Type", "text/event-stream; charset=utf-8")
+        .header("Cache-Control", "no-cache")
+        .header("Transfer-Encoding", "chunked")
+        .header("Connection", "close")
+        .into_bytes();
+    socket.write_all(&head).await?;
     socket.flush().await?;
     Ok(())
 }
 
 async fn write_event(socket: &mut TcpStream, data: &str) -> Result<()> {
-    write_chunk(socket, format!("data: {data}\n\n").as_bytes()).await
-}
-
-async fn write_chunk(socket: &mut TcpStream, bytes: &[u8]) -> Result<()> {
-    let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    socket.write_all(&out).await?;
-    socket.flush().await?;
-    Ok(())
+    Ok(write_chunk(socket, format!("data: {data}\n\n").as_bytes()).await?)
 }
 
 fn error_body(message: &str, kind: &str, code: &str) -> Value {
@@ -471,72 +472,16 @@ async fn respond_json(
         503 => "Service Unavailable",
         _ => "Error",
     };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let mut head = Head::response(&format!("{status} {reason}"))
+        .header("Content-Type", "application/json")
+        .header("Content-Length", body.len())
+        .header("Connection", "close");
     if let Some(secs) = retry_after {
-        head.push_str(&format!("Retry-After: {secs}\r\n"));
+        head = head.header("Retry-After", secs);
     }
-    head.push_str("\r\n");
-    socket.write_all(head.as_bytes()).await?;
-    socket.write_all(body.as_bytes()).await?;
+    socket.write_all(&head.with_body(body.as_bytes())).await?;
     socket.flush().await?;
     Ok(())
-}
-
-async fn read_request(socket: &mut TcpStream, state: &State) -> Result<RecordedRequest> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos;
-        }
-        if buf.len() > MAX_HEAD {
-            bail!("request head too large");
-        }
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("client closed before sending a request");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).context("request head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map(|(_, v)| v.parse())
-        .transpose()
-        .context("bad Content-Length")?
-        .unwrap_or(0);
-    if length > MAX_BODY {
-        bail!("request body too large");
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("client closed in the middle of the body");
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    Ok(RecordedRequest {
-        method,
-        path,
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        at: state.started.elapsed(),
-    })
 }
 
 fn unix_secs() -> u64 {

@@ -4,6 +4,7 @@
 //!   authenticated obs-websocket, for tests and for the demo script (`headless-obs` binary).
 //! - [`lipsync`] reads the avatar's mouth back out of screenshots and recorded frames.
 //! - [`soak`] runs the real sidecar under a sustained room and samples it from the outside.
+//! - [`http_stub`] is the little HTTP/1.1 the stand-ins of internet services (`fake_*`) speak.
 //! - [`media`] inspects what OBS produced: recordings (via `ffmpeg`/`ffprobe`) and
 //!   obs-websocket screenshots.
 //!
@@ -19,6 +20,7 @@ pub mod fake_gpt_sovits;
 pub mod fake_open_platform;
 pub mod fake_openai;
 pub mod headless_obs;
+pub mod http_stub;
 pub mod lipsync;
 pub mod media;
 pub mod protobuf_writer;

@@ -17,7 +17,6 @@
 //!
 //! Nothing here uses the sidecar's code: the protobuf encoding is [`crate::protobuf_writer`].
 
-pub mod http;
 pub mod messages;
 mod observed;
 pub mod proto_read;

@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use super::http::{self, HeadError, Request};
+use crate::http_stub::{Head, HttpConnection, Limits, ReadError, Request};
+
 use super::observed::Connection;
 use super::{session, signature, Shared};
 
@@ -52,6 +53,11 @@ pub const REQUIRED_PARAMS: [&str; 30] = [
     "signature",
 ];
 
+/// Request heads larger than 32 KiB are refused (the real URL is ~1.5 KB); the client has
+/// 5 s for each piece of its head.
+const LIMITS: Limits =
+    Limits::new(32 * 1024, 64 * 1024).with_idle_timeout(std::time::Duration::from_secs(5));
+
 /// Parameters whose value is fixed for the web client.
 pub const FIXED_PARAMS: [(&str, &str); 13] = [
     ("app_name", "douyin_web"),
@@ -85,34 +91,42 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
-    let (req, rest) = match http::read_head(&mut stream).await {
-        Ok(head) => head,
-        Err(HeadError::Closed) => return,
+async fn handle(stream: TcpStream, shared: Arc<Shared>) {
+    let mut conn = HttpConnection::new(stream, LIMITS);
+    let req = match conn.read_request().await {
+        Ok(req) => req,
+        Err(ReadError::Closed) => return,
         Err(e) => {
             shared.lock().violation(e.to_string());
-            reply(&mut stream, "400 Bad Request", &[], b"bad request").await;
+            reply(conn.stream(), "400 Bad Request", &[], b"bad request").await;
             return;
         }
     };
+    // Whatever followed the head in the same reads: the start of the WebSocket stream,
+    // should the client not wait for the 101.
+    let (mut stream, rest) = conn.into_parts();
     let page = format!("/{}", shared.scenario.web_rid);
-    if req.path == PUSH_PATH {
+    if req.path() == PUSH_PATH {
         upgrade(stream, req, rest, shared).await;
-    } else if req.path == page && req.method == "GET" {
+    } else if req.path() == page && req.method == "GET" {
         room_page(&mut stream, &req, &shared).await;
     } else {
         shared
             .lock()
-            .violation(format!("unexpected request {} {}", req.method, req.path));
+            .violation(format!("unexpected request {} {}", req.method, req.path()));
         reply(&mut stream, "404 Not Found", &[], b"not found").await;
     }
 }
 
+/// A complete response that closes the connection.
 async fn reply(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
+    let response = Head::response(status)
+        .headers(headers)
+        .header("Content-Length", body.len())
+        .header("Connection", "close")
+        .with_body(body);
     // The client may already be gone; there is nobody to tell then.
-    let _ = stream
-        .write_all(&http::response(status, headers, body))
-        .await;
+    let _ = stream.write_all(&response).await;
     let _ = stream.shutdown().await;
 }
 
@@ -238,11 +252,12 @@ async fn upgrade(mut stream: TcpStream, req: Request, rest: Vec<u8>, shared: Arc
         .filter(|_| !cursor.is_empty());
     let start = resumed.unwrap_or(0);
     let accept = derive_accept_key(key.as_bytes());
-    let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    if stream.write_all(head.as_bytes()).await.is_err() {
+    let head = Head::response("101 Switching Protocols")
+        .header("Upgrade", "websocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Accept", accept)
+        .into_bytes();
+    if stream.write_all(&head).await.is_err() {
         refuse("client left during the handshake");
         return;
     }

@@ -32,10 +32,9 @@ mod wire;
 
 pub use speech::espeak_speech;
 pub(crate) use speech::run;
-use wire::{
-    float_wav, noise_floor, percent_decode, read_request, wav_header_tag, write_json, write_simple,
-    HttpRequest,
-};
+use wire::{float_wav, noise_floor, uvicorn_date, wav_header_tag, write_json, write_simple};
+
+use crate::http_stub::{write_chunk, Head, HttpConnection, Request, LAST_CHUNK};
 
 /// How the next answers go wrong (or not).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,11 +123,11 @@ impl Drop for FakeGptSovits {
     }
 }
 
-async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>) {
-    let mut buf = Vec::new();
+async fn connection(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let mut conn = HttpConnection::new(stream, wire::LIMITS);
     // Keep-alive, like uvicorn: serve requests until the client closes.
-    while let Ok(Some(request)) = read_request(&mut stream, &mut buf).await {
-        match respond(&mut stream, request, &state).await {
+    while let Ok(request) = conn.read_request().await {
+        match respond(conn.stream(), request, &state).await {
             Ok(true) => {}
             _ => return,
         }
@@ -136,7 +135,7 @@ async fn connection(mut stream: TcpStream, state: Arc<Mutex<State>>) {
 }
 
 /// The parameters api_v2 would see (query strings give strings, JSON gives JSON types).
-fn parameters(request: &HttpRequest) -> std::result::Result<Map<String, Value>, (u16, Value)> {
+fn parameters(request: &Request) -> std::result::Result<Map<String, Value>, (u16, Value)> {
     let unprocessable = |msg: &str| (422, json!({"detail": [{"msg": msg}]}));
     if request.method == "POST" {
         match serde_json::from_slice::<Value>(&request.body) {
@@ -144,14 +143,10 @@ fn parameters(request: &HttpRequest) -> std::result::Result<Map<String, Value>, 
             _ => Err(unprocessable("body is not a JSON object")),
         }
     } else {
-        let query = request.target.split_once('?').map_or("", |(_, q)| q);
-        Ok(query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (percent_decode(k), Value::String(percent_decode(v)))
-            })
+        Ok(request
+            .query()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
             .collect())
     }
 }
@@ -219,11 +214,10 @@ fn number(p: &Map<String, Value>, key: &str, default: f64) -> f64 {
 /// Answers one request; `Ok(false)` closes the connection.
 async fn respond(
     stream: &mut TcpStream,
-    request: HttpRequest,
+    request: Request,
     state: &Mutex<State>,
 ) -> std::io::Result<bool> {
-    let path = request.target.split('?').next().unwrap_or_default();
-    if path != "/tts" || !(request.method == "GET" || request.method == "POST") {
+    if request.path() != "/tts" || !(request.method == "GET" || request.method == "POST") {
         write_simple(
             stream,
             "404 Not Found",
@@ -339,11 +333,12 @@ async fn respond(
             b
         };
         if mode == SovitsMode::DisconnectMidStream {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nserver: uvicorn\r\ncontent-length: {}\r\ncontent-type: {content_type}\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes()).await?;
+            let head = Head::response("200 OK")
+                .header("server", "uvicorn")
+                .header("content-length", body.len())
+                .header("content-type", &content_type)
+                .into_bytes();
+            stream.write_all(&head).await?;
             stream.write_all(&body[..body.len() / 2]).await?;
             return Ok(false);
         }
@@ -351,12 +346,13 @@ async fn respond(
         return Ok(true);
     }
     // StreamingResponse: chunked, header chunk first (wav), then PCM pieces as they "arrive".
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ndate: {}\r\nserver: uvicorn\r\ncontent-type: {content_type}\r\n\
-         transfer-encoding: chunked\r\n\r\n",
-        crate::fake_edge_tts::http_date(crate::fake_edge_tts::unix_now())
-    );
-    stream.write_all(head.as_bytes()).await?;
+    let head = Head::response("200 OK")
+        .header("date", uvicorn_date())
+        .header("server", "uvicorn")
+        .header("content-type", &content_type)
+        .header("transfer-encoding", "chunked")
+        .into_bytes();
+    stream.write_all(&head).await?;
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     if !raw {
         // `wave` module header for zero frames; sample width 2 whatever the data (as api_v2).
@@ -379,14 +375,9 @@ async fn respond(
             stream.flush().await?;
             return Ok(false);
         }
-        stream
-            .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-            .await?;
-        stream.write_all(piece).await?;
-        stream.write_all(b"\r\n").await?;
-        stream.flush().await?;
+        write_chunk(stream, piece).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stream.write_all(b"0\r\n\r\n").await?;
+    stream.write_all(LAST_CHUNK).await?;
     Ok(true)
 }

@@ -1,89 +1,14 @@
-//! The stand-in's HTTP/1.1 framing (what uvicorn does) and its WAV writers (what soundfile and
+//! The stand-in's HTTP/1.1 answers (uvicorn's headers) and its WAV writers (what soundfile and
 //! Python's `wave` module write).
 
-use anyhow::{bail, Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-pub(super) struct HttpRequest {
-    pub(super) method: String,
-    pub(super) target: String,
-    pub(super) body: Vec<u8>,
-}
+use crate::http_stub::{Head, Limits};
 
-/// Reads one HTTP/1.1 request (Content-Length bodies only, as reqwest sends JSON).
-pub(super) async fn read_request(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-) -> Result<Option<HttpRequest>> {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > 64 << 10 {
-            bail!("request head too large");
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
-    let method = request_line.next().unwrap_or_default().to_string();
-    let target = request_line.next().unwrap_or_default().to_string();
-    let mut length = 0usize;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().context("content-length")?;
-            }
-        }
-    }
-    let body_start = head_end + 4;
-    while buf.len() < body_start + length {
-        let mut chunk = [0u8; 8192];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("body cut short");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = buf[body_start..body_start + length].to_vec();
-    buf.drain(..body_start + length);
-    Ok(Some(HttpRequest {
-        method,
-        target,
-        body,
-    }))
-}
-
-pub(super) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// What the stand-in reads of a request at most: a 64 KiB head (uvicorn's h11 limit), a 4 MiB
+/// body (the JSON of a `POST /tts`).
+pub(super) const LIMITS: Limits = Limits::new(64 << 10, 4 << 20);
 
 /// A complete JSON answer (api_v2's errors: `{"message": …}`, FastAPI's 422 detail).
 pub(super) async fn write_json(
@@ -106,14 +31,18 @@ pub(super) async fn write_simple(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\ndate: {}\r\nserver: uvicorn\r\ncontent-length: {}\r\n\
-         content-type: {content_type}\r\n\r\n",
-        crate::fake_edge_tts::http_date(crate::fake_edge_tts::unix_now()),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await
+    let response = Head::response(status)
+        .header("date", uvicorn_date())
+        .header("server", "uvicorn")
+        .header("content-length", body.len())
+        .header("content-type", content_type)
+        .with_body(body);
+    stream.write_all(&response).await
+}
+
+/// The `date` header uvicorn sends.
+pub(super) fn uvicorn_date() -> String {
+    crate::fake_edge_tts::http_date(crate::fake_edge_tts::unix_now())
 }
 
 pub(super) fn noise_floor(n: usize) -> Vec<f32> {
