@@ -6,12 +6,11 @@
 //! passes, "plays" the samples that would have gone out in that interval into the same
 //! [`MouthEnvelope`]. Both mouths therefore move alike without any extra messages on the link.
 //!
-//! The playout rules mirror the OBS source's:
-//! * utterances play one after another, in the order they were announced (or first heard of);
-//! * an utterance whose audio is late (underrun) waits, and the mouth gets silence meanwhile,
-//!   so the late audio is still mouthed when it arrives instead of being skipped;
-//! * an utterance that gets no audio for [`STARVATION_SAMPLES`] is given up;
-//! * `Stop` drops the rest of an utterance at once (the envelope's release closes the mouth).
+//! The playout rules are the OBS source's own, from [`avatar_link::playout`] (order, underruns
+//! that wait, the starvation limit, retired ids, 10 ms blocks), with two differences: `Stop`
+//! drops the rest of an utterance at once (no fade: the envelope's release closes the mouth),
+//! and a lost link only seals what is queued. What is the bridge's own is the wall-time pacing,
+//! the expressions and the motions.
 //!
 //! Everything here is pure: time only moves through [`FollowerPlayout::advance`].
 
@@ -19,18 +18,14 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use avatar_link::lipsync::{MouthEnvelope, MouthShape};
+use avatar_link::playout::{Playout, PlayoutEvent, PlayoutLimits};
 use avatar_link::{AudioChunk, Command, SAMPLE_RATE};
 
 /// The envelope is tuned for 10 ms blocks, and the OBS source feeds it exactly those.
-pub const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
-/// How long the head of the queue may wait for audio before it is given up (15 s, like the OBS
-/// source: the first chunk of an utterance waits for speech synthesis).
-pub const STARVATION_SAMPLES: usize = 15 * SAMPLE_RATE as usize;
+pub use avatar_link::playout::BLOCK_SAMPLES;
 /// Audio buffered for all utterances together (10 minutes, ~58 MB). The sidecar never sends that
 /// much ahead; the cap only keeps a misbehaving peer from eating the machine's memory.
 const MAX_BUFFERED_SAMPLES: usize = 10 * 60 * SAMPLE_RATE as usize;
-/// How many finished ids are remembered so late chunks of a stopped utterance cannot revive it.
-const RETIRED_MEMORY: usize = 256;
 /// After this much silence the envelope sits at its floor, so further idle time can be skipped
 /// in one step instead of being fed block by block (matters after a long suspend).
 const SETTLED_SILENT_BLOCKS: u32 = 100;
@@ -50,35 +45,10 @@ enum Hold {
     Utterance(u64),
 }
 
-#[derive(Debug)]
-struct Utterance {
-    id: u64,
-    buffer: VecDeque<i16>,
-    /// The `last` chunk arrived (or the link went away): no more audio will come.
-    sealed: bool,
-    started: bool,
-    /// Samples of silence given to the envelope while waiting for this utterance's audio.
-    starved: usize,
-}
-
-impl Utterance {
-    fn new(id: u64) -> Self {
-        Self {
-            id,
-            buffer: VecDeque::new(),
-            sealed: false,
-            started: false,
-            starved: 0,
-        }
-    }
-}
-
 /// Mirror of the audio-clock owner's playout, plus the expression and motion state.
 #[derive(Debug)]
 pub struct FollowerPlayout {
-    queue: VecDeque<Utterance>,
-    buffered: usize,
-    retired: VecDeque<u64>,
+    playout: Playout,
     /// Expressions requested by `Say`, shown once that utterance starts playing.
     say_expressions: HashMap<u64, String>,
     expression: Option<(String, Hold)>,
@@ -101,15 +71,19 @@ impl Default for FollowerPlayout {
 
 impl FollowerPlayout {
     pub fn new() -> Self {
+        let limits = PlayoutLimits {
+            per_utterance: MAX_BUFFERED_SAMPLES,
+            total: MAX_BUFFERED_SAMPLES,
+            fade: 0,
+            ..PlayoutLimits::default()
+        };
         Self {
-            queue: VecDeque::new(),
-            buffered: 0,
-            retired: VecDeque::new(),
+            playout: Playout::new(limits),
             say_expressions: HashMap::new(),
             expression: None,
             motions: VecDeque::new(),
             envelope: MouthEnvelope::new(),
-            block: Vec::with_capacity(BLOCK_SAMPLES),
+            block: vec![0.0; BLOCK_SAMPLES],
             elapsed: Duration::ZERO,
             samples_played: 0,
             silent_blocks: SETTLED_SILENT_BLOCKS,
@@ -126,9 +100,8 @@ impl FollowerPlayout {
                 expression,
                 ..
             } => {
-                if let (true, Some(name)) = (self.announce(utterance), expression) {
-                    let playing = self.queue.iter().any(|u| u.id == utterance && u.started);
-                    if playing {
+                if let (true, Some(name)) = (self.playout.announce(utterance), expression) {
+                    if self.playout.has_started(utterance) {
                         // Its audio overtook the `Say` (e.g. we connected mid-line): show it now.
                         self.expression = Some((normalise(&name), Hold::Utterance(utterance)));
                     } else {
@@ -136,7 +109,11 @@ impl FollowerPlayout {
                     }
                 }
             }
-            Command::Stop { utterance } => self.stop(utterance),
+            Command::Stop { utterance } => {
+                self.playout.stop(utterance);
+                // Gone from the queue already; its expression goes with it now, not a block later.
+                self.utterance_ended(utterance);
+            }
             Command::Expression { name, duration_ms } => {
                 let name = normalise(&name);
                 self.expression = match duration_ms {
@@ -157,34 +134,21 @@ impl FollowerPlayout {
     /// Queues audio. A chunk for an unannounced utterance announces it (the `Say` may have been
     /// sent before this client connected); chunks for a finished or stopped one are dropped.
     pub fn push_audio(&mut self, chunk: AudioChunk) {
-        if self.is_retired(chunk.utterance) {
-            return;
-        }
-        if !self.queue.iter().any(|u| u.id == chunk.utterance) {
-            self.queue.push_back(Utterance::new(chunk.utterance));
-        }
-        let room = MAX_BUFFERED_SAMPLES.saturating_sub(self.buffered);
-        let Some(utterance) = self.queue.iter_mut().find(|u| u.id == chunk.utterance) else {
-            return;
-        };
-        let accepted = chunk.samples.len().min(room);
-        if accepted < chunk.samples.len() {
+        if let Some(overflow) = self
+            .playout
+            .push(chunk.utterance, &chunk.samples, chunk.last)
+        {
             tracing::warn!(
-                utterance = chunk.utterance,
+                utterance = overflow.utterance,
                 "follower buffer full; dropping audio (the mouth will run ahead of the voice)"
             );
         }
-        utterance.buffer.extend(&chunk.samples[..accepted]);
-        utterance.sealed |= chunk.last;
-        self.buffered += accepted;
     }
 
     /// The link to the sidecar is gone: no more audio will come for anything queued, so play out
     /// what is buffered instead of waiting for chunks that never arrive.
     pub fn link_lost(&mut self) {
-        for utterance in &mut self.queue {
-            utterance.sealed = true;
-        }
+        self.playout.seal_all();
     }
 
     /// Lets `elapsed` of wall time pass: consumes the samples the audio-clock owner would have
@@ -194,7 +158,7 @@ impl FollowerPlayout {
         self.elapsed += elapsed;
         let due = (self.elapsed.as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000) as u64;
         while self.samples_played + BLOCK_SAMPLES as u64 <= due {
-            if self.queue.is_empty() && self.silent_blocks >= SETTLED_SILENT_BLOCKS {
+            if self.playout.is_idle() && self.silent_blocks >= SETTLED_SILENT_BLOCKS {
                 // Nothing to play and the mouth has long settled: skip the idle time in one go.
                 let blocks = (due - self.samples_played) / BLOCK_SAMPLES as u64;
                 self.samples_played += blocks * BLOCK_SAMPLES as u64;
@@ -225,81 +189,35 @@ impl FollowerPlayout {
 
     /// True when no utterance is queued or playing.
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty()
+        self.playout.is_idle()
     }
 
-    fn announce(&mut self, id: u64) -> bool {
-        if self.is_retired(id) {
-            return false;
-        }
-        if !self.queue.iter().any(|u| u.id == id) {
-            self.queue.push_back(Utterance::new(id));
-        }
-        true
-    }
-
-    fn stop(&mut self, id: u64) {
-        match self.queue.iter().position(|u| u.id == id) {
-            Some(index) => self.finish(index),
-            // Not heard of yet: remember it so that late chunks cannot start it.
-            None => self.retire(id),
-        }
-    }
-
-    /// "Plays" one block: fills it from the queue (silence where there is nothing to play) and
-    /// feeds it to the envelope, as the OBS source's audio clock does every 10 ms.
+    /// "Plays" one block: pulls it from the playout (silence where there is nothing to play)
+    /// and feeds it to the envelope, as the OBS source's audio clock does every 10 ms.
     fn play_block(&mut self) {
-        self.block.clear();
-        let mut heard_audio = false;
-        while self.block.len() < BLOCK_SAMPLES {
-            let missing = BLOCK_SAMPLES - self.block.len();
-            let Some(front) = self.queue.front_mut() else {
-                break;
-            };
-            if front.buffer.is_empty() {
-                if front.sealed {
-                    self.finish(0);
-                    continue;
-                }
-                // Underrun: the audio is late. Silence now, and keep the utterance's place.
-                front.starved += missing;
-                if front.starved >= STARVATION_SAMPLES {
-                    tracing::warn!(
-                        utterance = front.id,
-                        "no audio for 15 s; giving up on the utterance"
-                    );
-                    self.finish(0);
-                    continue;
-                }
-                break;
-            }
-            if !front.started {
-                front.started = true;
-                let id = front.id;
-                if let Some(name) = self.say_expressions.remove(&id) {
-                    self.expression = Some((name, Hold::Utterance(id)));
-                }
-            }
-            front.starved = 0;
-            let n = missing.min(front.buffer.len());
-            self.block
-                .extend(front.buffer.drain(..n).map(|s| f32::from(s) / 32768.0));
-            self.buffered -= n;
-            heard_audio = true;
+        let pulled = self.playout.pull(&mut self.block);
+        for gave_up in &pulled.gave_up {
+            tracing::warn!(
+                utterance = gave_up.utterance,
+                waited_ms = gave_up.waited_ms,
+                "no audio; giving up on the utterance"
+            );
         }
-        self.block.resize(BLOCK_SAMPLES, 0.0);
-        // End an utterance in the block that played its last sample, so a `Say` expression ends
-        // with the voice and not one block later.
-        if self
-            .queue
-            .front()
-            .is_some_and(|u| u.started && u.sealed && u.buffer.is_empty())
-        {
-            self.finish(0);
+        // An utterance ends in the block that played its last sample, so a `Say` expression
+        // ends with the voice and not one block later.
+        for event in pulled.events {
+            match event {
+                PlayoutEvent::Started { utterance, .. } => {
+                    if let Some(name) = self.say_expressions.remove(&utterance) {
+                        self.expression = Some((name, Hold::Utterance(utterance)));
+                    }
+                }
+                PlayoutEvent::Finished { utterance, .. } => self.utterance_ended(utterance),
+            }
         }
         self.envelope.push_block(&self.block);
         self.samples_played += BLOCK_SAMPLES as u64;
-        self.silent_blocks = if heard_audio {
+        self.silent_blocks = if pulled.audible > 0 {
             0
         } else {
             self.silent_blocks.saturating_add(1)
@@ -307,34 +225,18 @@ impl FollowerPlayout {
         self.expire_expression();
     }
 
-    fn finish(&mut self, index: usize) {
-        let Some(utterance) = self.queue.remove(index) else {
-            return;
-        };
-        self.buffered -= utterance.buffer.len();
-        self.say_expressions.remove(&utterance.id);
+    fn utterance_ended(&mut self, utterance: u64) {
+        self.say_expressions.remove(&utterance);
         // An expression tied to this utterance ends with it; an explicit, later one stays.
-        if matches!(self.expression, Some((_, Hold::Utterance(u))) if u == utterance.id) {
+        if matches!(self.expression, Some((_, Hold::Utterance(u))) if u == utterance) {
             self.expression = None;
         }
-        self.retire(utterance.id);
     }
 
     fn expire_expression(&mut self) {
         if matches!(self.expression, Some((_, Hold::Until(end))) if self.samples_played >= end) {
             self.expression = None;
         }
-    }
-
-    fn retire(&mut self, id: u64) {
-        if self.retired.len() == RETIRED_MEMORY {
-            self.retired.pop_front();
-        }
-        self.retired.push_back(id);
-    }
-
-    fn is_retired(&self, id: u64) -> bool {
-        self.retired.contains(&id)
     }
 }
 

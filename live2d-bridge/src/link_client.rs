@@ -1,7 +1,7 @@
 //! The bridge's side of the avatar link: a WebSocket client of the sidecar.
 //!
-//! It authenticates with the challenge of [`avatar_link::auth`] (the sidecar proves it knows
-//! the token before the bridge sends anything but a nonce, so a stranger on the port never
+//! It authenticates with the shared handshake of [`avatar_link::client`] (the sidecar proves it
+//! knows the token before the bridge sends anything but a nonce, so a stranger on the port never
 //! learns the token), introduces itself as a follower
 //! (`audio_clock: false`, so the sidecar never waits for its playout reports), and turns every
 //! frame into a [`LinkInput`] for the playout. When the sidecar is not there, or goes away, it
@@ -11,9 +11,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use avatar_link::auth::{self, ClientProof};
-use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
-use futures_util::{SinkExt, StreamExt};
+use avatar_link::client::{self, ConnectError, Socket};
+use avatar_link::{AudioChunk, Command, PROTOCOL_VERSION};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
@@ -174,17 +174,6 @@ impl LinkClient {
     ) -> Result<(), LinkError> {
         let connect = tokio::time::timeout(CONNECT_TIMEOUT, self.connect_and_prove());
         let mut ws = connect.await.map_err(|_| LinkError::Timeout)??;
-
-        // The server requires our hello first: it tells it we do not own the audio clock.
-        let hello = Report::Hello {
-            protocol: PROTOCOL_VERSION,
-            client: CLIENT_NAME.into(),
-            audio_clock: false,
-        };
-        let hello = serde_json::to_string(&hello).expect("a report always serialises");
-        ws.send(Message::text(hello))
-            .await
-            .map_err(LinkError::Transport)?;
         backoff.reset();
         if *state != LinkState::Connected {
             tracing::info!(url = %self.shown_url, "avatar link connected");
@@ -234,48 +223,21 @@ impl LinkClient {
 }
 
 impl LinkClient {
-    /// The upgrade with a fresh nonce; the server's proof is checked before anything else is
-    /// sent, then our own proof goes out.
+    /// The shared handshake. Our hello goes out with it (the server requires it first): it tells
+    /// the server we do not own the audio clock.
     async fn connect_and_prove(&self) -> Result<Socket, LinkError> {
-        let mut request = self.request.clone();
-        let nonce = auth::new_nonce();
-        let value = HeaderValue::from_str(&nonce).expect("hex is a valid header value");
-        request.headers_mut().insert(auth::NONCE_HEADER, value);
-        let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        client::connect(self.request.clone(), &self.token, CLIENT_NAME, false)
             .await
             .map_err(|e| match e {
-                tungstenite::Error::Http(response) => LinkError::Refused {
-                    status: response.status().as_u16(),
+                ConnectError::Refused(status) => LinkError::Refused {
+                    status: status.as_u16(),
                 },
-                other => LinkError::Connect(other),
-            })?;
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-        let server_nonce = header(auth::NONCE_HEADER)
-            .filter(|n| auth::is_valid_nonce(n))
-            .map(str::to_owned);
-        let proven = match (&server_nonce, header(auth::PROOF_HEADER)) {
-            (Some(server_nonce), Some(proof)) => auth::verify(
-                &auth::server_proof(&self.token, &nonce, server_nonce),
-                proof,
-            ),
-            _ => false,
-        };
-        let Some(server_nonce) = server_nonce.filter(|_| proven) else {
-            return Err(LinkError::Unproven);
-        };
-        let proof = ClientProof {
-            proof: auth::client_proof(&self.token, &nonce, &server_nonce),
-        };
-        let proof = serde_json::to_string(&proof).expect("a proof always serialises");
-        ws.send(Message::text(proof))
-            .await
-            .map_err(LinkError::Transport)?;
-        Ok(ws)
+                ConnectError::Unproven(_) => LinkError::Unproven,
+                ConnectError::Transport(e) => LinkError::Transport(e),
+                ConnectError::Url(e) | ConnectError::Connect(e) => LinkError::Connect(e),
+            })
     }
 }
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn check_protocol(protocol: u32, sidecar_version: &str) {
     if protocol == PROTOCOL_VERSION {
@@ -301,6 +263,7 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use avatar_link::auth;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::net::TcpListener;

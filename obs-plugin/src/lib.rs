@@ -5,7 +5,7 @@
 //! driven by that very audio. See the README for the design; in short:
 //!
 //! * [`avatar`]: the procedural avatar (tiny-skia) and its animation timers — pure Rust;
-//! * [`playout`]: the utterance queue — pure Rust;
+//! * the utterance queue is [`avatar_link::playout`], shared with the live2d-bridge;
 //! * [`clock`]: the 10 ms audio clock that emits audio and frames with shared timestamps;
 //! * [`link`]: the WebSocket client to the sidecar;
 //! * the rest glues these to OBS (`source`, `settings`, `locale`, `ffi`, `plugin`).
@@ -15,7 +15,6 @@
 pub mod avatar;
 pub mod clock;
 pub mod link;
-pub mod playout;
 
 mod ffi;
 mod guard;

@@ -1,13 +1,14 @@
 //! Plays the OBS plugin's part on the avatar link for tests and benchmarks: connects with the
-//! bearer token, says Hello as the audio clock, records every `Say` and its audio, and reports
-//! `Started`/`Finished` at once (playout is not real time here).
+//! plugin's handshake ([`avatar_link::client::connect`]), says Hello as the audio clock, records
+//! every `Say` and its audio, and reports `Started`/`Finished` at once (playout is not real time
+//! here), or in real time through the plugin's own queue ([`avatar_link::playout`]).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use avatar_link::{AudioChunk, Command, Report};
+use avatar_link::playout::{Playout, PlayoutEvent, BLOCK_SAMPLES};
+use avatar_link::{AudioChunk, Command, Report, SAMPLE_RATE};
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What the avatar saw of one utterance.
@@ -38,33 +39,20 @@ impl Heard {
 }
 
 /// A link connection that said Hello as the audio clock.
-pub type AvatarSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type AvatarSocket = avatar_link::client::Socket;
 
 /// Connects to the link on `port` as the audio clock (retrying until `deadline`).
 pub async fn connect_avatar(port: u16, token: &str, deadline: Instant) -> Result<AvatarSocket> {
     let url = format!("ws://127.0.0.1:{port}{}", avatar_link::PATH);
-    let mut ws = loop {
-        let mut request = url.as_str().into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => break ws,
+    loop {
+        match avatar_link::client::connect(url.as_str(), token, "e2e-avatar", true).await {
+            Ok(ws) => return Ok(ws),
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await
             }
             Err(e) => bail!("cannot connect to the avatar link: {e}"),
         }
-    };
-    let hello = Report::Hello {
-        protocol: 1,
-        client: "e2e-avatar".into(),
-        audio_clock: true,
-    };
-    ws.send(Message::text(serde_json::to_string(&hello)?))
-        .await?;
-    Ok(ws)
+    }
 }
 
 /// Connects to the link on `port` (retrying until `timeout`) and plays until `done(&heard)` is
@@ -113,7 +101,7 @@ pub async fn play_avatar(
                     h.finished = true;
                     let finished = Report::Finished {
                         utterance: chunk.utterance,
-                        played_ms: (h.samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u32,
+                        played_ms: avatar_link::samples_to_ms(h.samples),
                         interrupted: false,
                     };
                     ws.send(Message::text(serde_json::to_string(&finished)?))
@@ -128,10 +116,11 @@ pub async fn play_avatar(
     }
 }
 
-/// Like [`play_avatar`], but plays in real time, as the OBS source does: an utterance lasts as
-/// long as its audio (it ends with `Finished` once all of it has arrived and that long has
-/// passed), a `Stop` cuts it (`Finished` with `interrupted` and what was played), and an
-/// utterance whose audio came while another played starts after it. `Progress` every 20 ms.
+/// Like [`play_avatar`], but plays in real time through the OBS source's queue
+/// ([`avatar_link::playout`]), paced by the wall clock: an utterance lasts as long as its audio
+/// (late audio waits), a `Stop` fades it out (`Finished` with `interrupted` and what was
+/// played), and utterances play one after another in the order they were said. `Progress`
+/// every 20 ms.
 pub async fn play_avatar_in_real_time(
     port: u16,
     token: &str,
@@ -141,36 +130,24 @@ pub async fn play_avatar_in_real_time(
     let deadline = Instant::now() + timeout;
     let mut ws = connect_avatar(port, token, deadline).await?;
     let mut heard: Vec<Heard> = Vec::new();
-    let mut complete = std::collections::HashSet::new();
-    // (index into `heard`, when it started playing)
-    let mut playing: Option<(usize, Instant)> = None;
+    let mut playout = Playout::default();
+    let mut block = vec![0.0; BLOCK_SAMPLES];
+    // The playout's clock: samples pulled since `started`.
+    let started = Instant::now();
+    let mut pulled: u64 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         if Instant::now() > deadline {
             bail!("timed out; heard so far: {heard:#?}");
         }
-        let mut reports = Vec::new();
         tokio::select! {
             message = ws.next() => match message.context("link closed")?? {
                 Message::Text(text) => match serde_json::from_str::<Command>(&text) {
                     Ok(Command::Say { utterance, text, expression, .. }) => {
-                        heard.push(Heard::said(utterance, text, expression))
+                        heard.push(Heard::said(utterance, text, expression));
+                        playout.announce(utterance);
                     }
-                    Ok(Command::Stop { utterance }) => {
-                        if let Some((i, started)) =
-                            playing.filter(|(i, _)| heard[*i].utterance == utterance)
-                        {
-                            heard[i].finished = true;
-                            playing = None;
-                            reports.push(Report::Finished {
-                                utterance,
-                                played_ms: started.elapsed().as_millis() as u32,
-                                interrupted: true,
-                            });
-                        } else if let Some(h) = heard.iter_mut().find(|h| h.utterance == utterance) {
-                            h.finished = true; // cut before it started
-                        }
-                    }
+                    Ok(Command::Stop { utterance }) => playout.stop(utterance),
                     _ => {}
                 },
                 Message::Binary(bytes) => {
@@ -178,42 +155,49 @@ pub async fn play_avatar_in_real_time(
                     if let Some(h) = heard.iter_mut().find(|h| h.utterance == chunk.utterance) {
                         h.samples += chunk.samples.len();
                         h.first_audio_at.get_or_insert_with(Instant::now);
-                        if chunk.last {
-                            complete.insert(chunk.utterance);
-                        }
+                        playout.push(chunk.utterance, &chunk.samples, chunk.last);
                     }
                 }
                 _ => {}
             },
             _ = tick.tick() => {}
         }
-        if let Some((i, started)) = playing {
-            let h = &heard[i];
-            let length_ms = (h.samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u128;
-            let elapsed_ms = started.elapsed().as_millis();
-            if complete.contains(&h.utterance) && elapsed_ms >= length_ms {
-                heard[i].finished = true;
-                playing = None;
-                reports.push(Report::Finished {
-                    utterance: heard[i].utterance,
-                    played_ms: length_ms as u32,
-                    interrupted: false,
-                });
-            } else {
-                reports.push(Report::Progress {
-                    utterance: h.utterance,
-                    played_ms: elapsed_ms.min(length_ms) as u32,
-                    received_ms: length_ms as u32,
-                });
+        let due = started.elapsed().as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000;
+        let mut reports = Vec::new();
+        let mut now_playing = None;
+        while u128::from(pulled) + BLOCK_SAMPLES as u128 <= due {
+            let block = playout.pull(&mut block);
+            pulled += BLOCK_SAMPLES as u64;
+            now_playing = block.now_playing;
+            for event in block.events {
+                match event {
+                    PlayoutEvent::Started { utterance, .. } => {
+                        reports.push(Report::Started { utterance })
+                    }
+                    PlayoutEvent::Finished {
+                        utterance,
+                        played_ms,
+                        interrupted,
+                        ..
+                    } => {
+                        if let Some(h) = heard.iter_mut().find(|h| h.utterance == utterance) {
+                            h.finished = true;
+                        }
+                        reports.push(Report::Finished {
+                            utterance,
+                            played_ms,
+                            interrupted,
+                        });
+                    }
+                }
             }
         }
-        if playing.is_none() {
-            if let Some(i) = heard.iter().position(|h| !h.finished && h.samples > 0) {
-                playing = Some((i, Instant::now()));
-                reports.push(Report::Started {
-                    utterance: heard[i].utterance,
-                });
-            }
+        if let Some(now) = now_playing {
+            reports.push(Report::Progress {
+                utterance: now.utterance,
+                played_ms: now.played_ms,
+                received_ms: now.received_ms,
+            });
         }
         let mut finished = false;
         for report in reports {
@@ -274,8 +258,7 @@ pub async fn play_avatar_until(
                             let samples = samples.unwrap_or_default();
                             let finished = Report::Finished {
                                 utterance,
-                                played_ms: (samples * 1000 / avatar_link::SAMPLE_RATE as usize)
-                                    as u32,
+                                played_ms: avatar_link::samples_to_ms(samples),
                                 interrupted: true,
                             };
                             ws.send(Message::text(serde_json::to_string(&finished)?))
@@ -308,7 +291,7 @@ pub async fn play_avatar_until(
                     played.finished += 1;
                     let finished = Report::Finished {
                         utterance: chunk.utterance,
-                        played_ms: (samples * 1000 / avatar_link::SAMPLE_RATE as usize) as u32,
+                        played_ms: avatar_link::samples_to_ms(samples),
                         interrupted: false,
                     };
                     ws.send(Message::text(serde_json::to_string(&finished)?))

@@ -7,7 +7,8 @@ use avatar_link::{Report, SAMPLE_RATE};
 
 use super::{ClockInput, FrameSink, BLOCK_SAMPLES, FPS};
 use crate::avatar::{Animator, AvatarRenderer, Expression, RenderConfig};
-use crate::playout::{Playout, PlayoutEvent, PulledBlock};
+use crate::log::log_warn;
+use avatar_link::playout::{Playout, PlayoutEvent, PulledBlock};
 
 /// Samples between two video frames (1600 at 30 fps).
 const FRAME_SAMPLES: u64 = (SAMPLE_RATE / FPS) as u64;
@@ -88,14 +89,20 @@ impl ClockCore {
                 utterance,
                 expression,
             } => {
-                if let (true, Some(expression)) = (self.playout.announce(utterance), expression) {
+                if !self.playout.announce(utterance) {
+                    log_warn!("utterance {utterance} announced again after it finished; ignored");
+                } else if let Some(expression) = expression {
                     self.say_expressions
                         .insert((self.playout.session(), utterance), expression);
                 }
             }
             ClockInput::Audio(chunk) => {
-                self.playout
-                    .push(chunk.utterance, &chunk.samples, chunk.last)
+                if let Some(overflow) =
+                    self.playout
+                        .push(chunk.utterance, &chunk.samples, chunk.last)
+                {
+                    log_warn!("{overflow}");
+                }
             }
             ClockInput::Stop { utterance } => self.playout.stop(utterance),
             ClockInput::Expression {
@@ -177,6 +184,9 @@ impl ClockCore {
         // Utterances of an earlier sidecar connection still play out, but reporting on them
         // would confuse the current sidecar (its ids may repeat the old ones).
         let current = self.playout.session();
+        for gave_up in &pulled.gave_up {
+            log_warn!("{gave_up}");
+        }
         for event in pulled.events {
             match event {
                 PlayoutEvent::Started { session, utterance } => {

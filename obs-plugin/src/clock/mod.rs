@@ -3,7 +3,7 @@
 //! Every 10 ms (on a fixed schedule computed from the start instant, so sleeping jitter never
 //! accumulates into drift) the clock:
 //!
-//! 1. pulls one 480-sample block (10 ms at 48 kHz) from the [`Playout`](crate::playout::Playout),
+//! 1. pulls one 480-sample block (10 ms at 48 kHz) from the [`Playout`](avatar_link::playout::Playout),
 //!    silence when idle, so OBS always sees gapless audio;
 //! 2. feeds that block to the [`MouthEnvelope`](avatar_link::lipsync::MouthEnvelope);
 //! 3. hands it to OBS with timestamp `t0 + samples_emitted / 48 kHz` (a continuous sample clock);
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use avatar_link::{AudioChunk, Report, SAMPLE_RATE};
+use avatar_link::{AudioChunk, Report};
 
 use crate::avatar::{AvatarFrameState, AvatarRenderer, Expression, Motion, RenderConfig};
 use crate::guard;
@@ -47,7 +47,7 @@ pub use self::core::{ClockCore, Render, TickOutcome};
 pub use self::threaded_video::ThreadedVideo;
 
 /// Samples per clock tick: 10 ms at 48 kHz.
-pub const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
+pub use avatar_link::playout::BLOCK_SAMPLES;
 /// Wall-clock period of one tick.
 pub const BLOCK_PERIOD: Duration = Duration::from_millis(10);
 /// Video frame rate of the source.

@@ -22,13 +22,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use avatar_link::auth::{self, ClientProof};
+use avatar_link::client::{self, ConnectError as HandshakeError};
 use avatar_link::Report;
-use futures_util::SinkExt;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use self::session::{SessionEnd, Socket};
 use crate::clock::ClockInput;
@@ -40,6 +37,8 @@ pub use self::session::command_to_input;
 
 /// Where the sidecar listens by default.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:7780/avatar";
+/// Name in the hello; the sidecar logs it.
+const CLIENT_NAME: &str = "obs-plugin";
 /// A connection attempt that takes longer than this is abandoned and retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -288,71 +287,36 @@ fn fail(status: LinkStatus, message: String) -> ConnectError {
     ConnectError { status, message }
 }
 
-/// The upgrade with our nonce, the server's proof checked, then our proof sent.
+/// The shared handshake (our nonce, the server's proof checked, our proof and hello sent), its
+/// failures sorted into what the status and the log need.
 async fn connect_and_prove(settings: &LinkSettings) -> Result<Socket, ConnectError> {
-    let mut request = settings
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| fail(LinkStatus::Disconnected, format!("invalid link URL: {e}")))?;
-    let nonce = auth::new_nonce();
-    let nonce_value = HeaderValue::from_str(&nonce).expect("hex is a valid header value");
-    request
-        .headers_mut()
-        .insert(auth::NONCE_HEADER, nonce_value);
-    let (mut socket, response) = match tokio_tungstenite::connect_async(request).await {
-        Ok(connected) => connected,
-        Err(WsError::Http(response))
-            if matches!(
-                response.status(),
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-            ) =>
-        {
-            return Err(fail(
+    client::connect(settings.url.as_str(), &settings.token, CLIENT_NAME, true)
+        .await
+        .map_err(|error| match error {
+            HandshakeError::Refused(
+                status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+            ) => fail(
                 LinkStatus::Unauthorized,
                 format!(
-                    "the sidecar refused the connection (HTTP {}); is it older than this plugin?",
-                    response.status()
+                    "the sidecar refused the connection (HTTP {status}); is it older than \
+                         this plugin?"
                 ),
-            ))
-        }
-        Err(e) => return Err(fail(LinkStatus::Disconnected, e.to_string())),
-    };
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let server_nonce = header(auth::NONCE_HEADER).filter(|n| auth::is_valid_nonce(n));
-    let proven = match (&server_nonce, header(auth::PROOF_HEADER)) {
-        (Some(server_nonce), Some(proof)) => auth::verify(
-            &auth::server_proof(&settings.token, &nonce, server_nonce),
-            &proof,
-        ),
-        _ => false,
-    };
-    let Some(server_nonce) = server_nonce.filter(|_| proven) else {
-        // Nothing but our nonce went out; close without another word.
-        drop(socket);
-        let why = if settings.token.is_empty() {
-            "no link token is set"
-        } else {
-            "the server on this port did not prove it knows the link token (another token, or \
-             not our sidecar); nothing secret was sent"
-        };
-        return Err(fail(LinkStatus::Unauthorized, why.into()));
-    };
-    let proof = ClientProof {
-        proof: auth::client_proof(&settings.token, &nonce, &server_nonce),
-    };
-    let frame = serde_json::to_string(&proof).expect("a proof always serialises");
-    socket
-        .send(Message::text(frame))
-        .await
-        .map_err(|e| fail(LinkStatus::Disconnected, e.to_string()))?;
-    Ok(socket)
+            ),
+            HandshakeError::Refused(status) => {
+                fail(LinkStatus::Disconnected, format!("HTTP error: {status}"))
+            }
+            // Nothing but our nonce went out.
+            HandshakeError::Unproven(_) => {
+                let why = if settings.token.is_empty() {
+                    "no link token is set"
+                } else {
+                    "the server on this port did not prove it knows the link token (another \
+                     token, or not our sidecar); nothing secret was sent"
+                };
+                fail(LinkStatus::Unauthorized, why.into())
+            }
+            other => fail(LinkStatus::Disconnected, other.to_string()),
+        })
 }
 
 #[cfg(test)]

@@ -1,20 +1,18 @@
-//! One connected session with the sidecar: hello, then commands and audio in, reports out.
+//! One connected session with the sidecar (proven and introduced by
+//! [`avatar_link::client::connect`]): commands and audio in, reports out.
 
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
+pub use avatar_link::client::Socket;
 use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::LinkSettings;
 use crate::clock::ClockInput;
 use crate::log::{log_info, log_warn};
-
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -60,14 +58,6 @@ pub async fn run(
     let (mut tx, mut rx) = socket.split();
     // Reports queued while disconnected refer to a previous sidecar session; drop them.
     while reports.try_recv().is_ok() {}
-    let hello = Report::Hello {
-        protocol: PROTOCOL_VERSION,
-        client: "obs-plugin".into(),
-        audio_clock: true,
-    };
-    if let Err(e) = tx.send(report_message(&hello)).await {
-        return SessionEnd::Lost(e.to_string());
-    }
     let mut errors = ErrorCounter::default();
     loop {
         tokio::select! {

@@ -11,13 +11,19 @@
 //!   same sidecar do not reconnect in lockstep.
 //! * [`lipsync`]: the mouth envelope. Every output computes mouth openness from the very samples
 //!   it is playing, with the same code, so the OBS source and a Live2D model move alike.
+//! * [`playout`]: the utterance queue those samples come from (order, underruns, starvation,
+//!   stop, retired ids, 10 ms blocks), shared for the same reason.
+//! * [`client`]: the client's half of the handshake (challenge answer, hello), used by every
+//!   client of the link.
 //!
 //! This crate is deliberately dependency-light and permissively licensed: the GPL plugin and the
 //! permissive sidecar both link it.
 
 pub mod auth;
 pub mod backoff;
+pub mod client;
 pub mod lipsync;
+pub mod playout;
 pub mod protocol;
 
 pub use protocol::*;

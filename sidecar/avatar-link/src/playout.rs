@@ -1,32 +1,45 @@
-//! The utterance queue between the link (audio arriving in chunks) and the audio clock
-//! (pulling exactly one block every 10 ms).
+//! The utterance queue between the link (audio arriving in chunks) and whatever plays it out
+//! one 10 ms block at a time: the OBS source's audio clock, and the live2d-bridge, which has no
+//! audio and only re-enacts that playout to move its mouth alike. Both follow these rules, so
+//! they live here once.
 //!
 //! Rules:
 //! * utterances play one after another in the order they were announced;
 //! * an utterance finishes when its `last` chunk has arrived and its audio is drained;
 //! * if its audio has not arrived yet (network/TTS slower than real time) the clock gets silence
 //!   and the utterance keeps waiting (it is *not* finished), up to [`PlayoutLimits::starvation`];
-//! * [`Playout::stop`] fades the utterance out over [`FADE_SAMPLES`] and drops the rest;
-//! * buffered audio is capped per utterance and in total; excess audio is dropped and logged;
+//! * [`Playout::stop`] fades the utterance out over [`PlayoutLimits::fade`] (default
+//!   [`FADE_SAMPLES`]; none for a follower, whose mouth envelope has its own release) and drops
+//!   the rest;
+//! * buffered audio is capped per utterance and in total; excess audio is dropped and reported
+//!   ([`Overflow`]);
+//! * finished and stopped ids are remembered ([`RETIRED_MEMORY`] of them), so chunks still in
+//!   flight cannot start them again;
 //! * utterance ids are only unique within one sidecar connection ("session"): a restarted
 //!   sidecar counts from 1 again. [`Playout::new_session`] keeps the two apart, and every event
 //!   says which session it belongs to so stale reports are not sent to the new sidecar.
 //!
 //! Audio is buffered as the link's i16 samples (half the memory of f32, and lossless) and
-//! converted when pulled.
+//! converted when pulled. The queue has no logger and no clock of its own: what deserves a log
+//! line comes back as data ([`Overflow`], [`GaveUp`]), and time moves only through
+//! [`Playout::pull`].
 
 use std::collections::VecDeque;
+use std::fmt;
 
-use avatar_link::{samples_to_ms, SAMPLE_RATE};
+use crate::{samples_to_ms, SAMPLE_RATE};
 
-use crate::log::log_warn;
+/// One block: 10 ms at the link rate. The OBS source emits audio in blocks of this size and the
+/// mouth envelope ([`crate::lipsync`]) is tuned for them, so every output pulls this much at a
+/// time.
+pub const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
 
 /// Length of the fade-out applied by [`Playout::stop`]: 10 ms, long enough to avoid a click.
 pub const FADE_SAMPLES: usize = SAMPLE_RATE as usize / 100;
 
 /// How many ids of finished utterances are remembered, so that chunks still in flight for an
 /// utterance that was stopped are dropped instead of starting it again.
-const RETIRED_MEMORY: usize = 256;
+pub const RETIRED_MEMORY: usize = 256;
 
 /// Memory limits and patience of the playout, in samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +51,9 @@ pub struct PlayoutLimits {
     /// How long the head of the queue may wait for audio before it is given up (default 15 s;
     /// generous because the first chunk waits for TTS).
     pub starvation: usize,
+    /// Length of the fade-out when an utterance is stopped while it plays (default
+    /// [`FADE_SAMPLES`]). 0 drops its audio at once.
+    pub fade: usize,
 }
 
 impl Default for PlayoutLimits {
@@ -47,6 +63,7 @@ impl Default for PlayoutLimits {
             per_utterance: 10 * minute,
             total: 15 * minute,
             starvation: 15 * SAMPLE_RATE as usize,
+            fade: FADE_SAMPLES,
         }
     }
 }
@@ -80,6 +97,47 @@ pub struct PulledBlock {
     /// In order of occurrence. Usually empty (an empty `Vec` does not allocate).
     pub events: Vec<PlayoutEvent>,
     pub now_playing: Option<NowPlaying>,
+    /// Samples of this block that came from an utterance (the rest is silence).
+    pub audible: usize,
+    /// Utterances given up in this block because their audio never came (each also has its
+    /// `Finished` in `events`); worth a warning.
+    pub gave_up: Vec<GaveUp>,
+}
+
+/// An utterance that waited [`PlayoutLimits::starvation`] for audio and was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaveUp {
+    pub utterance: u64,
+    pub waited_ms: u32,
+}
+
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "utterance {} got no audio for {} ms; giving up on it",
+            self.utterance, self.waited_ms
+        )
+    }
+}
+
+/// Audio of an utterance was dropped because a buffer limit was hit. Reported once per
+/// utterance, by the [`Playout::push`] that first overflowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow {
+    pub utterance: u64,
+    /// Audio buffered for all utterances together after the push.
+    pub buffered_ms: u32,
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "playout buffer full: dropping audio of utterance {} ({} ms buffered in total)",
+            self.utterance, self.buffered_ms
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -146,7 +204,6 @@ impl Playout {
     /// it) if the utterance already finished or was stopped.
     pub fn announce(&mut self, id: u64) -> bool {
         if self.is_retired(id) {
-            log_warn!("utterance {id} announced again after it finished; ignored");
             return false;
         }
         if self.find(id).is_none() {
@@ -155,22 +212,21 @@ impl Playout {
         true
     }
 
-    /// Appends audio (`AudioChunk`). A chunk for an unannounced id announces it; chunks for a
-    /// finished or stopped utterance are dropped.
-    pub fn push(&mut self, id: u64, samples: &[i16], last: bool) {
+    /// Appends audio (`AudioChunk`). A chunk for an unannounced id announces it (its `Say` may
+    /// have been sent before this client connected); chunks for a finished or stopped utterance
+    /// are dropped. Returns the overflow, the first time this utterance's audio is dropped.
+    pub fn push(&mut self, id: u64, samples: &[i16], last: bool) -> Option<Overflow> {
         if self.is_retired(id) {
-            return;
+            return None;
         }
         if self.find(id).is_none() {
             self.queue.push_back(Utterance::new(self.session, id));
         }
         let total_room = self.limits.total.saturating_sub(self.buffered);
         let per_utterance = self.limits.per_utterance;
-        let Some(utterance) = self.find_mut(id) else {
-            return;
-        };
+        let utterance = self.find_mut(id)?;
         if utterance.fade_len.is_some() {
-            return; // being stopped: the rest is not wanted
+            return None; // being stopped: the rest is not wanted
         }
         let room = per_utterance
             .saturating_sub(utterance.buffer.len())
@@ -179,17 +235,17 @@ impl Playout {
         utterance.buffer.extend(&samples[..accepted]);
         utterance.received += samples.len();
         utterance.sealed |= last;
-        if accepted < samples.len() && !utterance.overflowed {
-            utterance.overflowed = true;
-            log_warn!(
-                "playout buffer full: dropping audio of utterance {id} ({} ms buffered in total)",
-                samples_to_ms(self.buffered + accepted)
-            );
-        }
+        let first_overflow = accepted < samples.len() && !utterance.overflowed;
+        utterance.overflowed |= first_overflow;
         self.buffered += accepted;
+        first_overflow.then(|| Overflow {
+            utterance: id,
+            buffered_ms: samples_to_ms(self.buffered),
+        })
     }
 
-    /// Cuts an utterance short: a short fade if it is playing, removal if it is still queued.
+    /// Cuts an utterance short: a short fade if it is playing, removal if it is still queued or
+    /// there is nothing to fade. Its `Finished` comes with the next pull.
     pub fn stop(&mut self, id: u64) {
         let session = self.session;
         let Some(index) = self
@@ -201,23 +257,25 @@ impl Playout {
             self.retire(id);
             return;
         };
+        let fade = self.limits.fade;
         let utterance = &mut self.queue[index];
-        if utterance.started {
-            if utterance.fade_len.is_none() {
-                // Fade over what is buffered if that is less than 10 ms (e.g. during an
-                // underrun), so the ramp always ends at zero.
-                let keep = utterance.buffer.len().min(FADE_SAMPLES);
-                self.buffered -= utterance.buffer.len() - keep;
-                utterance.buffer.truncate(keep);
-                utterance.fade_len = Some(keep);
-                utterance.sealed = true;
-            }
+        if utterance.fade_len.is_some() {
+            return; // already fading out
+        }
+        // Fade over what is buffered if that is less than the fade (e.g. during an underrun),
+        // so the ramp always ends at zero.
+        let keep = utterance.buffer.len().min(fade);
+        if utterance.started && keep > 0 {
+            self.buffered -= utterance.buffer.len() - keep;
+            utterance.buffer.truncate(keep);
+            utterance.fade_len = Some(keep);
+            utterance.sealed = true;
         } else if let Some(utterance) = self.queue.remove(index) {
             self.buffered -= utterance.buffer.len();
             self.pending.push(PlayoutEvent::Finished {
                 session,
                 utterance: id,
-                played_ms: 0,
+                played_ms: samples_to_ms(utterance.played),
                 interrupted: true,
             });
             self.retire(id);
@@ -228,11 +286,17 @@ impl Playout {
     /// what is buffered instead of waiting for chunks that will never come. Ids seen from now
     /// on belong to a new session and may repeat old ones.
     pub fn new_session(&mut self) {
+        self.seal_all();
+        self.session += 1;
+        self.retired.clear();
+    }
+
+    /// No more audio will arrive for anything queued: play out what is buffered, in the same
+    /// session (ids keep their meaning and their retired memory).
+    pub fn seal_all(&mut self) {
         for utterance in &mut self.queue {
             utterance.sealed = true;
         }
-        self.session += 1;
-        self.retired.clear();
     }
 
     /// The current session (see [`Playout::new_session`]).
@@ -243,6 +307,7 @@ impl Playout {
     /// Fills `out` with the next samples (silence where there is nothing to play).
     pub fn pull(&mut self, out: &mut [f32]) -> PulledBlock {
         let mut events = std::mem::take(&mut self.pending);
+        let mut gave_up = Vec::new();
         let mut filled = 0;
         while filled < out.len() {
             let starvation_limit = self.limits.starvation;
@@ -258,11 +323,10 @@ impl Playout {
                 // Underrun: the audio is late. Play silence and keep waiting.
                 front.starved += out.len() - filled;
                 if front.starved >= starvation_limit {
-                    log_warn!(
-                        "utterance {} got no audio for {} ms; giving up on it",
-                        front.id,
-                        samples_to_ms(front.starved)
-                    );
+                    gave_up.push(GaveUp {
+                        utterance: front.id,
+                        waited_ms: samples_to_ms(front.starved),
+                    });
                     self.finish_front(true, &mut events);
                     continue;
                 }
@@ -312,12 +376,19 @@ impl Playout {
         PulledBlock {
             events,
             now_playing,
+            audible: filled,
+            gave_up,
         }
     }
 
     /// True when nothing is queued or playing.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.pending.is_empty()
+    }
+
+    /// True when `id` (of the current session) is queued and its first sample has played.
+    pub fn has_started(&self, id: u64) -> bool {
+        self.find(id).is_some_and(|u| u.started)
     }
 
     /// Samples currently buffered across all utterances.
@@ -367,3 +438,5 @@ impl Playout {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shared;
