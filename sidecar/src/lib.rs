@@ -27,6 +27,7 @@ pub mod admission;
 pub mod config;
 pub mod link;
 pub mod obs;
+pub mod outputs;
 pub mod replies;
 pub mod show;
 

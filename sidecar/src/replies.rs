@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::cue::Cue;
+use crate::cue::{Act, Cue, Effect, When};
 use crate::llm::reply::{ReplyEvent, ReplySentence, ReplyWriter};
 use crate::llm::{CommentContext, SceneContext, ViewerContext};
 
@@ -206,12 +206,23 @@ async fn forward(
 }
 
 /// A sentence of the reply as a line: the comment's priority and expiry, the reply's emotion.
+/// The template's own expression and motion give way to the emotion's; its other effects stay.
 fn sentence_cue(fallback: &Cue, sentence: &ReplySentence) -> Cue {
+    let mut effects: Vec<Effect> = fallback
+        .effects
+        .iter()
+        .filter(|e| !(e.at == When::OnAir && matches!(e.act, Act::Expression(_) | Act::Motion(_))))
+        .cloned()
+        .collect();
+    let expression = sentence.emotion.expression().to_string();
+    effects.push(Effect::new(When::OnAir, Act::Expression(expression)));
+    if let Some(motion) = sentence.emotion.motion() {
+        effects.push(Effect::new(When::OnAir, Act::Motion(motion.to_string())));
+    }
     Cue {
         text: sentence.text.clone(),
-        expression: Some(sentence.emotion.expression().to_string()),
-        motion: sentence.emotion.motion().map(str::to_string),
         prosody: sentence.emotion.prosody(),
+        effects,
         ..fallback.clone()
     }
 }

@@ -1,5 +1,9 @@
-//! A cue: one thing for the show to do — a line to say, with the avatar's reaction and any
-//! OBS effect that goes with it. Rewards and scripts produce cues; the scheduler orders them.
+//! A cue: one thing for the show to do — a line to say, and the [`Effect`]s that go with it
+//! (the avatar's expression and motion, OBS captions and scenes). Rewards, the script and LLM
+//! replies produce cues; the scheduler orders them; the show hands each effect to its outputs
+//! (the avatar link, OBS…) at the moment the effect names ([`When`]), and every output takes
+//! the effects it knows. A new kind of effect is one [`Act`] variant plus the output that
+//! applies it.
 
 /// What a cue is for (kept in the airtime log and used for OBS side effects).
 #[derive(Debug, Clone, PartialEq)]
@@ -9,7 +13,6 @@ pub enum CueKind {
         platform: String,
         msg_ids: Vec<String>,
         tier: u8,
-        caption: String,
     },
     Reply,
     /// A neutral deflection for a comment the safety screen flags as political: aired as is,
@@ -47,12 +50,67 @@ pub struct Cue {
     pub paid: bool,
     /// How long an unpaid cue stays worth saying.
     pub ttl_ms: Option<u64>,
-    pub expression: Option<String>,
-    pub motion: Option<String>,
-    /// Switch OBS to the celebration scene for this long (seconds) when the gift arrives.
-    pub celebrate_secs: Option<f64>,
     /// How the line is spoken (from the reply's emotion).
     pub prosody: Prosody,
+    /// What else happens, and when.
+    pub effects: Vec<Effect>,
+}
+
+impl Cue {
+    /// The acts due at `when`, in order.
+    pub fn acts(&self, when: When) -> impl Iterator<Item = &Act> {
+        self.effects
+            .iter()
+            .filter(move |e| e.at == when)
+            .map(|e| &e.act)
+    }
+
+    /// The expression to wear while the line is spoken (the avatar shows it with the words).
+    pub fn expression(&self) -> Option<&str> {
+        self.acts(When::OnAir).find_map(|act| match act {
+            Act::Expression(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// One thing a cue makes happen besides its words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub at: When,
+    pub act: Act,
+}
+
+impl Effect {
+    pub fn new(at: When, act: Act) -> Self {
+        Self { at, act }
+    }
+}
+
+/// When an effect happens, relative to its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// As soon as the cue exists (a gift's caption shows at once, whatever is playing).
+    Offered,
+    /// When the line starts to air.
+    OnAir,
+    /// When a line that must be said could not be voiced at all (every attempt failed): a gift
+    /// is then thanked in text instead.
+    NotVoiced,
+}
+
+/// What an effect does. Outputs apply the acts they know and ignore the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Act {
+    /// The avatar's expression while the line is spoken (`happy`, `surprised`…).
+    Expression(String),
+    /// An avatar motion as the line starts (`nod`, `bounce`…).
+    Motion(String),
+    /// The scene's latest-gift text source shows this.
+    LatestGiftText(String),
+    /// OBS switches to the celebration scene for `secs` (extended by further celebrations),
+    /// with `caption` in its caption source.
+    Celebrate { caption: String, secs: f64 },
 }
 
 /// How to say it. Derived from the reply's emotion (seed 002: excited is faster and higher,

@@ -238,7 +238,9 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// Placeholders every line template may use.
-pub const PLACEHOLDERS: &[&str] = &["user", "gift", "count", "value", "name", "text", "online"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "user", "gift", "count", "value", "name", "text", "online", "caption",
+];
 
 /// Default line templates as config values (a default has no position in any file).
 pub fn lines(items: &[&str]) -> Vec<toml::Spanned<String>> {

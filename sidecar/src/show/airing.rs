@@ -20,10 +20,9 @@ use tokio::time::Instant;
 
 use super::unheard::{Next, Unheard};
 use super::{now_ms, Show};
-use crate::cue::{Cue, CueKind};
+use crate::cue::{Act, Cue, CueKind, When};
 use crate::ledger::AiredLine;
 use crate::link::LinkEvent;
-use crate::obs::ObsAction;
 use crate::speech::{Clip, SpeechError};
 
 /// Audio is sent to the avatar in 100 ms chunks: small enough that a `Stop` cuts promptly on
@@ -161,16 +160,12 @@ impl Show {
         let utterance = self.next_utterance;
         self.next_utterance += 1;
         self.timeline.set_duration(line_id, clip.duration_ms());
-        if let Some(motion) = &cue.motion {
-            self.hub.send_command(&Command::Motion {
-                name: motion.clone(),
-            });
-        }
+        self.outputs.apply_due(&cue, When::OnAir);
         self.hub.send_command(&Command::Say {
             utterance,
             priority: cue.priority,
             text: cue.text.clone(),
-            expression: cue.expression.clone(),
+            expression: cue.expression().map(str::to_string),
         });
         let chunks = clip.samples.chunks(CHUNK_SAMPLES);
         let n = chunks.len();
@@ -327,10 +322,10 @@ impl Show {
     /// A line was not heard. A gift line is tried again later, and after the last attempt
     /// thanked in a text overlay; other lines are let go.
     fn not_heard(&mut self, cue: Cue, why: Unheard) {
-        let CueKind::GiftThanks { caption, .. } = &cue.kind else {
+        if !matches!(cue.kind, CueKind::GiftThanks { .. }) {
             tracing::info!(reason = why.reason(), text = %cue.text, "line not heard; let go");
             return;
-        };
+        }
         match self.unheard.not_heard(&cue, Instant::now()) {
             Next::RetryAt(_) => {
                 self.summary.unheard_retries += 1;
@@ -338,13 +333,15 @@ impl Show {
             }
             Next::GiveUp { attempts } => {
                 self.summary.thanked_in_text += 1;
-                let overlay = format!("感谢 {caption}！");
+                let overlay = cue
+                    .acts(When::NotVoiced)
+                    .find_map(|act| match act {
+                        Act::LatestGiftText(text) => Some(text.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| cue.text.clone());
                 tracing::warn!(reason = why.reason(), attempts, %overlay, "gift thank-you could not be voiced; thanked in the text overlay");
-                if let Some(obs) = &self.obs {
-                    obs.send(ObsAction::LatestGift {
-                        text: overlay.clone(),
-                    });
-                }
+                self.outputs.apply_due(&cue, When::NotVoiced);
                 let note = format!("(text overlay, not spoken: {}) {overlay}", why.reason());
                 self.mark_thanked(&cue, note, now_ms());
             }

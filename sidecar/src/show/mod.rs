@@ -5,7 +5,7 @@
 //!                      └──────────────▶ script (replies, thanks, welcomes) ─┴▶ timeline
 //! timeline ──line──▶ speech (blocking pool) ──clip──▶ link: Say + audio ──▶ avatar (OBS source)
 //! avatar ──Started/Progress/Finished──▶ timeline (interrupt rule uses real playout progress)
-//! rewards ──LatestGift/Celebrate──▶ OBS controller (never waited on)
+//! cue effects ──Act──▶ outputs: OBS captions/scenes, avatar motions (never waited on)
 //! ```
 //!
 //! Everything here runs on one task and owns its state; the slow parts run elsewhere and report
@@ -32,11 +32,12 @@ use tokio::time::Instant;
 
 use crate::admission::{AdmittedGroup, Admitter, Intake};
 use crate::config::Config;
-use crate::cue::{Cue, CueKind};
+use crate::cue::{Cue, CueKind, When};
 use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{Ledger, LedgerError};
 use crate::link::{LinkEvent, LinkHub};
-use crate::obs::{ObsAction, ObsController};
+use crate::obs::ObsController;
+use crate::outputs::{avatar::AvatarOutput, obs::ObsOutput, Outputs};
 use crate::replies::{Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
@@ -101,7 +102,8 @@ pub struct Show {
     config: Config,
     ledger: Arc<Mutex<Ledger>>,
     hub: LinkHub,
-    obs: Option<ObsController>,
+    /// Where cue effects go (OBS, the avatar's motions).
+    outputs: Outputs,
     voice: Arc<Voice>,
     /// LLM replies in flight (None: templates answer).
     replies: Option<Replies>,
@@ -166,6 +168,10 @@ impl Show {
             max_hold_ms: config.gifts.combo_max_hold_ms,
             ..ComboPolicy::default()
         };
+        let mut outputs = Outputs::default().with(AvatarOutput::new(hub.clone()));
+        if let Some(obs) = obs {
+            outputs = outputs.with(ObsOutput::new(obs));
+        }
         let (synth_tx, synth_rx) = mpsc::unbounded_channel();
         let (memory_tx, memory_rx) = mpsc::unbounded_channel();
         Self {
@@ -181,7 +187,7 @@ impl Show {
             config,
             ledger,
             hub,
-            obs,
+            outputs,
             voice,
             replies: None,
             reply_rx: None,
@@ -455,25 +461,17 @@ impl Show {
         }
     }
 
-    /// A gift batch is ready to be thanked: OBS effects now, the line through the timeline.
+    /// A gift batch is ready to be thanked: its captions now, the line through the timeline.
     fn release(&mut self, batch: GiftBatch) {
         let cue = self.rewards.thank(&batch, &mut self.rng);
-        if let (Some(obs), CueKind::GiftThanks { caption, .. }) = (&self.obs, &cue.kind) {
-            obs.send(ObsAction::LatestGift {
-                text: format!("最新礼物：{caption}"),
-            });
-            if let Some(secs) = cue.celebrate_secs {
-                obs.send(ObsAction::Celebrate {
-                    caption: format!("感谢 {caption}！"),
-                    secs,
-                });
-            }
-        }
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
         self.offer(cue);
     }
 
+    /// Puts a cue on the timeline; the effects due as soon as it exists happen now, whatever
+    /// is playing.
     fn offer(&mut self, cue: Cue) {
+        self.outputs.apply_due(&cue, When::Offered);
         let id = self.next_line_id;
         self.next_line_id += 1;
         let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);

@@ -114,16 +114,13 @@ mod tests {
                 platform: "douyin".into(),
                 msg_ids: vec![id.into()],
                 tier: 1,
-                caption: "玫瑰".into(),
             },
             text: "谢谢".into(),
             priority: 3,
             paid: true,
             ttl_ms: None,
-            expression: None,
-            motion: None,
-            celebrate_secs: None,
             prosody: Default::default(),
+            effects: Vec::new(),
         }
     }
 

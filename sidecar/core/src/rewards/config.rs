@@ -1,5 +1,5 @@
-//! `[gifts]`: price overrides, tier bounds, combo windows, the celebration and the thank-you
-//! lines, expressions and motions per tier.
+//! `[gifts]`: price overrides, tier bounds, combo windows, the celebration, the thank-you
+//! lines, expressions and motions per tier, and the OBS captions.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -25,6 +25,32 @@ pub struct GiftsConfig {
     pub expression: [String; 4],
     /// Motion played when thanking, per tier.
     pub motion: [String; 4],
+    /// OBS captions, as templates (`{caption}` is `小明 送出 玫瑰 × 3`; `{user}`, `{gift}`,
+    /// `{count}`, `{value}` work too).
+    pub captions: CaptionLines,
+}
+
+/// `[gifts.captions]`: what OBS shows for a gift.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptionLines {
+    /// The latest-gift text source, as soon as the gift is counted.
+    pub latest_gift: Vec<Spanned<String>>,
+    /// The celebration scene's caption (gifts of `celebrate_from_tier` and above).
+    pub celebration: Vec<Spanned<String>>,
+    /// The latest-gift text when the thank-you could not be voiced after every attempt: the
+    /// gift is thanked in writing instead.
+    pub thanked_in_text: Vec<Spanned<String>>,
+}
+
+impl Default for CaptionLines {
+    fn default() -> Self {
+        Self {
+            latest_gift: lines(&["最新礼物：{caption}"]),
+            celebration: lines(&["感谢 {caption}！"]),
+            thanked_in_text: lines(&["感谢 {caption}！"]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +74,7 @@ impl Default for GiftsConfig {
             thanks: TierLines::default(),
             expression: ["happy", "happy", "surprised", "surprised"].map(String::from),
             motion: ["nod", "bounce", "bounce", "wave"].map(String::from),
+            captions: CaptionLines::default(),
         }
     }
 }

@@ -3,11 +3,11 @@
 pub mod combo;
 mod config;
 
-pub use config::{GiftsConfig, TierLines};
+pub use config::{CaptionLines, GiftsConfig, TierLines};
 
 use rand::Rng;
 
-use crate::cue::{Cue, CueKind};
+use crate::cue::{Act, Cue, CueKind, Effect, When};
 use crate::safety::SafetyScreen;
 use crate::scheduler::priority;
 use crate::template::Template;
@@ -18,6 +18,9 @@ use combo::GiftBatch;
 pub struct RewardEngine {
     tiers: TierTable,
     thanks: [Vec<Template>; 4],
+    latest_gift: Vec<Template>,
+    celebration: Vec<Template>,
+    thanked_in_text: Vec<Template>,
     expression: [String; 4],
     motion: [String; 4],
     celebrate_from: Tier,
@@ -47,6 +50,9 @@ impl RewardEngine {
                 parse(&t.tier3),
                 parse(&t.tier4),
             ],
+            latest_gift: parse(&config.captions.latest_gift),
+            celebration: parse(&config.captions.celebration),
+            thanked_in_text: parse(&config.captions.thanked_in_text),
             expression: config.expression.clone(),
             motion: config.motion.clone(),
             celebrate_from: config.celebrate_from(),
@@ -85,35 +91,56 @@ impl RewardEngine {
         let count = batch.count.to_string();
         let value = format!("{:.1}", batch.value_fen as f64 / 100.0);
         let viewer = self.safety.speakable_name(&batch.viewer.name);
-        let vars = |name: &str| match name {
-            "user" | "name" => Some(viewer.clone()),
-            "gift" => Some(batch.gift_name.clone()),
-            "count" => Some(count.clone()),
-            "value" => Some(value.clone()),
-            _ => None,
-        };
-        let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
-            .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
         let caption = if batch.count > 1 {
             format!("{} 送出 {} × {}", viewer, batch.gift_name, batch.count)
         } else {
             format!("{} 送出 {}", viewer, batch.gift_name)
         };
+        let vars = |name: &str| match name {
+            "user" | "name" => Some(viewer.clone()),
+            "gift" => Some(batch.gift_name.clone()),
+            "count" => Some(count.clone()),
+            "value" => Some(value.clone()),
+            "caption" => Some(caption.clone()),
+            _ => None,
+        };
+        let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
+            .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
+        let render = |templates: &[Template], rng: &mut R| {
+            (!templates.is_empty())
+                .then(|| templates[rng.random_range(0..templates.len())].render(&vars, rng))
+        };
+        let mut effects = Vec::new();
+        if let Some(text) = render(&self.latest_gift, rng) {
+            effects.push(Effect::new(When::Offered, Act::LatestGiftText(text)));
+        }
+        if tier >= self.celebrate_from {
+            if let Some(caption) = render(&self.celebration, rng) {
+                let secs = self.celebration_secs;
+                effects.push(Effect::new(When::Offered, Act::Celebrate { caption, secs }));
+            }
+        }
+        if let Some(name) = Some(&self.expression[tier.index()]).filter(|s| !s.is_empty()) {
+            effects.push(Effect::new(When::OnAir, Act::Expression(name.clone())));
+        }
+        if let Some(name) = Some(&self.motion[tier.index()]).filter(|s| !s.is_empty()) {
+            effects.push(Effect::new(When::OnAir, Act::Motion(name.clone())));
+        }
+        if let Some(text) = render(&self.thanked_in_text, rng) {
+            effects.push(Effect::new(When::NotVoiced, Act::LatestGiftText(text)));
+        }
         Cue {
             kind: CueKind::GiftThanks {
                 platform: batch.platform.clone(),
                 msg_ids: batch.msg_ids.clone(),
                 tier: tier.number(),
-                caption,
             },
             text,
             priority: priority::for_gift(tier, Tier::Big),
             paid: true,
             ttl_ms: None,
-            expression: Some(self.expression[tier.index()].clone()).filter(|s| !s.is_empty()),
-            motion: Some(self.motion[tier.index()].clone()).filter(|s| !s.is_empty()),
-            celebrate_secs: (tier >= self.celebrate_from).then_some(self.celebration_secs),
             prosody: crate::cue::Prosody::default(),
+            effects,
         }
     }
 }
@@ -180,7 +207,23 @@ mod tests {
         );
         let mut rng = StdRng::seed_from_u64(1);
         let small = engine.thank(&batch(1, 1), &mut rng);
-        assert!(small.paid && small.celebrate_secs.is_none());
+        let celebration = |cue: &Cue| {
+            cue.acts(When::Offered).find_map(|act| match act {
+                Act::Celebrate { secs, .. } => Some(*secs),
+                _ => None,
+            })
+        };
+        assert!(small.paid && celebration(&small).is_none());
+        // The caption comes from `[gifts.captions]`, shown as soon as the gift is counted.
+        assert_eq!(
+            small.acts(When::Offered).collect::<Vec<_>>(),
+            [&Act::LatestGiftText("最新礼物：小明 送出 嘉年华".into())]
+        );
+        assert_eq!(
+            small.acts(When::NotVoiced).collect::<Vec<_>>(),
+            [&Act::LatestGiftText("感谢 小明 送出 嘉年华！".into())]
+        );
+        assert_eq!(small.expression(), Some("happy"));
         assert_eq!(small.priority, priority::GIFT_NORMAL);
         assert!(
             small.text.contains("小明") && small.text.contains("嘉年华"),
@@ -189,7 +232,7 @@ mod tests {
         );
         let big = engine.thank(&batch(30_000, 1), &mut rng);
         assert_eq!(big.priority, priority::GIFT_LARGE);
-        assert_eq!(big.celebrate_secs, Some(8.0));
+        assert_eq!(celebration(&big), Some(8.0));
         assert!(matches!(big.kind, CueKind::GiftThanks { tier: 4, .. }));
     }
 

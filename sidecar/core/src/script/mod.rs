@@ -11,7 +11,7 @@ mod config;
 
 pub use config::{LinesConfig, ReplyRule};
 
-use crate::cue::{Cue, CueKind};
+use crate::cue::{Act, Cue, CueKind, Effect, When};
 use crate::event::{EventKind, LiveEvent};
 use crate::rewards::pick_line;
 use crate::safety::{Category, SafetyScreen};
@@ -211,21 +211,21 @@ impl Script {
 }
 
 fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue {
-    let expression = match kind {
-        CueKind::Follow | CueKind::Welcome => Some("happy".to_string()),
-        _ => None,
-    };
-    let motion = matches!(kind, CueKind::Follow).then(|| "nod".to_string());
+    let mut effects = Vec::new();
+    if matches!(kind, CueKind::Follow | CueKind::Welcome) {
+        effects.push(Effect::new(When::OnAir, Act::Expression("happy".into())));
+    }
+    if matches!(kind, CueKind::Follow) {
+        effects.push(Effect::new(When::OnAir, Act::Motion("nod".into())));
+    }
     Cue {
         kind,
         text,
         priority,
         paid: false,
         ttl_ms: Some(ttl_secs * 1_000),
-        expression,
-        motion,
-        celebrate_secs: None,
         prosody: crate::cue::Prosody::default(),
+        effects,
     }
 }
 

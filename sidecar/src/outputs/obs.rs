@@ -1,0 +1,35 @@
+//! OBS as an output: captions and the celebration scene, folded into the OBS controller's
+//! desired state (applied when OBS is reachable, never waited on).
+
+use super::Output;
+use crate::cue::Act;
+use crate::obs::{ObsAction, ObsController};
+
+pub struct ObsOutput {
+    obs: ObsController,
+}
+
+impl ObsOutput {
+    pub fn new(obs: ObsController) -> Self {
+        Self { obs }
+    }
+}
+
+impl Output for ObsOutput {
+    fn name(&self) -> &'static str {
+        "obs"
+    }
+
+    fn apply(&self, act: &Act) {
+        match act {
+            Act::LatestGiftText(text) => {
+                self.obs.send(ObsAction::LatestGift { text: text.clone() })
+            }
+            Act::Celebrate { caption, secs } => self.obs.send(ObsAction::Celebrate {
+                caption: caption.clone(),
+                secs: *secs,
+            }),
+            Act::Expression(_) | Act::Motion(_) => {}
+        }
+    }
+}
