@@ -21,14 +21,13 @@
 //! go on writing into the orphaned file), or a file that is not a database any more.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use avatar_link::backoff::Backoff;
 use tokio::sync::mpsc;
 
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{Admission, AdmitError, Batch, Ledger, LedgerError};
+use crate::ledger::{Admission, AdmitError, Batch, Ledger, LedgerError, LedgerHandle};
 use crate::source::Delivery;
 use crate::tiers::TierTable;
 
@@ -62,7 +61,7 @@ pub struct AdmittedGroup {
 
 /// How admission prepares and commits groups.
 pub struct Admitter {
-    ledger: Arc<Mutex<Ledger>>,
+    ledger: LedgerHandle,
     tiers: TierTable,
     /// `[gifts] diamonds`: the price of a gift id, overriding the platform's, for every source.
     price_overrides: BTreeMap<String, u64>,
@@ -70,7 +69,7 @@ pub struct Admitter {
 
 impl Admitter {
     pub fn new(
-        ledger: Arc<Mutex<Ledger>>,
+        ledger: LedgerHandle,
         tiers: TierTable,
         price_overrides: BTreeMap<String, u64>,
     ) -> Self {
@@ -214,7 +213,8 @@ impl Admitter {
         }
     }
 
-    /// Runs `f` on the ledger on the blocking pool (SQLite may wait for a lock there).
+    /// Runs `f` on the ledger's thread and waits for it (SQLite may wait for a lock there; the
+    /// show goes on meanwhile). A panic in `f` comes back as `LedgerError::Panicked`.
     async fn on_ledger<T, E>(
         &self,
         f: impl FnOnce(&Ledger) -> Result<T, E> + Send + 'static,
@@ -223,17 +223,7 @@ impl Admitter {
         T: Send + 'static,
         E: From<LedgerError> + Send + 'static,
     {
-        let ledger = self.ledger.clone();
-        match tokio::task::spawn_blocking(move || {
-            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
-        })
-        .await
-        {
-            Ok(result) => result,
-            // A panic inside SQLite's wrapper: report it as a failure of that call; the
-            // caller's retry decides what happens next.
-            Err(e) => Err(E::from(LedgerError::Panicked(e.to_string()))),
-        }
+        self.ledger.call(f).await
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use sidecar::config::Config;
 use sidecar::config::SourceKind;
-use sidecar::ledger::Ledger;
+use sidecar::ledger::{Ledger, LedgerHandle};
 use sidecar::link::{self, LinkHub};
 use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
@@ -241,7 +241,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let ledger = Ledger::open(&config.ledger.path)
         .with_context(|| format!("opening ledger {}", config.ledger.path.display()))?;
-    let ledger = Arc::new(std::sync::Mutex::new(ledger));
     let hub = LinkHub::default();
     let (link_tx, link_rx) = mpsc::channel(1024);
     let (link_addr, serve) = link::bind(
@@ -304,15 +303,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
-    let mut source = {
-        let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
-        source::spawn_configured(
-            &config.source,
-            &config.room,
-            &|key| ledger.checkpoint(key).ok().flatten(),
-            sink,
-        )?
-    };
+    let mut source = source::spawn_configured(
+        &config.source,
+        &config.room,
+        &|key| ledger.checkpoint(key).ok().flatten(),
+        sink,
+    )?;
+    // From here on the ledger has one owner, its own thread; everything else sends it jobs.
+    let ledger = LedgerHandle::spawn(ledger).context("starting the ledger's thread")?;
     let ending = if args.exit_when_done {
         Ending::WhenDone
     } else {

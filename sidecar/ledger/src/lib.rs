@@ -21,10 +21,12 @@ mod config;
 mod maintenance;
 mod recent;
 mod viewers;
+mod worker;
 
 pub use admit::{Admission, AdmitError, Batch};
 pub use config::LedgerConfig;
 pub use viewers::ViewerMemory;
+pub use worker::{LedgerHandle, NOTE_ATTEMPTS};
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -53,6 +55,9 @@ pub enum LedgerError {
     /// it can retry: unacknowledged upstream data is resent after a restart instead.
     #[error("a ledger operation panicked: {0}")]
     Panicked(String),
+    /// The ledger's thread ([`LedgerHandle`]) is gone; nothing can be written any more.
+    #[error("the ledger's thread has stopped")]
+    Gone,
 }
 
 impl LedgerError {
@@ -61,7 +66,7 @@ impl LedgerError {
     /// moment) may heal, and the caller retries with backoff.
     pub fn cannot_heal(&self) -> bool {
         match self {
-            LedgerError::FileGone { .. } | LedgerError::Panicked(_) => true,
+            LedgerError::FileGone { .. } | LedgerError::Panicked(_) | LedgerError::Gone => true,
             LedgerError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
                 e.code,
                 rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase

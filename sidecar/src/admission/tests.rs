@@ -26,8 +26,8 @@ fn gift(id: u32) -> LiveEvent {
     }
 }
 
-fn start(path: &std::path::Path) -> (EventSink, mpsc::Receiver<Intake>, Arc<Mutex<Ledger>>) {
-    let ledger = Arc::new(Mutex::new(Ledger::open(path).unwrap()));
+fn start(path: &std::path::Path) -> (EventSink, mpsc::Receiver<Intake>, LedgerHandle) {
+    let ledger = LedgerHandle::spawn(Ledger::open(path).unwrap()).unwrap();
     let (tx, rx) = mpsc::channel(16);
     let intake = Admitter::new(ledger.clone(), TierTable::default(), BTreeMap::new()).spawn(rx);
     (EventSink::new(tx), intake, ledger)
@@ -88,11 +88,10 @@ async fn a_locked_ledger_holds_the_group_unacknowledged_until_it_commits() {
     );
     assert!(retries > 0, "the commit was retried");
     locker.join().unwrap();
-    let l = ledger.lock().unwrap();
-    let gifts = l.gifts().unwrap();
+    let gifts = ledger.call(|l| l.gifts()).await.unwrap();
     assert_eq!(gifts.len(), 21, "every gift exactly once");
-    assert!(l.checkpoint("douyin:1").unwrap().is_some());
-    drop(l);
+    let checkpoint = ledger.call(|l| l.checkpoint("douyin:1")).await.unwrap();
+    assert!(checkpoint.is_some());
     assert!(sink.committed_checkpoint("douyin:1").is_some());
 }
 
@@ -125,9 +124,7 @@ async fn a_deleted_ledger_file_is_fatal_and_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn price_overrides_apply_before_the_gift_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Mutex::new(
-        Ledger::open(&dir.path().join("l.sqlite")).unwrap(),
-    ));
+    let ledger = LedgerHandle::spawn(Ledger::open(&dir.path().join("l.sqlite")).unwrap()).unwrap();
     let (tx, rx) = mpsc::channel(16);
     let overrides = BTreeMap::from([("rose".to_string(), 52)]);
     let mut intake = Admitter::new(ledger.clone(), TierTable::default(), overrides).spawn(rx);
@@ -142,5 +139,6 @@ async fn price_overrides_apply_before_the_gift_is_recorded() {
         panic!("a gift")
     };
     assert_eq!(g.diamonds, 52);
-    assert_eq!(ledger.lock().unwrap().gifts().unwrap()[0].value_fen, 520);
+    let gifts = ledger.call(|l| l.gifts()).await.unwrap();
+    assert_eq!(gifts[0].value_fen, 520);
 }

@@ -22,7 +22,7 @@ mod replying;
 mod unheard;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -34,7 +34,7 @@ use crate::admission::{AdmittedGroup, Admitter, Intake};
 use crate::config::Config;
 use crate::cue::{Cue, CueKind, When};
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{LedgerError, LedgerHandle};
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::ObsController;
 use crate::outputs::{avatar::AvatarOutput, obs::ObsOutput, Outputs};
@@ -54,11 +54,8 @@ use unheard::UnheardGifts;
 /// Unthanked gifts left by an earlier run are fed to the timeline a page at a time, whenever
 /// fewer than this many paid lines are waiting.
 const RESUME_PAGE: usize = 256;
-/// A background ledger note (airtime, a thanked gift) that fails is retried this often, with
-/// backoff, before it is given up and logged.
-const NOTE_ATTEMPTS: u32 = 8;
 /// Viewer-memory lookups in flight at once; past this (a comment storm while the ledger is
-/// locked) replies start without the viewer's memory instead of piling up blocked threads.
+/// locked) replies start without the viewer's memory instead of queueing behind the lock.
 const MAX_MEMORY_LOOKUPS: usize = 8;
 
 /// How the show ends.
@@ -100,7 +97,7 @@ pub struct ShowSummary {
 
 pub struct Show {
     config: Config,
-    ledger: Arc<Mutex<Ledger>>,
+    ledger: LedgerHandle,
     hub: LinkHub,
     /// Where cue effects go (OBS, the avatar's motions).
     outputs: Outputs,
@@ -126,12 +123,10 @@ pub struct Show {
     /// of that run, and the page being read.
     resume_after: Option<i64>,
     resume_until: i64,
-    resume_job: Option<tokio::task::JoinHandle<Option<ResumePage>>>,
+    resume_job: Option<tokio::sync::oneshot::Receiver<Result<ResumePage, LedgerError>>>,
     resume_retry_at: Instant,
     /// The line that just interrupted another: nothing else starts until its clip is ready.
     interrupter: Option<u64>,
-    /// Background ledger notes not written yet (drained before the summary).
-    notes_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Utterance id → what is being played under it.
     on_air: HashMap<u64, OnAir>,
     /// Utterance currently owned by the timeline's playing line.
@@ -150,7 +145,7 @@ pub struct Show {
 impl Show {
     pub fn new(
         config: Config,
-        ledger: Arc<Mutex<Ledger>>,
+        ledger: LedgerHandle,
         hub: LinkHub,
         obs: Option<ObsController>,
         voice: Arc<Voice>,
@@ -203,7 +198,6 @@ impl Show {
             resume_job: None,
             resume_retry_at: Instant::now(),
             interrupter: None,
-            notes_in_flight: Arc::default(),
             on_air: HashMap::new(),
             current_utterance: None,
             next_line_id: 1,
@@ -287,80 +281,38 @@ impl Show {
             && self.replies.as_ref().is_none_or(|r| r.in_flight() == 0)
     }
 
-    /// Runs `f` on the ledger on the blocking pool, logging a failure; the returned task can be
-    /// awaited for the result or left to finish on its own.
-    fn ledger_task<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
-    ) -> tokio::task::JoinHandle<Option<T>> {
-        let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || {
-            f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
-                .map_err(|e| tracing::error!(error = %e, "ledger operation failed"))
-                .ok()
-        })
-    }
-
+    /// Runs `f` on the ledger's thread and waits for it, logging a failure. Only at the start
+    /// and the end of the show: inside its loop, the show never waits on the ledger.
     async fn with_ledger<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Ledger) -> Result<T, crate::ledger::LedgerError> + Send + 'static,
+        f: impl FnOnce(&crate::ledger::Ledger) -> Result<T, LedgerError> + Send + 'static,
     ) -> Option<T> {
-        self.ledger_task(f).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "ledger task panicked");
-            None
-        })
+        self.ledger
+            .call(f)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "ledger operation failed"))
+            .ok()
     }
 
-    /// A ledger write nobody waits for (airtime, a thanked gift), retried with backoff while
-    /// the ledger is locked or full: losing a "thanked" note would thank the gift again after
-    /// a restart.
+    /// A ledger write nobody waits for (airtime, a thanked gift), retried with backoff on the
+    /// ledger's thread while the ledger is locked or full: losing a "thanked" note would thank
+    /// the gift again after a restart.
     fn ledger_note(
         &self,
         what: &'static str,
-        f: impl Fn(&Ledger) -> Result<(), LedgerError> + Send + Sync + 'static,
+        f: impl Fn(&crate::ledger::Ledger) -> Result<(), LedgerError> + Send + 'static,
     ) {
-        let ledger = self.ledger.clone();
-        let in_flight = InFlight::new(&self.notes_in_flight);
-        tokio::spawn(async move {
-            let _in_flight = in_flight;
-            let f = Arc::new(f);
-            let mut backoff = avatar_link::backoff::Backoff::between(
-                Duration::from_millis(200),
-                Duration::from_secs(5),
-            );
-            for attempt in 1..=NOTE_ATTEMPTS {
-                let (ledger, f) = (ledger.clone(), f.clone());
-                let result = tokio::task::spawn_blocking(move || {
-                    f(&ledger.lock().unwrap_or_else(|e| e.into_inner()))
-                })
-                .await
-                .unwrap_or_else(|e| Err(LedgerError::Panicked(e.to_string())));
-                match result {
-                    Ok(()) => return,
-                    Err(e) if attempt == NOTE_ATTEMPTS || e.cannot_heal() => {
-                        tracing::error!(what, error = %e, attempt, "ledger note lost");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(what, error = %e, attempt, "ledger note failed; retrying");
-                        tokio::time::sleep(backoff.next_delay()).await;
-                    }
-                }
-            }
-        });
+        self.ledger.note(what, f);
     }
 
-    /// Waits (a few seconds at most) for the background ledger notes, so the summary counts
-    /// what was thanked and a gift thanked just before the end is not thanked again next time.
+    /// Waits (a few seconds at most) for the ledger's queue, so the summary counts what was
+    /// thanked and a gift thanked just before the end is not thanked again next time.
     async fn drain_notes(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self
-            .notes_in_flight
-            .load(std::sync::atomic::Ordering::Acquire)
-            > 0
-            && Instant::now() < deadline
+        if tokio::time::timeout(Duration::from_secs(10), self.ledger.flushed())
+            .await
+            .is_err()
         {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tracing::warn!("ledger notes still queued at the end of the show");
         }
     }
 
@@ -390,9 +342,13 @@ impl Show {
                 return; // still reading
             };
             self.resume_job = None;
-            match done.ok().flatten() {
-                Some(page) => self.resume_page(page, false),
-                None => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
+            match done {
+                Ok(Ok(page)) => self.resume_page(page, false),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "unthanked gifts of the last run not read; retrying");
+                    self.resume_retry_at = Instant::now() + Duration::from_secs(1);
+                }
+                Err(_) => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
             }
             return;
         }
@@ -400,8 +356,10 @@ impl Show {
             return;
         }
         let until = self.resume_until;
-        self.resume_job =
-            Some(self.ledger_task(move |l| l.unthanked_page(after, until, RESUME_PAGE)));
+        self.resume_job = Some(
+            self.ledger
+                .request(move |l| l.unthanked_page(after, until, RESUME_PAGE)),
+        );
     }
 
     fn resume_page(&mut self, page: Vec<(i64, LiveEvent)>, first: bool) {
@@ -514,7 +472,8 @@ impl Show {
         if self.viewers_flushed.elapsed() >= Duration::from_secs(1) {
             self.viewers_flushed = Instant::now();
             let now = now_ms();
-            drop(self.ledger_task(move |l| l.flush_viewers(now, false)));
+            self.ledger
+                .submit("viewer memory", move |l| l.flush_viewers(now, false));
         }
         self.watchdog();
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
@@ -533,19 +492,3 @@ impl Show {
 
 /// Unthanked gifts of an earlier run, each with its ledger row.
 type ResumePage = Vec<(i64, LiveEvent)>;
-
-/// Counts a background job while it lives.
-struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
-
-impl InFlight {
-    fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}

@@ -45,11 +45,10 @@ impl Show {
         }
         self.memory_lookups += 1;
         let history = self.config.llm.history_exchanges;
-        let (ledger, tx) = (self.ledger.clone(), self.memory_tx.clone());
-        tokio::task::spawn_blocking(move || {
+        let tx = self.memory_tx.clone();
+        // Answered on the ledger's thread straight into the show's memory channel.
+        self.ledger.submit("viewer memory lookup", move |ledger| {
             let memory = ledger
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .viewer_memory(&asker.platform, &asker.user_id, history)
                 .map_err(|e| tracing::warn!(error = %e, "viewer memory unavailable for a reply"))
                 .ok()
@@ -61,6 +60,7 @@ impl Show {
                 memory,
                 looked_up: true,
             });
+            Ok(())
         });
     }
 
@@ -107,9 +107,9 @@ impl Show {
             Outcome::Remember { asker, reply } => {
                 let now = now_ms();
                 // Fire and forget: viewer memory is not worth holding the show for.
-                drop(self.ledger_task(move |l| {
+                self.ledger.submit("viewer memory", move |l| {
                     l.record_exchange(&asker.platform, &asker.user_id, &asker.comment, &reply, now)
-                }));
+                });
             }
             Outcome::Nothing => {}
         }
