@@ -21,25 +21,33 @@
 //! I/O. `AudioCache` is a cheap clone (an `Arc`) usable from async code and the blocking pool.
 //! Races between writers and the evictor on the same key can only ever cost a miss.
 
+//!
+//! This file holds the cache's types and its lookups and writes; `open` builds the index from
+//! the directory at start, `prune` the expiry and size-cap sweeps, `prewarm` the filling of the
+//! cache with the lines a show is known to say.
+
 mod file;
 mod key;
 mod lru;
+mod open;
+mod prewarm;
+mod prune;
 #[cfg(test)]
 mod tests;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 
 pub use file::FileProblem;
 pub use key::{CacheKey, CacheKeyParts, CLIP_PIPELINE_VERSION};
 use lru::Lru;
+pub use prewarm::PrewarmReport;
+pub use prune::PruneReport;
 
-use crate::{Clip, SpeechError};
+use crate::Clip;
 
 const MIB: u64 = 1024 * 1024;
 const DAY_SECS: u64 = 86_400;
@@ -104,23 +112,6 @@ pub struct CacheStats {
     pub io_errors: u64,
 }
 
-/// What [`AudioCache::prune`] removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PruneReport {
-    pub expired: usize,
-    pub evicted: usize,
-}
-
-/// What [`AudioCache::prewarm`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PrewarmReport {
-    /// Distinct lines asked for.
-    pub lines: usize,
-    pub already_cached: usize,
-    pub synthesized: usize,
-    pub failed: usize,
-}
-
 /// The on-disk clip cache with its in-memory hot tier.
 #[derive(Clone)]
 pub struct AudioCache {
@@ -167,120 +158,11 @@ impl State {
     }
 }
 
-fn system_clock() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn clip_bytes(clip: &Clip) -> u64 {
     clip.samples.len() as u64 * 2
 }
 
 impl AudioCache {
-    /// Opens (creating the directory) and indexes what is on disk: stale temp files, refused
-    /// files and expired clips are deleted, then the size cap is enforced.
-    pub fn open(config: CacheConfig) -> Result<Self, CacheError> {
-        Self::open_with_clock(config, Arc::new(system_clock))
-    }
-
-    /// [`AudioCache::open`], or a disabled cache (logged) when the directory is unusable: the
-    /// show goes on without a cache rather than not at all.
-    pub fn open_or_disabled(config: CacheConfig) -> Self {
-        let dir = config.dir.clone();
-        Self::open(config).unwrap_or_else(|e| {
-            tracing::warn!(dir = %dir.display(), error = %e, "audio cache unavailable; running without it");
-            Self::disabled()
-        })
-    }
-
-    /// A cache that never hits and never writes.
-    pub fn disabled() -> Self {
-        let config = CacheConfig {
-            enabled: false,
-            ..CacheConfig::default()
-        };
-        Self::new(config, Arc::new(system_clock))
-    }
-
-    fn new(config: CacheConfig, clock: Clock) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                max_age_secs: u64::from(config.max_age_days) * DAY_SECS,
-                config,
-                clock,
-                state: Mutex::new(State::default()),
-            }),
-        }
-    }
-
-    pub(crate) fn open_with_clock(config: CacheConfig, clock: Clock) -> Result<Self, CacheError> {
-        let cache = Self::new(config, clock);
-        if !cache.inner.config.enabled {
-            return Ok(cache);
-        }
-        let dir = cache.dir().to_path_buf();
-        let io = |source| CacheError::Io {
-            path: dir.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let now = cache.now();
-        let mut found: Vec<(CacheKey, u64, DiskEntry, SystemTime)> = Vec::new();
-        let (mut corrupt, mut expired) = (0u64, 0u64);
-        for entry in std::fs::read_dir(&dir).map_err(io)? {
-            let Ok(entry) = entry else { continue };
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(&format!(".{}", file::TEMP_EXTENSION)) {
-                // A write interrupted by a crash.
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            let Some(key) = name
-                .strip_suffix(&format!(".{}", file::EXTENSION))
-                .and_then(CacheKey::from_hex)
-            else {
-                continue;
-            };
-            match read_header(&path, &key) {
-                Ok((header, len, mtime))
-                    if now.saturating_sub(header.created) <= cache.inner.max_age_secs =>
-                {
-                    let entry = DiskEntry {
-                        created: header.created,
-                        generation: 0,
-                    };
-                    found.push((key, len, entry, mtime));
-                }
-                Ok(_) => {
-                    expired += 1;
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(problem) => {
-                    tracing::warn!(file = %path.display(), %problem, "removing unusable cached clip");
-                    corrupt += 1;
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
-        // Oldest mtime = least recently used.
-        found.sort_by_key(|(_, _, _, mtime)| *mtime);
-        {
-            let mut st = cache.lock();
-            for (key, len, mut entry, _) in found {
-                st.generation += 1;
-                entry.generation = st.generation;
-                let tick = st.next_tick();
-                st.disk.insert(key, entry, len, tick);
-            }
-            st.stats.corrupt += corrupt;
-            st.stats.expired += expired;
-        }
-        cache.prune();
-        Ok(cache)
-    }
-
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
     }
@@ -496,57 +378,6 @@ impl AudioCache {
         }
     }
 
-    /// Removes expired entries and enforces the size caps. Cheap when there is nothing to do
-    /// (one pass over the in-memory index); run it periodically
-    /// ([`AudioCache::spawn_periodic_prune`]).
-    pub fn prune(&self) -> PruneReport {
-        if !self.inner.config.enabled {
-            return PruneReport::default();
-        }
-        let now = self.now();
-        let mut st = self.lock();
-        let expired = st.disk.keys_where(|e| self.expired(e.created, now));
-        for key in &expired {
-            st.disk.remove(key);
-            st.hot.remove(key);
-        }
-        for key in st.hot.keys_where(|e| self.expired(e.created, now)) {
-            st.hot.remove(&key);
-        }
-        st.stats.expired += expired.len() as u64;
-        self.delete_files(&expired);
-        let evicted = self.evict_over_cap(&mut st);
-        PruneReport {
-            expired: expired.len(),
-            evicted,
-        }
-    }
-
-    /// Runs [`AudioCache::prune`] every `every` on the blocking pool until the task is aborted.
-    pub fn spawn_periodic_prune(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let cache = self.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                let c = cache.clone();
-                match tokio::task::spawn_blocking(move || c.prune()).await {
-                    Ok(report) if report != PruneReport::default() => {
-                        tracing::info!(
-                            expired = report.expired,
-                            evicted = report.evicted,
-                            "audio cache pruned"
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "audio cache prune task failed"),
-                }
-            }
-        })
-    }
-
     pub fn stats(&self) -> CacheStats {
         let st = self.lock();
         CacheStats {
@@ -557,78 +388,4 @@ impl AudioCache {
             ..st.stats.clone()
         }
     }
-
-    /// Makes sure every line is cached: lines already cached are skipped, the others are
-    /// synthesised by `synth` (at most `concurrency` at a time) and stored. Failures are
-    /// counted and logged, never fatal: a line that could not be pre-warmed is simply
-    /// synthesised when it is needed. Disk writes run on the blocking pool.
-    pub async fn prewarm<F, Fut>(
-        &self,
-        lines: Vec<CacheKeyParts>,
-        concurrency: usize,
-        synth: F,
-    ) -> PrewarmReport
-    where
-        F: Fn(CacheKeyParts) -> Fut,
-        Fut: Future<Output = Result<Clip, SpeechError>>,
-    {
-        let mut seen = std::collections::HashSet::new();
-        let lines: Vec<(CacheKey, CacheKeyParts)> = lines
-            .into_iter()
-            .map(|parts| (parts.key(), parts))
-            .filter(|(key, _)| seen.insert(*key))
-            .collect();
-        let mut report = PrewarmReport {
-            lines: lines.len(),
-            ..PrewarmReport::default()
-        };
-        let todo: Vec<(CacheKey, CacheKeyParts)> = lines
-            .into_iter()
-            .filter(|(key, _)| {
-                let cached = self.contains(key);
-                report.already_cached += usize::from(cached);
-                !cached
-            })
-            .collect();
-        let synth = &synth;
-        let results: Vec<bool> = stream::iter(todo)
-            .map(|(key, parts)| async move {
-                let text = parts.text.clone();
-                match synth(parts).await {
-                    Ok(clip) => {
-                        let cache = self.clone();
-                        let stored =
-                            tokio::task::spawn_blocking(move || cache.put(&key, &clip)).await;
-                        // A failed disk write still leaves the clip in the hot tier.
-                        if let Ok(Err(e)) = &stored {
-                            tracing::warn!(error = %e, "pre-warmed clip not stored on disk");
-                        }
-                        stored.is_ok()
-                    }
-                    Err(e) => {
-                        tracing::warn!(%text, error = %e, "cannot pre-warm line");
-                        false
-                    }
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        report.synthesized = results.iter().filter(|ok| **ok).count();
-        report.failed = results.len() - report.synthesized;
-        report
-    }
-}
-
-fn read_header(
-    path: &Path,
-    key: &CacheKey,
-) -> Result<(file::Header, u64, SystemTime), FileProblem> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|_| FileProblem::Short)?;
-    let meta = f.metadata().map_err(|_| FileProblem::Short)?;
-    let mut head = [0u8; file::HEADER_LEN];
-    f.read_exact(&mut head).map_err(|_| FileProblem::Short)?;
-    let header = file::parse_header(key, &head, meta.len())?;
-    Ok((header, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH)))
 }

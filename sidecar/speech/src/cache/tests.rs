@@ -1,8 +1,9 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::*;
-use crate::Prosody;
+use crate::{Prosody, SpeechError};
 
 const NOW: u64 = 1_800_000_000;
 

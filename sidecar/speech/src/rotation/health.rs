@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::attempt::{engine_down, guarded};
 use super::breaker::Breaker;
-use super::{engine_down, guarded, AudioCheck, Rotation, PROBE_TEXT};
+use super::{AudioCheck, Rotation, PROBE_TEXT};
 use crate::{SpeechError, SpeechRequest};
 
 impl Rotation {

@@ -28,22 +28,29 @@
 //! engine that keeps failing is skipped for a cool-down and probed in the background
 //! ([`breaker`]); when its breaker opens, the attempts in flight on it give up at once and move
 //! on. A child-process engine is killed at its deadline (see `espeak::run_with_stdin`).
+//!
+//! This file holds the rotation and its ladder ([`Rotation::synthesize`]); `attempt` one rung
+//! (the engine call under its deadline, the check, the record); `config` its settings;
+//! `outcome` what a line's synthesis returns; `health` the circuit breakers' side.
 
+mod attempt;
 pub mod breaker;
+mod config;
 mod health;
+mod outcome;
 pub mod simplify;
 pub mod stats;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use attempt::{engine_down, is_transient};
 use breaker::Breaker;
-use health::says_engine_is_unwell;
 
+pub use config::RotationConfig;
+pub use outcome::{AttemptFailure, RotationError, Spoken, Step};
 pub use simplify::simplify_text;
 pub use stats::{EngineStats, FailureCounts, FailureKind};
 
@@ -53,160 +60,8 @@ use stats::Record;
 /// The caller's audio checks: `Ok(())` lets the clip air.
 pub type AudioCheck = Arc<dyn Fn(&RawAudio) -> Result<(), SpeechError> + Send + Sync>;
 
-/// `[voice.rotation]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RotationConfig {
-    /// Extra tries of the same engine and voice after a transient failure.
-    pub same_voice_retries: u32,
-    /// How many other voices of an engine are tried before the next engine.
-    pub other_voices_per_engine: usize,
-    /// Attempts remembered per engine/voice for the recent success rate.
-    pub recent_window: usize,
-    /// Attempts older than this (seconds) no longer count as recent.
-    pub recent_secs: u64,
-    /// Recent attempts needed before an engine/voice can be demoted.
-    pub min_recent: usize,
-    /// Recent success rate under which an engine/voice is tried after the others.
-    pub demote_below: f64,
-    /// Longest simplified text, in characters.
-    pub simplified_max_chars: usize,
-    /// Upper bound on synthesis attempts for one line, all rungs together.
-    pub max_attempts: usize,
-    /// Deadline of one synthesis attempt, any engine, in seconds.
-    pub attempt_timeout_secs: f64,
-    /// Consecutive failures of one voice that open its circuit breaker (a timeout or a refused
-    /// connection opens the whole engine's at once).
-    pub breaker_failures: u32,
-    /// How long an open breaker skips its engine/voice before probing it, in seconds (doubling
-    /// after each failed probe, up to five minutes).
-    pub breaker_cooldown_secs: f64,
-}
-
-impl Default for RotationConfig {
-    fn default() -> Self {
-        Self {
-            same_voice_retries: 1,
-            other_voices_per_engine: 2,
-            recent_window: 20,
-            recent_secs: 600,
-            min_recent: 3,
-            demote_below: 0.5,
-            simplified_max_chars: 40,
-            max_attempts: 8,
-            attempt_timeout_secs: 6.0,
-            breaker_failures: 3,
-            breaker_cooldown_secs: 30.0,
-        }
-    }
-}
-
-impl RotationConfig {
-    fn attempt_timeout(&self) -> Duration {
-        Duration::try_from_secs_f64(self.attempt_timeout_secs)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .unwrap_or(Duration::from_secs(6))
-    }
-
-    fn cooldown(&self) -> Duration {
-        Duration::try_from_secs_f64(self.breaker_cooldown_secs)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .unwrap_or(Duration::from_secs(30))
-    }
-}
-
 /// What a probe of an open breaker says.
 const PROBE_TEXT: &str = "你好";
-
-/// Which rung of the ladder an attempt was on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    First,
-    Retry,
-    OtherVoice,
-    NextEngine,
-    Simplified,
-}
-
-/// One failed attempt, kept for the logs.
-#[derive(Debug)]
-pub struct AttemptFailure {
-    pub engine: String,
-    pub voice: String,
-    pub step: Step,
-    pub error: SpeechError,
-    pub elapsed: Duration,
-}
-
-/// A clip that passed the checks, and how it was obtained.
-#[derive(Debug)]
-pub struct Spoken {
-    pub audio: RawAudio,
-    pub engine: String,
-    /// The engine's version (for the cache key).
-    pub engine_version: String,
-    pub voice: String,
-    /// The request that produced the clip (text simplified on [`Step::Simplified`]).
-    pub request: SpeechRequest,
-    pub step: Step,
-    /// Every failure before the success, in order.
-    pub failures: Vec<AttemptFailure>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RotationError {
-    #[error("nothing to say")]
-    EmptyText,
-    #[error("no TTS engine configured")]
-    NoEngines,
-    #[error("no engine produced an acceptable clip ({} failed attempts; last: {})",
-        .failures.len(), last_failure(.failures))]
-    Exhausted { failures: Vec<AttemptFailure> },
-}
-
-fn last_failure(failures: &[AttemptFailure]) -> String {
-    failures.last().map_or_else(
-        || "none".into(),
-        |f| format!("{}/{}: {}", f.engine, f.voice, f.error),
-    )
-}
-
-/// Failures worth repeating the very same request for.
-fn is_transient(error: &SpeechError) -> bool {
-    match error {
-        SpeechError::Timeout { .. } | SpeechError::Unreachable { .. } => true,
-        SpeechError::Http { status, .. } => *status >= 500 || *status == 429,
-        _ => false,
-    }
-}
-
-/// Failures that say the engine as a whole is down right now.
-fn engine_down(error: &SpeechError) -> bool {
-    matches!(
-        error,
-        SpeechError::Timeout { .. } | SpeechError::Unreachable { .. }
-    )
-}
-
-/// An engine's synthesis with its panics turned into a failed attempt: a bug in one engine
-/// (a decoder on odd data, an unwrap in a client) costs that attempt, and the rotation moves on.
-async fn guarded(
-    synthesis: futures_util::future::BoxFuture<'_, Result<RawAudio, SpeechError>>,
-    engine: &str,
-) -> Result<RawAudio, SpeechError> {
-    use futures_util::FutureExt;
-    std::panic::AssertUnwindSafe(synthesis)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| {
-            Err(SpeechError::Unavailable {
-                engine: engine.to_string(),
-                detail: "the engine panicked".into(),
-            })
-        })
-}
 
 /// One voice of one engine.
 struct Slot {
@@ -433,83 +288,6 @@ impl Rotation {
             }
         }
         Err(RotationError::Exhausted { failures })
-    }
-
-    /// One synthesis + check, recorded in the statistics.
-    async fn attempt(
-        &self,
-        e: usize,
-        v: usize,
-        request: SpeechRequest,
-        step: Step,
-        check: &AudioCheck,
-    ) -> Result<Spoken, AttemptFailure> {
-        let member = &self.members[e];
-        let started = Instant::now();
-        let deadline = self.config.attempt_timeout();
-        // Subscribed before the attempt: a breaker of this engine opening from now on (another
-        // line's attempt found it dead) ends this attempt too.
-        let mut generation = self.generations[e][v].subscribe();
-        let (synthesized, cancelled) = tokio::select! {
-            result = tokio::time::timeout(deadline, guarded(member.engine.synthesize(&request), member.engine.name())) => {
-                (result.unwrap_or_else(|_| Err(SpeechError::Timeout {
-                    engine: member.engine.name().to_string(),
-                    secs: deadline.as_secs_f64(),
-                })), false)
-            }
-            _ = generation.changed() => (Err(SpeechError::Unavailable {
-                engine: member.engine.name().to_string(),
-                detail: "its circuit breaker opened during this attempt".into(),
-            }), true),
-        };
-        let result = match synthesized {
-            Ok(audio) => {
-                let check = Arc::clone(check);
-                tokio::task::spawn_blocking(move || {
-                    let verdict = check(&audio);
-                    verdict.map(|()| audio)
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Err(SpeechError::Rejected(format!("audio check panicked: {e}")))
-                })
-            }
-            Err(e) => Err(e),
-        };
-        let elapsed = started.elapsed();
-        if !cancelled {
-            let outcome = result.as_ref().map(|_| ()).map_err(FailureKind::of);
-            self.records()[e][v].add(outcome, elapsed, Instant::now(), &self.config);
-            match &result {
-                Err(error) if !says_engine_is_unwell(error) => {}
-                other => self.note_outcome(e, v, other.as_ref().err()),
-            }
-        }
-        let voice = member.slots[v].name.clone();
-        match result {
-            Ok(audio) => {
-                tracing::debug!(engine = member.engine.name(), %voice, ?step, ?elapsed, "tts ok");
-                Ok(Spoken {
-                    audio,
-                    engine: member.engine.name().to_string(),
-                    engine_version: member.engine.version(),
-                    voice,
-                    request,
-                    step,
-                    failures: Vec::new(),
-                })
-            }
-            Err(error) => {
-                tracing::warn!(engine = member.engine.name(), %voice, ?step, %error, "tts attempt failed");
-                Err(AttemptFailure {
-                    engine: member.engine.name().to_string(),
-                    voice,
-                    step,
-                    error,
-                    elapsed,
-                })
-            }
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! tested against their stand-ins in `tests/tests/tts_engines.rs`).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
