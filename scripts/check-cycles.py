@@ -2,7 +2,7 @@
 """Fails when the top-level modules of a crate import each other in a cycle.
 
 ARCHITECTURE.md promises that every crate's modules form a DAG (and cargo already refuses
-cycles between crates). This reads `crate::…` paths in each crate's sources (tests excluded:
+cycles between crates). This reads `crate::…` and `super::…` paths (resolved against the file's own module) in each crate's sources (tests excluded:
 a test module may reach anywhere) and reports every strongly connected component of more than
 one module, with one import line per edge, so the fix is obvious.
 
@@ -70,6 +70,35 @@ def first_segments(group):
     return names
 
 
+def module_path(rel):
+    """The module a file is, as segments below the crate root: `a/b.rs` and `a/b/mod.rs` are
+    `[a, b]`."""
+    parts = rel[:-1] + ([] if rel[-1] == "mod.rs" else [rel[-1][:-3]])
+    return parts
+
+
+def absolute_paths(text, here):
+    """`crate::x` and `super::…::x` paths, resolved to their first segment below the root."""
+    for m in re.finditer(r"\b((?:super::)+)(\{|\w+)", text):
+        up = m.group(1).count("super::")
+        base = here[: len(here) - up] if up <= len(here) else None
+        if base is None:
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        if base:
+            yield base[0], line  # still inside the file's own top-level module
+            continue
+        if m.group(2) != "{":
+            yield m.group(2), line
+            continue
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        for name in first_segments(text[m.end() - 1 : j]):
+            yield name, line
+
+
 def crate_paths(text):
     """Every module named right after `crate::`, with the line it is on."""
     for m in re.finditer(r"\bcrate::(\{|\w+)", text):
@@ -104,7 +133,8 @@ def module_graph(root):
             if top not in modules or file == "tests.rs" or file.endswith("_tests.rs") or "tests" in rel[:-1]:
                 continue
             text = without_tests(strip_comments(open(path, encoding="utf-8").read()))
-            for name, line in crate_paths(text):
+            here = module_path(rel)
+            for name, line in [*crate_paths(text), *absolute_paths(text, here)]:
                 if name in modules and name != top:
                     edges[top].setdefault(name, f"{os.path.join(root, *rel)}:{line}")
     return modules, edges

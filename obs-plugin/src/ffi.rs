@@ -20,7 +20,7 @@
 
 #![allow(non_camel_case_types)]
 
-use obs_wrapper::obs_sys::{obs_property_t, obs_source_t};
+use obs_wrapper::obs_sys::{obs_module_t, obs_property_t, obs_source_t};
 
 /// `MAX_AV_PLANES` in `media-io/media-io-defs.h`.
 pub const MAX_AV_PLANES: usize = 8;
@@ -88,6 +88,10 @@ extern "C" {
     pub fn os_gettime_ns() -> u64;
     /// Marks an `OBS_TEXT_INFO` property as normal/warning/error (OBS 28+).
     pub fn obs_property_text_set_info_type(prop: *mut obs_property_t, info_type: u32);
+    /// This module's handle. Defined by `obs_register_module!` in `plugin.rs` and exported
+    /// under this C name (as obs-module.h declares it for C plugins); declared here so the
+    /// locale can ask for it without depending on the plugin's registration.
+    pub fn obs_current_module() -> *mut obs_module_t;
 }
 
 /// Convenience: the current libobs time in nanoseconds.

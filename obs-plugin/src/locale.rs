@@ -33,11 +33,7 @@ pub unsafe extern "C" fn obs_module_set_locale(locale: *const c_char) {
         // SAFETY: `obs_current_module` is valid once OBS has called `obs_module_set_pointer`,
         // which it always does before any locale call; the strings are valid C strings.
         let table = unsafe {
-            obs_module_load_locale(
-                crate::plugin::obs_current_module(),
-                c"en-US".as_ptr(),
-                locale,
-            )
+            obs_module_load_locale(crate::ffi::obs_current_module(), c"en-US".as_ptr(), locale)
         };
         *lookup = (!table.is_null()).then_some(Lookup(table));
     });

@@ -160,7 +160,7 @@ pub struct LlmConfig {
     pub safety_lists: Vec<toml::Spanned<std::path::PathBuf>>,
     /// The lists read from `safety_lists` when the config is loaded.
     #[serde(skip)]
-    pub extra_lists: Vec<super::safety::WordList>,
+    pub extra_lists: Vec<aivs_core::safety::WordList>,
     /// What a blocked span of a viewer's name or comment is replaced with before TTS.
     pub mask: String,
 }

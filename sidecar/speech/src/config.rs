@@ -59,3 +59,16 @@ impl Default for VoiceConfig {
         }
     }
 }
+
+impl VoiceConfig {
+    /// espeak-ng's settings; the child process is killed at the rotation's attempt deadline.
+    pub fn espeak_options(&self) -> crate::espeak::EspeakOptions {
+        crate::espeak::EspeakOptions {
+            program: self.espeak_program.clone(),
+            voice: self.espeak_voice.clone(),
+            rate_wpm: self.rate_wpm,
+            deadline: std::time::Duration::try_from_secs_f64(self.rotation.attempt_timeout_secs)
+                .ok(),
+        }
+    }
+}

@@ -14,7 +14,6 @@ use futures_util::future::BoxFuture;
 
 use super::audio::decode_wav;
 use super::{Prosody, RawAudio, SpeechError, SpeechRequest, TtsEngine};
-use crate::config::VoiceConfig;
 
 /// Cheap to clone: synthesis runs on the blocking pool with its own handle.
 #[derive(Clone)]
@@ -32,15 +31,24 @@ struct Settings {
     version: OnceLock<String>,
 }
 
+/// What the engine needs to know (from `[voice]`: `VoiceConfig::espeak_options`).
+#[derive(Debug, Clone)]
+pub struct EspeakOptions {
+    pub program: String,
+    pub voice: String,
+    pub rate_wpm: u32,
+    /// The child is killed past this; `None`: the default [`CHILD_DEADLINE`].
+    pub deadline: Option<Duration>,
+}
+
 impl Espeak {
-    pub fn new(config: &VoiceConfig) -> Self {
+    pub fn new(options: EspeakOptions) -> Self {
         Self {
             inner: Arc::new(Settings {
-                program: config.espeak_program.clone(),
-                voice: config.espeak_voice.clone(),
-                rate_wpm: config.rate_wpm,
-                deadline: Duration::try_from_secs_f64(config.rotation.attempt_timeout_secs)
-                    .unwrap_or(CHILD_DEADLINE),
+                program: options.program,
+                voice: options.voice,
+                rate_wpm: options.rate_wpm,
+                deadline: options.deadline.unwrap_or(CHILD_DEADLINE),
                 version: OnceLock::new(),
             }),
         }
@@ -268,10 +276,13 @@ mod tests {
 
     #[test]
     fn missing_program_is_a_clear_error() {
-        let engine = Espeak::new(&VoiceConfig {
-            espeak_program: "/nonexistent/espeak".into(),
-            ..Default::default()
-        });
+        let engine = Espeak::new(
+            crate::VoiceConfig {
+                espeak_program: "/nonexistent/espeak".into(),
+                ..Default::default()
+            }
+            .espeak_options(),
+        );
         let err = engine
             .synthesize_blocking(&SpeechRequest::new("你好"))
             .unwrap_err()
@@ -285,7 +296,7 @@ mod tests {
     /// Real espeak-ng (installed by scripts/install-deps.sh).
     #[tokio::test]
     async fn espeak_speaks_chinese_and_follows_the_prosody() {
-        let engine = Espeak::new(&VoiceConfig::default());
+        let engine = Espeak::new(crate::VoiceConfig::default().espeak_options());
         let mut request = SpeechRequest::new("感谢小明送的小心心，太开心了！");
         let normal = engine
             .synthesize(&request)

@@ -44,7 +44,7 @@ impl Voice {
         let mut engines: Vec<Arc<dyn TtsEngine>> = Vec::new();
         for kind in &config.engines {
             let engine: Arc<dyn TtsEngine> = match kind {
-                EngineKind::Espeak => Arc::new(Espeak::new(config)),
+                EngineKind::Espeak => Arc::new(Espeak::new(config.espeak_options())),
                 EngineKind::GptSovits => Arc::new(GptSovits::new(config.gpt_sovits.clone())?),
                 EngineKind::EdgeTts => Arc::new(EdgeTts::new(config.edge_tts.clone())?),
                 EngineKind::Piper => match Piper::from_config(&config.piper)? {

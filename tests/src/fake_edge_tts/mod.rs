@@ -35,7 +35,8 @@ use tokio_tungstenite::WebSocketStream;
 
 mod token;
 
-pub use token::{expected_sec_ms_gec, http_date, sha256, unix_now};
+pub use crate::http_stub::{http_date, unix_now};
+pub use token::{expected_sec_ms_gec, sha256};
 
 pub const PATH: &str = "/consumer/speech/synthesize/readaloud/edge/v1";
 pub const EDGE_ORIGIN: &str = "chrome-extension://jdiccldimpdaibmpdkjnbmckianbfold";

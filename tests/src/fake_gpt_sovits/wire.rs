@@ -42,7 +42,7 @@ pub(super) async fn write_simple(
 
 /// The `date` header uvicorn sends.
 pub(super) fn uvicorn_date() -> String {
-    crate::fake_edge_tts::http_date(crate::fake_edge_tts::unix_now())
+    crate::http_stub::http_date(crate::http_stub::unix_now())
 }
 
 pub(super) fn noise_floor(n: usize) -> Vec<f32> {
@@ -94,7 +94,7 @@ pub(super) fn float_wav(rate: u32, samples: &[f32], data: &[u8]) -> Vec<u8> {
     b.extend_from_slice(b"PEAK");
     b.extend_from_slice(&16u32.to_le_bytes());
     b.extend_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&(crate::fake_edge_tts::unix_now() as u32).to_le_bytes());
+    b.extend_from_slice(&(crate::http_stub::unix_now() as u32).to_le_bytes());
     b.extend_from_slice(&peak.to_le_bytes());
     b.extend_from_slice(&peak_pos.to_le_bytes());
     b.extend_from_slice(b"data");

@@ -13,6 +13,7 @@
 //!   body.
 //! - [`percent_decode`] and [`parse_query`] decode `application/x-www-form-urlencoded`.
 
+pub mod date;
 mod query;
 mod write;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+pub use date::{http_date, unix_now};
 pub use query::{parse_query, percent_decode};
 pub use write::{chunk, write_chunk, Head, LAST_CHUNK};
 
