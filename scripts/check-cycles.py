@@ -77,25 +77,30 @@ def module_path(rel):
     return parts
 
 
+def named_after(text, m, group):
+    """The names a path match imports: `x` itself, or each first segment of a `{…}` group."""
+    if m.group(group) != "{":
+        return [m.group(group)]
+    depth, j = 1, m.end()
+    while j < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        j += 1
+    return first_segments(text[m.end() - 1 : j])
+
+
 def absolute_paths(text, here):
-    """`crate::x` and `super::…::x` paths, resolved to their first segment below the root."""
+    """`super::…::x` paths, resolved against the file's module `here` to their first segment
+    below the root."""
     for m in re.finditer(r"\b((?:super::)+)(\{|\w+)", text):
         up = m.group(1).count("super::")
-        base = here[: len(here) - up] if up <= len(here) else None
-        if base is None:
+        if up > len(here):
             continue
+        base = here[: len(here) - up]
         line = text.count("\n", 0, m.start()) + 1
         if base:
             yield base[0], line  # still inside the file's own top-level module
             continue
-        if m.group(2) != "{":
-            yield m.group(2), line
-            continue
-        depth, j = 1, m.end()
-        while j < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-        for name in first_segments(text[m.end() - 1 : j]):
+        for name in named_after(text, m, 2):
             yield name, line
 
 
@@ -103,14 +108,7 @@ def crate_paths(text):
     """Every module named right after `crate::`, with the line it is on."""
     for m in re.finditer(r"\bcrate::(\{|\w+)", text):
         line = text.count("\n", 0, m.start()) + 1
-        if m.group(1) != "{":
-            yield m.group(1), line
-            continue
-        depth, j = 1, m.end()
-        while j < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-        for name in first_segments(text[m.end() - 1 : j]):
+        for name in named_after(text, m, 1):
             yield name, line
 
 

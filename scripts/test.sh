@@ -27,8 +27,9 @@ for suite in sidecar/tests/*.rs live2d-bridge/tests/*.rs; do other_suites+=(--te
 echo "== build"
 cargo build --workspace --all-targets
 
-echo "== module graph (no import cycles; ARCHITECTURE.md's crate rules)"
+echo "== layout (no import cycles; ARCHITECTURE.md's crate rules; small files)"
 scripts/check-cycles.py
+scripts/check-file-sizes.py
 
 echo "== fmt + clippy"
 cargo fmt --all -- --check
