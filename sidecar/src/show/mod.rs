@@ -14,8 +14,9 @@
 //! ledger notes (airtime, thanked gifts, viewer memory) as background writes with retries.
 //!
 //! Modules: [`on_air`] (the unit that owns the timeline, clips, utterances and the watchdog,
-//! and says how each line ended), [`airing`] (what the show does about it), [`replying`] (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were
-//! not heard are tried again, then thanked in text).
+//! and says how each line ended), [`airing`] (what the show does about it), [`replying`]
+//! (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were not heard are
+//! tried again, then thanked in text).
 
 mod airing;
 mod on_air;
