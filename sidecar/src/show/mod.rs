@@ -13,15 +13,16 @@
 //! their own task ([`crate::admission`]), synthesis on spawned tasks and the blocking pool,
 //! ledger notes (airtime, thanked gifts, viewer memory) as background writes with retries.
 //!
-//! Modules: [`airing`] (clips, what plays next, the avatar's reports, the watchdog),
-//! [`replying`] (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were
-//! not heard are tried again, then thanked in text).
+//! Modules: [`on_air`] (the unit that owns the timeline, clips, utterances and the watchdog,
+//! and says how each line ended), [`airing`] (what the show does about it), [`replying`]
+//! (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were not heard are
+//! tried again, then thanked in text).
 
 mod airing;
+mod on_air;
 mod replying;
 mod unheard;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,13 +42,13 @@ use crate::outputs::{avatar::AvatarOutput, obs::ObsOutput, Outputs};
 use crate::replies::{Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
-use crate::scheduler::{InterruptRules, Line, Timeline};
+use crate::scheduler::InterruptRules;
 use crate::script::Script;
 use crate::source::Delivery;
-use crate::speech::{Clip, SpeechError, Voice};
+use crate::speech::Voice;
 
 pub use crate::clock::now_ms;
-use airing::{ClipState, OnAir};
+use on_air::{ClipResult, OnAir, VoiceClips};
 use replying::{next_reply, MemoryLookup};
 use unheard::UnheardGifts;
 
@@ -98,7 +99,6 @@ pub struct ShowSummary {
 pub struct Show {
     config: Config,
     ledger: LedgerHandle,
-    hub: LinkHub,
     /// Where cue effects go (OBS, the avatar's motions).
     outputs: Outputs,
     voice: Arc<Voice>,
@@ -108,11 +108,10 @@ pub struct Show {
     rewards: RewardEngine,
     script: Script,
     combos: ComboAggregator,
-    timeline: Timeline<Cue>,
-    /// Clips of the lines about to air (bounded: see `airing`).
-    clips: HashMap<u64, ClipState>,
-    synth_tx: mpsc::UnboundedSender<(u64, Result<Arc<Clip>, SpeechError>)>,
-    synth_rx: mpsc::UnboundedReceiver<(u64, Result<Arc<Clip>, SpeechError>)>,
+    /// The timeline, clips, utterances and watchdog.
+    on_air: OnAir,
+    /// Clips made by the voice for the on-air unit.
+    synth_rx: mpsc::UnboundedReceiver<(u64, ClipResult)>,
     /// Viewer memory looked up for an LLM reply, arriving back from the blocking pool.
     memory_tx: mpsc::UnboundedSender<MemoryLookup>,
     memory_rx: mpsc::UnboundedReceiver<MemoryLookup>,
@@ -125,15 +124,6 @@ pub struct Show {
     resume_until: i64,
     resume_job: Option<tokio::sync::oneshot::Receiver<Result<ResumePage, LedgerError>>>,
     resume_retry_at: Instant,
-    /// The line that just interrupted another: nothing else starts until its clip is ready.
-    interrupter: Option<u64>,
-    /// Utterance id → what is being played under it.
-    on_air: HashMap<u64, OnAir>,
-    /// Utterance currently owned by the timeline's playing line.
-    current_utterance: Option<u64>,
-    next_line_id: u64,
-    next_utterance: u64,
-    last_spoke: Instant,
     /// When written-behind viewer memory was last flushed in a quiet moment.
     viewers_flushed: Instant,
     /// When the show started (the LLM is told how long the stream has been live).
@@ -168,6 +158,10 @@ impl Show {
             outputs = outputs.with(ObsOutput::new(obs));
         }
         let (synth_tx, synth_rx) = mpsc::unbounded_channel();
+        let clips = VoiceClips {
+            voice: voice.clone(),
+            done: synth_tx,
+        };
         let (memory_tx, memory_rx) = mpsc::unbounded_channel();
         Self {
             rewards: RewardEngine::new(&config.gifts, safety.clone()),
@@ -178,16 +172,13 @@ impl Show {
                 safety,
             ),
             combos: ComboAggregator::new(policy, config.tier_table()),
-            timeline: Timeline::new(rules),
+            on_air: OnAir::new(rules, hub, clips),
             config,
             ledger,
-            hub,
             outputs,
             voice,
             replies: None,
             reply_rx: None,
-            clips: HashMap::new(),
-            synth_tx,
             synth_rx,
             memory_tx,
             memory_rx,
@@ -197,12 +188,6 @@ impl Show {
             resume_until: 0,
             resume_job: None,
             resume_retry_at: Instant::now(),
-            interrupter: None,
-            on_air: HashMap::new(),
-            current_utterance: None,
-            next_line_id: 1,
-            next_utterance: 1,
-            last_spoke: Instant::now(),
             viewers_flushed: Instant::now(),
             started: Instant::now(),
             rng: StdRng::from_os_rng(),
@@ -258,7 +243,11 @@ impl Show {
                 break;
             }
         }
-        self.summary.scheduler = self.timeline.stats();
+        self.summary.scheduler = self.on_air.stats();
+        let counts = self.on_air.counts();
+        self.summary.lines_interrupted = counts.interrupted;
+        self.summary.lines_dropped = counts.dropped;
+        self.summary.speech_failures = counts.speech_failures;
         if let Some(replies) = &self.replies {
             self.summary.llm_replies = replies.llm_replies;
             self.summary.llm_fallbacks = replies.fallbacks;
@@ -273,9 +262,8 @@ impl Show {
     }
 
     fn all_done(&self) -> bool {
-        self.timeline.is_idle()
+        self.on_air.is_idle()
             && self.combos.next_due_ms().is_none()
-            && self.on_air.is_empty()
             && self.unheard.is_empty()
             && self.resume_after.is_none()
             && self.replies.as_ref().is_none_or(|r| r.in_flight() == 0)
@@ -352,7 +340,7 @@ impl Show {
             }
             return;
         }
-        if self.timeline.queued_paid() >= RESUME_PAGE || Instant::now() < self.resume_retry_at {
+        if self.on_air.queued_paid() >= RESUME_PAGE || Instant::now() < self.resume_retry_at {
             return;
         }
         let until = self.resume_until;
@@ -430,33 +418,7 @@ impl Show {
     /// is playing.
     fn offer(&mut self, cue: Cue) {
         self.outputs.apply_due(&cue, When::Offered);
-        let id = self.next_line_id;
-        self.next_line_id += 1;
-        let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);
-        let line = Line::new(id, cue.priority, cue.paid, expires, cue);
-        let offer = self.timeline.offer(line);
-        if let Some(cut) = offer.interrupted {
-            tracing::info!(
-                line = cut.id,
-                requeued = cut.requeued,
-                by = id,
-                "interrupting the current line"
-            );
-            if let Some(utterance) = self.current_utterance.take() {
-                self.hub
-                    .send_command(&avatar_link::Command::Stop { utterance });
-                // Its end report only goes into the airtime log: the timeline already
-                // requeued (or let go of) the line, which may be playing again by then.
-                self.stopped(utterance);
-            }
-            self.interrupter = Some(id);
-            self.summary.lines_interrupted += 1;
-        }
-        for dropped in offer.dropped {
-            self.summary.lines_dropped += 1;
-            self.clips.remove(&dropped.id);
-            tracing::info!(line = dropped.id, text = %dropped.payload.text, "queue full: dropped an unpaid line");
-        }
+        self.on_air.offer(cue);
     }
 
     fn on_tick(&mut self, source_open: bool) {
@@ -477,12 +439,7 @@ impl Show {
         }
         self.watchdog();
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
-        if source_open
-            && self.timeline.is_idle()
-            && self.hub.has_audio_clock()
-            && self.last_spoke.elapsed() > idle_for
-        {
-            self.last_spoke = Instant::now();
+        if source_open && self.on_air.due_for_idle_line(idle_for) {
             if let Some(cue) = self.script.idle_line(&mut self.rng) {
                 self.offer(cue);
             }
