@@ -22,19 +22,21 @@ pub use aivs_core::rewards::{GiftsConfig, TierLines};
 pub use aivs_core::scheduler::SchedulerConfig;
 pub use aivs_core::script::{LinesConfig, ReplyRule};
 pub use aivs_core::template::PLACEHOLDERS;
-pub use aivs_ingest::{RoomConfig, SourceConfig, SourceKind};
+pub use aivs_ingest::{RoomConfig, SourceConfig, SourceEntry, SourceKind, SourceSection};
 pub use aivs_ledger::LedgerConfig;
 pub use aivs_llm::PersonaConfig;
 pub use aivs_speech::{EngineKind, VoiceConfig};
 
 mod ranges;
 mod redact;
+mod sources;
 mod spans;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    pub source: SourceConfig,
+    /// `[source]` (one source, `kind` picks it) or `[[source]]` entries (all run at once).
+    pub source: SourceSection,
     pub room: RoomConfig,
     pub link: LinkConfig,
     pub obs: ObsConfig,
@@ -96,6 +98,16 @@ impl Config {
             .map_err(|e| invalid("(syntax)".into(), e.span(), e.message().to_string()))?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
+            // A `[[source]]` entry is read kind first, which loses the place of what is wrong
+            // inside it: read that entry again from the text to find its key and line.
+            let entry = key
+                .strip_prefix("source[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|index| index.parse().ok())
+                .and_then(|index| sources::entry_error(text, index));
+            if let Some((key, span, message)) = entry {
+                return invalid(key, span, message);
+            }
             let inner = e.into_inner();
             invalid(key, inner.span(), inner.message().to_string())
         })?;
@@ -148,22 +160,7 @@ impl Config {
                 "must be 1..=4".into(),
             ));
         }
-        let src = &self.source;
-        let has_section = match src.kind {
-            SourceKind::Replay => true,
-            SourceKind::Douyin => src.douyin.is_some(),
-            SourceKind::DouyinOpenPlatform => src.douyin_open_platform.is_some(),
-            SourceKind::BarrageGrab => src.barrage_grab.is_some(),
-            SourceKind::Bilibili => src.bilibili.is_some(),
-        };
-        if !has_section {
-            return Err((
-                "source.kind".into(),
-                None,
-                "this source needs its own [source.<kind>] section with the room to connect to"
-                    .into(),
-            ));
-        }
+        sources::check(&self.source)?;
         self.obs
             .validate()
             .map_err(|(key, message)| (key, None, message))?;
@@ -233,19 +230,24 @@ impl Config {
                 self.link.token = token;
             }
         }
-        if let Some(open) = &mut self.source.douyin_open_platform {
-            if let Ok(secret) = std::env::var(aivs_ingest::open_platform::APP_SECRET_ENV) {
-                if open.app_secret.is_empty() {
-                    open.app_secret = secret;
+        for entry in self.source.settings_mut() {
+            match entry {
+                SourceEntry::DouyinOpenPlatform(open) => {
+                    if let Ok(secret) = std::env::var(aivs_ingest::open_platform::APP_SECRET_ENV) {
+                        if open.app_secret.is_empty() {
+                            open.app_secret = secret;
+                        }
+                    }
+                    if let Ok(token) = std::env::var("AIVS_DOUYIN_ACCESS_TOKEN") {
+                        open.access_token.get_or_insert(token);
+                    }
                 }
-            }
-            if let Ok(token) = std::env::var("AIVS_DOUYIN_ACCESS_TOKEN") {
-                open.access_token.get_or_insert(token);
-            }
-        }
-        if let Some(bilibili) = &mut self.source.bilibili {
-            if let Ok(key) = std::env::var("AIVS_BILIBILI_KEY") {
-                bilibili.key.get_or_insert(key);
+                SourceEntry::Bilibili(bilibili) => {
+                    if let Ok(key) = std::env::var("AIVS_BILIBILI_KEY") {
+                        bilibili.key.get_or_insert(key);
+                    }
+                }
+                _ => {}
             }
         }
     }

@@ -61,7 +61,7 @@ enum Cmd {
 struct RecordArgs {
     #[arg(long, default_value = "config/default.toml")]
     config: PathBuf,
-    /// Source to record (overrides source.kind).
+    /// Source to record (overrides source.kind; with [[source]] entries, records those of this kind).
     #[arg(long, value_enum)]
     source: Option<SourceKind>,
     /// Replay file to write.
@@ -76,7 +76,7 @@ struct RecordArgs {
 struct RunArgs {
     #[arg(long, default_value = "config/default.toml")]
     config: PathBuf,
-    /// Live-room source (overrides source.kind).
+    /// Live-room source (overrides source.kind; with [[source]] entries, runs those of this kind).
     #[arg(long, value_enum)]
     source: Option<SourceKind>,
     /// Replay file to play as the room (overrides room.replay).
@@ -166,14 +166,19 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
     let mut config = Config::load(&args.config)?;
     config.apply_env();
     if let Some(kind) = args.source {
-        config.source.kind = kind;
+        config.source.select(kind)?;
     }
+    let sources = config.source.to_run(&config.room)?;
     let (tx, rx) = mpsc::channel(1024);
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let sink = EventSink::new(tx).with_raw_recorder(raw_tx);
     let header = serde_json::json!({
         "version": 2,
-        "platform": format!("{:?}", config.source.kind).to_lowercase(),
+        "platform": sources
+            .iter()
+            .map(|s| format!("{:?}", s.kind()).to_lowercase())
+            .collect::<Vec<_>>()
+            .join("+"),
         "recorded_at_ms": sidecar::clock::now_ms(),
     });
     let writer = tokio::spawn({
@@ -181,7 +186,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         async move { recorder::record(&out, header, rx, raw_rx).await }
     });
     // Recording has no ledger of its own: every source starts from its live position.
-    let mut source = source::spawn_configured(&config.source, &config.room, &|_| None, sink)?;
+    let mut source = source::spawn_configured(&sources, &|_| None, sink)?;
     tracing::info!(out = %args.out.display(), "recording");
     let limit = async {
         match args.duration {
@@ -209,8 +214,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut config = Config::load(&args.config)?;
     config.apply_env();
     if let Some(kind) = args.source {
-        config.source.kind = kind;
+        config.source.select(kind)?;
     }
+    config
+        .source
+        .override_replay(args.replay.as_deref(), args.speed);
     if let Some(p) = args.replay {
         config.room.replay = p;
     }
@@ -303,9 +311,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel(4096);
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
+    let sources = config.source.to_run(&config.room)?;
     let mut source = source::spawn_configured(
-        &config.source,
-        &config.room,
+        &sources,
         &|key| ledger.checkpoint(key).ok().flatten(),
         sink,
     )?;

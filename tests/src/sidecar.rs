@@ -97,6 +97,19 @@ pub fn ledger_gifts(ledger: &Path, platform: &str) -> BTreeMap<String, GiftRow> 
     read().unwrap_or_default()
 }
 
+/// How many gift rows the ledger holds per platform (empty while it does not exist yet).
+pub fn ledger_gift_platforms(ledger: &Path) -> BTreeMap<String, u64> {
+    let read = || -> rusqlite::Result<BTreeMap<String, u64>> {
+        let conn = open_read_only(ledger)?;
+        let mut stmt = conn.prepare("SELECT platform, COUNT(*) FROM gifts GROUP BY platform")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        rows.collect()
+    };
+    read().unwrap_or_default()
+}
+
 /// What the ledger noted as aired to thank each gift of `platform` (`None`: not thanked yet).
 pub fn ledger_thanks(ledger: &Path, platform: &str) -> BTreeMap<String, Option<String>> {
     let read = || -> rusqlite::Result<BTreeMap<String, Option<String>>> {

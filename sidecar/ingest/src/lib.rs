@@ -26,12 +26,16 @@ mod config;
 pub mod douyin;
 pub mod open_platform;
 pub mod recorder;
+mod rejected;
 pub mod replay;
 mod sink;
+mod spec;
 mod supervisor;
 
-pub use config::{RoomConfig, SourceConfig, SourceKind};
+pub use config::{RoomConfig, SourceConfig, SourceEntry, SourceKind, SourceSection};
+pub use rejected::Rejected;
 pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
+pub use spec::SourceSpec;
 
 use std::future::Future;
 
@@ -48,23 +52,27 @@ pub trait LiveSource: Send + 'static {
     fn run(self, sink: EventSink) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// A running source task.
+/// The running sources, each on its own supervised task.
 pub struct SourceTask {
-    handle: tokio::task::JoinHandle<()>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl SourceTask {
-    /// Resolves when the source has ended (a replay is over, or a fatal error was logged).
+    /// Resolves when every source has ended (a replay is over, or the show stopped them).
     /// Can be called again after it returned (or after a timeout cut it short).
     pub async fn wait(&mut self) {
-        if !self.handle.is_finished() {
-            // The task's panic or cancellation was logged where it happened.
-            let _ = (&mut self.handle).await;
+        for handle in &mut self.handles {
+            if !handle.is_finished() {
+                // The task's panic or cancellation was logged where it happened.
+                let _ = handle.await;
+            }
         }
     }
 
     pub fn abort(&self) {
-        self.handle.abort();
+        for handle in &self.handles {
+            handle.abort();
+        }
     }
 }
 
@@ -75,75 +83,41 @@ pub enum SelectError {
     Replay(#[from] replay::ReplayError),
     #[error("source.kind = \"{kind}\" needs a [source.{kind}] section")]
     MissingSection { kind: &'static str },
+    #[error("no [[source]] entry has kind = \"{kind}\"")]
+    NoEntry { kind: &'static str },
+    #[error("the [[source]] list is empty")]
+    NoSource,
+    #[error("two sources would share the checkpoint key {key:?}; give them different rooms")]
+    SharedKey { key: String },
 }
 
-/// Starts the source `source.kind` names, feeding `sink`. `resume` looks up the last
-/// checkpoint the ledger stored for a source key.
+/// Starts every source in `sources`, each under its own supervisor with its own clone of
+/// `sink` (all feeding the one admission channel). `resume` looks up the last checkpoint the
+/// ledger stored for a source key. Nothing is started unless all of them can be.
 pub fn spawn_configured(
-    source: &SourceConfig,
-    room: &RoomConfig,
+    sources: &[SourceEntry],
     resume: &dyn Fn(&str) -> Option<String>,
     sink: EventSink,
 ) -> Result<SourceTask, SelectError> {
-    let handle = match source.kind {
-        SourceKind::Replay => {
-            let replay = replay::Replay::load(&room.replay)?;
-            let speed = room.speed;
-            tracing::info!(
-                file = %room.replay.display(), events = replay.entries.len(),
-                minutes = replay.duration_ms() as f64 / 60_000.0, speed, "replaying room"
-            );
-            tokio::spawn(async move {
-                // Give OBS and the avatar a moment to connect before the room starts talking.
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                replay.play(speed, sink).await;
-            })
+    let mut keys = std::collections::HashSet::new();
+    for source in sources {
+        let key = source.key();
+        if !keys.insert(key.clone()) {
+            return Err(SelectError::SharedKey { key });
         }
-        SourceKind::Douyin => {
-            let cfg = section(&source.douyin, SourceKind::Douyin)?.clone();
-            let key = douyin::DouyinSource::checkpoint_key(&cfg);
-            let stored = resume(&key);
-            let make = move |state| douyin::DouyinSource::new(cfg.clone(), state);
-            tokio::spawn(supervisor::supervise(make, key, stored, sink))
-        }
-        SourceKind::DouyinOpenPlatform => {
-            let kind = SourceKind::DouyinOpenPlatform;
-            let cfg = section(&source.douyin_open_platform, kind)?.clone();
-            let key = open_platform::OpenPlatformSource::checkpoint_key(&cfg);
-            let stored = resume(&key);
-            let make = move |state| open_platform::OpenPlatformSource::new(cfg.clone(), state);
-            tokio::spawn(supervisor::supervise(make, key, stored, sink))
-        }
-        SourceKind::BarrageGrab => {
-            let cfg = section(&source.barrage_grab, SourceKind::BarrageGrab)?.clone();
-            let key = barrage_grab::BarrageGrabSource::checkpoint_key(&cfg);
-            let stored = resume(&key);
-            let make = move |state| barrage_grab::BarrageGrabSource::new(cfg.clone(), state);
-            tokio::spawn(supervisor::supervise(make, key, stored, sink))
-        }
-        SourceKind::Bilibili => {
-            let cfg = section(&source.bilibili, SourceKind::Bilibili)?.clone();
-            let key = bilibili::BilibiliSource::checkpoint_key(&cfg);
-            let stored = resume(&key);
-            let make = move |state| bilibili::BilibiliSource::new(cfg.clone(), state);
-            tokio::spawn(supervisor::supervise(make, key, stored, sink))
-        }
-    };
-    Ok(SourceTask { handle })
-}
-
-fn section<T>(section: &Option<T>, kind: SourceKind) -> Result<&T, SelectError> {
-    section.as_ref().ok_or(SelectError::MissingSection {
-        kind: kind_name(kind),
-    })
-}
-
-fn kind_name(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Replay => "replay",
-        SourceKind::Douyin => "douyin",
-        SourceKind::DouyinOpenPlatform => "douyin_open_platform",
-        SourceKind::BarrageGrab => "barrage_grab",
-        SourceKind::Bilibili => "bilibili",
     }
+    let mut task = SourceTask {
+        handles: Vec::with_capacity(sources.len()),
+    };
+    for source in sources {
+        let spec = source.spec();
+        match spec.start(resume(&spec.key()), sink.clone()) {
+            Ok(handle) => task.handles.push(handle),
+            Err(e) => {
+                task.abort();
+                return Err(e);
+            }
+        }
+    }
+    Ok(task)
 }

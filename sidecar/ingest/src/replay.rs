@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::EventSink;
+use crate::{EventSink, LiveSource, RoomConfig, SelectError, SourceKind, SourceSpec};
 use aivs_core::event::LiveEvent;
 
 /// Replay entries whose commit may be outstanding at once.
@@ -153,6 +153,58 @@ impl Replay {
             }
         }
         sent
+    }
+}
+
+/// A replay playing as a source: once through, then it ends (and is not restarted).
+#[derive(Debug)]
+pub struct ReplaySource {
+    file: PathBuf,
+    replay: Replay,
+    speed: f64,
+}
+
+impl LiveSource for ReplaySource {
+    type Error = std::convert::Infallible;
+
+    fn describe(&self) -> String {
+        format!("replay {}", self.file.display())
+    }
+
+    async fn run(self, sink: EventSink) -> Result<(), Self::Error> {
+        // Give OBS and the avatar a moment to connect before the room starts talking.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.replay.play(self.speed, sink).await;
+        Ok(())
+    }
+}
+
+/// `[room]`, or a `kind = "replay"` entry.
+impl SourceSpec for RoomConfig {
+    type Source = ReplaySource;
+    const KIND: SourceKind = SourceKind::Replay;
+
+    /// A replay stores no checkpoint (it always plays from the start; the ledger drops what it
+    /// already has); the key only tells two replays apart.
+    fn key(&self) -> String {
+        format!("replay:{}", self.replay.display())
+    }
+
+    fn build(&self, _resume: Option<String>) -> Result<ReplaySource, SelectError> {
+        let replay = Replay::load(&self.replay)?;
+        tracing::info!(
+            file = %self.replay.display(), events = replay.entries.len(),
+            minutes = replay.duration_ms() as f64 / 60_000.0, speed = self.speed, "replaying room"
+        );
+        Ok(ReplaySource {
+            file: self.replay.clone(),
+            replay,
+            speed: self.speed,
+        })
+    }
+
+    fn restarts(&self) -> bool {
+        false
     }
 }
 

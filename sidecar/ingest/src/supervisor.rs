@@ -13,37 +13,57 @@ use std::time::Duration;
 use avatar_link::backoff::Backoff;
 use tokio::time::Instant;
 
-use super::{EventSink, LiveSource};
+use crate::{EventSink, LiveSource, SourceSpec};
 
 const RESTART_MIN: Duration = Duration::from_secs(1);
 const RESTART_MAX: Duration = Duration::from_secs(60);
 /// A source that ran this long before ending was healthy: the next restart is quick again.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
-/// Runs sources made by `make` (given the resume state) one after another until `sink` closes.
-pub(super) async fn supervise<S, F>(make: F, key: String, stored: Option<String>, sink: EventSink)
-where
-    S: LiveSource,
-    F: Fn(Option<String>) -> S + Send + 'static,
-{
+/// Runs `first`, then adapters built from `spec`, one after another until `sink` closes (or,
+/// for a spec that does not restart, until the first one ended). `stored` is the checkpoint the
+/// ledger had at start: the resume state until one is committed through `sink`.
+pub(super) async fn supervise<S: SourceSpec>(
+    spec: S,
+    first: S::Source,
+    stored: Option<String>,
+    sink: EventSink,
+) {
+    let key = spec.key();
     let mut backoff = Backoff::between(RESTART_MIN, RESTART_MAX);
     let mut restarts = 0u32;
+    let mut next = Some(first);
     loop {
-        let resume = sink.committed_checkpoint(&key).or_else(|| stored.clone());
-        let source = make(resume);
-        let name = source.describe();
-        tracing::info!(source = %name, restarts, "live-room source starting");
+        let built = match next.take() {
+            Some(source) => Ok(source),
+            None => spec.build(sink.committed_checkpoint(&key).or_else(|| stored.clone())),
+        };
         let started = Instant::now();
-        // Aborted with the supervisor, so a stopped show leaves no adapter running on its own.
-        let mut run = AbortOnDrop(tokio::spawn(source.run(sink.clone())));
-        let why = match (&mut run.0).await {
-            Ok(Ok(())) => "it ended by itself".to_string(),
-            Ok(Err(e)) => e.to_string(),
-            Err(e) if e.is_panic() => format!("it panicked: {}", panic_message(e.into_panic())),
-            Err(e) => format!("its task was cancelled: {e}"),
+        let (name, why) = match built {
+            Ok(source) => {
+                let name = source.describe();
+                tracing::info!(source = %name, restarts, "live-room source starting");
+                // Aborted with the supervisor, so a stopped show leaves no adapter running on
+                // its own.
+                let mut run = AbortOnDrop(tokio::spawn(source.run(sink.clone())));
+                let why = match (&mut run.0).await {
+                    Ok(Ok(())) => "it ended by itself".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) if e.is_panic() => {
+                        format!("it panicked: {}", panic_message(e.into_panic()))
+                    }
+                    Err(e) => format!("its task was cancelled: {e}"),
+                };
+                (name, why)
+            }
+            Err(e) => (key.clone(), format!("it could not be built: {e}")),
         };
         if sink.is_closed() {
             tracing::info!(source = %name, "live-room source stopped with the show");
+            return;
+        }
+        if !spec.restarts() {
+            tracing::info!(source = %name, reason = %why, "source ended");
             return;
         }
         if started.elapsed() >= HEALTHY_RUN {
@@ -121,26 +141,40 @@ mod tests {
         }
     }
 
+    /// Makes the next `Flaky`, numbering the runs.
+    #[derive(Clone)]
+    struct FlakySpec {
+        seen: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+        runs: Arc<AtomicU32>,
+    }
+
+    impl SourceSpec for FlakySpec {
+        type Source = Flaky;
+        const KIND: crate::SourceKind = crate::SourceKind::Douyin;
+        fn key(&self) -> String {
+            "test:1".into()
+        }
+        fn build(&self, resume: Option<String>) -> Result<Flaky, crate::SelectError> {
+            Ok(Flaky {
+                run: self.runs.fetch_add(1, Ordering::SeqCst),
+                resume,
+                seen: self.seen.clone(),
+            })
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_source_that_fails_panics_or_ends_is_restarted_from_the_committed_checkpoint() {
         let (tx, mut rx) = mpsc::channel(4);
         let sink = EventSink::new(tx);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let runs = Arc::new(AtomicU32::new(0));
-        let make = {
-            let (seen, runs) = (seen.clone(), runs.clone());
-            move |resume| Flaky {
-                run: runs.fetch_add(1, Ordering::SeqCst),
-                resume,
-                seen: seen.clone(),
-            }
+        let spec = FlakySpec {
+            seen: seen.clone(),
+            runs,
         };
-        let task = tokio::spawn(supervise(
-            make,
-            "test:1".into(),
-            Some("stored".into()),
-            sink,
-        ));
+        let first = spec.build(Some("stored".into())).unwrap();
+        let task = tokio::spawn(supervise(spec, first, Some("stored".into()), sink));
         for _ in 0..4 {
             let delivery = rx.recv().await.expect("the source is running again");
             delivery.committed.unwrap().send(()).unwrap(); // "committed"

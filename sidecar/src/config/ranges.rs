@@ -6,7 +6,7 @@
 //! for any real setup (tests included) and narrow enough to catch a slip of the unit (ms typed
 //! as seconds) or of the sign. The error names the key; `Config::parse` adds the file line.
 
-use super::Config;
+use super::{Config, SourceEntry};
 
 /// One bound: `key` must hold a finite value in `min..=max` (in `unit`).
 struct Bound<'a> {
@@ -121,34 +121,6 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
     for (key, yuan) in tiers.into_iter().zip(g.tier_max_yuan) {
         bounds.push(bound(key, yuan, 0.01, 1e9, "yuan"));
     }
-    if let Some(d) = &c.source.douyin {
-        bounds.extend([
-            secs("source.douyin.heartbeat_secs", d.heartbeat_secs, 0.1, 600.0),
-            secs("source.douyin.stall_secs", d.stall_secs, 0.1, 3_600.0),
-            secs("source.douyin.slow_retry_secs", d.slow_retry_secs, 0.1, DAY),
-            secs(
-                "source.douyin.signer.timeout_secs",
-                d.signer.timeout_secs,
-                0.1,
-                300.0,
-            ),
-        ]);
-    }
-    if let Some(b) = &c.source.bilibili {
-        bounds.extend([
-            secs(
-                "source.bilibili.heartbeat_secs",
-                b.heartbeat_secs,
-                0.1,
-                600.0,
-            ),
-            secs("source.bilibili.stall_secs", b.stall_secs, 0.1, 3_600.0),
-        ]);
-    }
-    if let Some(o) = &c.source.douyin_open_platform {
-        let key = "source.douyin_open_platform.timestamp_window_secs";
-        bounds.push(whole_secs(key, o.timestamp_window_secs, 1, DAY_WHOLE));
-    }
     let (gs, edge, vad, rot) = (&v.gpt_sovits, &v.edge_tts, &v.vad, &v.rotation);
     bounds.extend([
         secs("voice.gpt_sovits.timeout_secs", gs.timeout_secs, 0.1, 600.0),
@@ -262,7 +234,67 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
             "per minute",
         ),
     ]);
-    bounds.iter().try_for_each(Bound::check)
+    bounds.iter().try_for_each(Bound::check)?;
+    check_sources(config)
+}
+
+/// Each source's settings, under the key they sit at (`source.douyin.…` in the single form,
+/// `source[1].…` in the list).
+fn check_sources(config: &Config) -> Result<(), (String, String)> {
+    for (at, entry) in config.source.settings() {
+        let key = |name: &str| format!("{at}.{name}");
+        let keys: Vec<(String, f64, f64, f64, &str)> = match entry {
+            SourceEntry::Douyin(d) => vec![
+                (
+                    key("heartbeat_secs"),
+                    d.heartbeat_secs,
+                    0.1,
+                    600.0,
+                    "seconds",
+                ),
+                (key("stall_secs"), d.stall_secs, 0.1, 3_600.0, "seconds"),
+                (
+                    key("slow_retry_secs"),
+                    d.slow_retry_secs,
+                    0.1,
+                    DAY,
+                    "seconds",
+                ),
+                (
+                    key("signer.timeout_secs"),
+                    d.signer.timeout_secs,
+                    0.1,
+                    300.0,
+                    "seconds",
+                ),
+            ],
+            SourceEntry::Bilibili(b) => vec![
+                (
+                    key("heartbeat_secs"),
+                    b.heartbeat_secs,
+                    0.1,
+                    600.0,
+                    "seconds",
+                ),
+                (key("stall_secs"), b.stall_secs, 0.1, 3_600.0, "seconds"),
+            ],
+            SourceEntry::DouyinOpenPlatform(o) => vec![(
+                key("timestamp_window_secs"),
+                o.timestamp_window_secs as f64,
+                1.0,
+                DAY_WHOLE as f64,
+                "seconds",
+            )],
+            SourceEntry::Replay(room) => {
+                vec![(key("speed"), room.speed, 0.01, 1_000.0, "times real time")]
+            }
+            SourceEntry::BarrageGrab(_) => vec![],
+        };
+        for (key, value, min, max, unit) in &keys {
+            bound(key, *value, *min, *max, unit).check()?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use self::parse::{Parsed, PLATFORM};
-use crate::{EventSink, LiveSource};
+use crate::{EventSink, LiveSource, SelectError, SourceKind, SourceSpec};
 
 /// Largest message accepted from the tool (its messages are a few KiB).
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -88,9 +88,24 @@ impl BarrageGrabSource {
     pub fn new(config: BarrageGrabConfig, _resume: Option<String>) -> Self {
         Self { config }
     }
+}
 
-    pub fn checkpoint_key(_config: &BarrageGrabConfig) -> String {
-        PLATFORM.into()
+impl SourceSpec for BarrageGrabConfig {
+    type Source = BarrageGrabSource;
+    const KIND: SourceKind = SourceKind::BarrageGrab;
+
+    /// The tool has no room id and nothing to resume: the key only names the source; a second
+    /// tool (another port) gets its URL in the key.
+    fn key(&self) -> String {
+        if self.url == Self::default().url {
+            PLATFORM.into()
+        } else {
+            format!("{PLATFORM}:{}", self.url)
+        }
+    }
+
+    fn build(&self, resume: Option<String>) -> Result<BarrageGrabSource, SelectError> {
+        Ok(BarrageGrabSource::new(self.clone(), resume))
     }
 }
 
@@ -255,7 +270,7 @@ mod tests {
         let c = BarrageGrabConfig::default();
         assert_eq!(c.url, "ws://127.0.0.1:8888");
         assert!(c.reconnect);
-        assert_eq!(BarrageGrabSource::checkpoint_key(&c), "barrage_grab");
+        assert_eq!(c.key(), "barrage_grab");
         let c: BarrageGrabConfig = toml::from_str("url = 'ws://127.0.0.1:9999'").unwrap();
         assert_eq!((c.url.as_str(), c.reconnect), ("ws://127.0.0.1:9999", true));
         assert!(toml::from_str::<BarrageGrabConfig>("port = 1").is_err());

@@ -33,6 +33,7 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use crate::Rejected;
 use aivs_core::event::{ComboTotal, EventKind, Gift, LiveEvent, Viewer};
 
 /// Platform name on events, rejections and raw frames of this source.
@@ -57,20 +58,6 @@ pub enum Parsed {
     StreamEnded {
         room: String,
     },
-}
-
-/// An unusable message: a reason for the counters and a detail for the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-fn reject(reason: &'static str, detail: impl Into<String>) -> Rejected {
-    Rejected {
-        reason,
-        detail: detail.into(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,25 +113,28 @@ struct User {
 /// Parses one WebSocket text message.
 pub fn parse(text: &str) -> Result<Parsed, Rejected> {
     let envelope: Envelope =
-        serde_json::from_str(text).map_err(|e| reject("bad_envelope", e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| Rejected::new("bad_envelope", e.to_string()))?;
     let data_text = envelope
         .data
-        .ok_or_else(|| reject("bad_data", format!("type {}: no Data", envelope.kind)))?;
+        .ok_or_else(|| Rejected::new("bad_data", format!("type {}: no Data", envelope.kind)))?;
     let data: Data = serde_json::from_str(&data_text)
-        .map_err(|e| reject("bad_data", format!("type {}: {e}", envelope.kind)))?;
+        .map_err(|e| Rejected::new("bad_data", format!("type {}: {e}", envelope.kind)))?;
     let kind = match envelope.kind {
         1 => EventKind::Comment {
             text: data
                 .content
                 .clone()
-                .ok_or_else(|| reject("missing_field", "chat without Content"))?,
+                .ok_or_else(|| Rejected::new("missing_field", "chat without Content"))?,
         },
         2 => {
             let count = data
                 .count
-                .ok_or_else(|| reject("missing_field", "like without Count"))?;
+                .ok_or_else(|| Rejected::new("missing_field", "like without Count"))?;
             if !(1..=MAX_LIKES).contains(&count) {
-                return Err(reject("absurd_number", format!("like Count {count}")));
+                return Err(Rejected::new(
+                    "absurd_number",
+                    format!("like Count {count}"),
+                ));
             }
             EventKind::Like {
                 count: count as u32,
@@ -160,7 +150,7 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
             );
             for n in [online, total] {
                 if !(0..=MAX_VIEWERS).contains(&n) {
-                    return Err(reject(
+                    return Err(Rejected::new(
                         "absurd_number",
                         format!("room stats {online}/{total}"),
                     ));
@@ -178,7 +168,7 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
                 room: room_of(&data),
             })
         }
-        other => return Err(reject("unknown_type", format!("Type {other}"))),
+        other => return Err(Rejected::new("unknown_type", format!("Type {other}"))),
     };
     let viewer_stats = matches!(kind, EventKind::ViewerStats { .. });
     let msg_id = match data.msg_id.filter(|id| !id.is_empty() && id != "0") {
@@ -186,7 +176,7 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
         // Viewer counts need no de-duplication; everything else does.
         None if viewer_stats => String::new(),
         None => {
-            return Err(reject(
+            return Err(Rejected::new(
                 "missing_field",
                 format!("type {}: no MsgId", envelope.kind),
             ))
@@ -195,7 +185,12 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
     let user = match data.user.map(viewer) {
         Some(user) => Some(user?),
         None if viewer_stats => None,
-        None => return Err(reject("missing_field", format!("msg {msg_id}: no User"))),
+        None => {
+            return Err(Rejected::new(
+                "missing_field",
+                format!("msg {msg_id}: no User"),
+            ))
+        }
     };
     Ok(Parsed::Event(LiveEvent {
         platform: PLATFORM.to_string(),
@@ -216,7 +211,7 @@ fn viewer(user: User) -> Result<Viewer, Rejected> {
     let id = user
         .id
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| reject("missing_field", "User without Id"))?;
+        .ok_or_else(|| Rejected::new("missing_field", "User without Id"))?;
     let level = [user.pay_level, user.level]
         .into_iter()
         .flatten()
@@ -234,12 +229,12 @@ fn gift(data: &Data) -> Result<Gift, Rejected> {
         .gift_id
         .clone()
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| reject("missing_field", "gift without GiftId"))?;
+        .ok_or_else(|| Rejected::new("missing_field", "gift without GiftId"))?;
     let diamonds = data
         .diamond_count
-        .ok_or_else(|| reject("missing_field", "gift without DiamondCount"))?;
+        .ok_or_else(|| Rejected::new("missing_field", "gift without DiamondCount"))?;
     if !(0..=MAX_DIAMONDS).contains(&diamonds) {
-        return Err(reject(
+        return Err(Rejected::new(
             "absurd_number",
             format!("gift DiamondCount {diamonds}"),
         ));
@@ -251,7 +246,7 @@ fn gift(data: &Data) -> Result<Gift, Rejected> {
         let bundle = data.group_count.filter(|g| *g > 0).unwrap_or(1);
         let total = repeat.saturating_mul(bundle);
         if repeat > MAX_GIFT_COUNT || total > MAX_GIFT_COUNT {
-            return Err(reject(
+            return Err(Rejected::new(
                 "absurd_number",
                 format!("gift RepeatCount {repeat} × {bundle}"),
             ));
@@ -273,9 +268,12 @@ fn gift(data: &Data) -> Result<Gift, Rejected> {
     } else {
         let count = data
             .gift_count
-            .ok_or_else(|| reject("missing_field", "gift without GiftCount"))?;
+            .ok_or_else(|| Rejected::new("missing_field", "gift without GiftCount"))?;
         if !(1..=MAX_GIFT_COUNT).contains(&count) {
-            return Err(reject("absurd_number", format!("gift GiftCount {count}")));
+            return Err(Rejected::new(
+                "absurd_number",
+                format!("gift GiftCount {count}"),
+            ));
         }
         (count as u32, None)
     };

@@ -22,7 +22,7 @@ pub mod room_info;
 
 use serde::Deserialize;
 
-use crate::{EventSink, LiveSource};
+use crate::{EventSink, LiveSource, SelectError, SourceKind, SourceSpec};
 
 /// `LiveEvent::platform` of everything this adapter produces.
 pub const PLATFORM: &str = "bilibili";
@@ -191,10 +191,19 @@ impl BilibiliSource {
         let _ = resume;
         Self { config }
     }
+}
+
+impl SourceSpec for BilibiliConfig {
+    type Source = BilibiliSource;
+    const KIND: SourceKind = SourceKind::Bilibili;
 
     /// Key of this source's (unused) checkpoint in the ledger.
-    pub fn checkpoint_key(config: &BilibiliConfig) -> String {
-        format!("bilibili:{}", config.room_id)
+    fn key(&self) -> String {
+        format!("bilibili:{}", self.room_id)
+    }
+
+    fn build(&self, resume: Option<String>) -> Result<BilibiliSource, SelectError> {
+        Ok(BilibiliSource::new(self.clone(), resume))
     }
 }
 
@@ -231,7 +240,7 @@ mod tests {
         config.validate().unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
-        assert_eq!(BilibiliSource::checkpoint_key(&config), "bilibili:21452505");
+        assert_eq!(config.key(), "bilibili:21452505");
         assert_eq!(
             BilibiliSource::new(config, None).describe(),
             "bilibili room 21452505"

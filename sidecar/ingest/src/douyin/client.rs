@@ -23,7 +23,7 @@ use super::frame::{decode_frame_to_events, encode_ack, encode_heartbeat, Decoded
 use super::normalize::{Normalizer, DEFAULT_DEDUPE_CAPACITY, PLATFORM};
 use super::signer::{SignRequest, Signer};
 use super::webcast::{self, Endpoints, PushParams, Room, SITE_ORIGIN};
-use super::{DouyinConfig, DouyinError, DouyinSource, ResumeState, Retry};
+use super::{DouyinConfig, DouyinError, ResumeState, Retry};
 use crate::{EventSink, SinkClosed};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -134,7 +134,7 @@ impl Connection {
             signer: Signer::from_config(&config.signer)?,
             http,
             normalizer: Normalizer::with_limits(config.max_payload_bytes, DEFAULT_DEDUPE_CAPACITY),
-            checkpoint_key: DouyinSource::checkpoint_key(&config),
+            checkpoint_key: crate::SourceSpec::key(&config),
             resume,
             config,
         })
@@ -403,6 +403,7 @@ mod tests {
     use crate::douyin::frame::tests::{chat, msg_frame};
     use crate::douyin::proto::PushFrame;
     use crate::douyin::signer::SignerConfig;
+    use crate::douyin::DouyinSource;
     use crate::LiveSource;
     use prost::Message as _;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -21,6 +21,8 @@ pub mod webcast;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{SelectError, SourceKind, SourceSpec};
+
 pub use frame::{decode_frame_to_events, DecodedFrame, FrameError};
 pub use normalize::{Normalized, Normalizer, NormalizerStats};
 pub use signer::{SignerConfig, SignerError};
@@ -234,15 +236,24 @@ pub struct DouyinSource {
 }
 
 impl DouyinSource {
-    /// `resume` is the state last stored under [`Self::checkpoint_key`].
+    /// `resume` is the state last stored under the config's [`SourceSpec::key`].
     pub fn new(config: DouyinConfig, resume: Option<String>) -> Self {
         let resume = ResumeState::parse(resume.as_deref());
         Self { config, resume }
     }
+}
+
+impl SourceSpec for DouyinConfig {
+    type Source = DouyinSource;
+    const KIND: SourceKind = SourceKind::Douyin;
 
     /// `douyin:<web_rid>`.
-    pub fn checkpoint_key(config: &DouyinConfig) -> String {
-        format!("douyin:{}", config.web_rid())
+    fn key(&self) -> String {
+        format!("douyin:{}", self.web_rid())
+    }
+
+    fn build(&self, resume: Option<String>) -> Result<DouyinSource, SelectError> {
+        Ok(DouyinSource::new(self.clone(), resume))
     }
 }
 
@@ -281,7 +292,7 @@ mod tests {
         assert_eq!(config.stall_secs, 45.0);
         assert_eq!(config.max_payload_bytes, 4 * 1024 * 1024);
         assert!(config.validate().is_ok());
-        assert_eq!(DouyinSource::checkpoint_key(&config), "douyin:123456");
+        assert_eq!(config.key(), "douyin:123456");
         let debug = format!("{config:?}");
         assert!(
             !debug.contains("SECRET") && debug.contains("redacted"),

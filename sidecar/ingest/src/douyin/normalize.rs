@@ -19,6 +19,7 @@
 
 use super::frame::DEFAULT_MAX_PAYLOAD_BYTES;
 use super::proto;
+use crate::Rejected;
 use aivs_core::event::{ComboTotal, EventKind, Gift, LiveEvent, Viewer};
 use aivs_core::recent_ids::RecentIds;
 
@@ -34,27 +35,11 @@ pub const MAX_DIAMONDS: i64 = 1_000_000;
 /// Gift name when the message has none.
 const DEFAULT_GIFT_NAME: &str = "礼物";
 
-/// One message that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-impl Reject {
-    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
 /// What one message became.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalized {
     Event(LiveEvent),
-    Rejected(Reject),
+    Rejected(Rejected),
     /// Its id was seen recently.
     Duplicate,
     /// A known message without an event (fans club, other control states, other social actions).
@@ -150,7 +135,7 @@ impl Normalizer {
             Outcome::Event { user, kind } => {
                 if id == 0 && matches!(kind, EventKind::Gift(_)) {
                     // The ledger keys gifts on the id: without one it could not count it once.
-                    return Normalized::Rejected(Reject::new("gift_without_id", &message.method));
+                    return Normalized::Rejected(Rejected::new("gift_without_id", &message.method));
                 }
                 Normalized::Event(LiveEvent {
                     platform: PLATFORM.to_string(),
@@ -189,7 +174,7 @@ enum Outcome {
 }
 
 /// Decodes a payload by method; `Ok(None)` for a method this adapter does not read.
-fn decode(method: &str, payload: &[u8]) -> Result<Option<Decoded>, Reject> {
+fn decode(method: &str, payload: &[u8]) -> Result<Option<Decoded>, Rejected> {
     let decoded = match method {
         "WebcastChatMessage" => {
             let m: proto::ChatMessage = parse(method, payload)?;
@@ -246,8 +231,8 @@ fn decode(method: &str, payload: &[u8]) -> Result<Option<Decoded>, Reject> {
     Ok(Some(decoded))
 }
 
-fn parse<M: prost::Message + Default>(method: &str, payload: &[u8]) -> Result<M, Reject> {
-    M::decode(payload).map_err(|e| Reject::new("bad_protobuf", format!("{method}: {e}")))
+fn parse<M: prost::Message + Default>(method: &str, payload: &[u8]) -> Result<M, Rejected> {
+    M::decode(payload).map_err(|e| Rejected::new("bad_protobuf", format!("{method}: {e}")))
 }
 
 fn with_common(common: Option<proto::Common>, outcome: Outcome) -> Decoded {
@@ -266,10 +251,10 @@ fn comment(
     common: Option<proto::Common>,
     user: Option<proto::User>,
     text: &str,
-) -> Result<Decoded, Reject> {
+) -> Result<Decoded, Rejected> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(Reject::new("empty_comment", "comment without text"));
+        return Err(Rejected::new("empty_comment", "comment without text"));
     }
     let text = truncate_chars(text, MAX_COMMENT_CHARS).to_string();
     Ok(event(common, user, EventKind::Comment { text }))
@@ -291,22 +276,22 @@ fn social(m: proto::SocialMessage) -> Decoded {
     }
 }
 
-fn gift(m: proto::GiftMessage) -> Result<Decoded, Reject> {
+fn gift(m: proto::GiftMessage) -> Result<Decoded, Rejected> {
     if m.repeat_count > MAX_REPEAT_COUNT {
-        return Err(Reject::new(
+        return Err(Rejected::new(
             "absurd_repeat_count",
             format!("repeatCount {}", m.repeat_count),
         ));
     }
     if m.group_count > MAX_GROUP_COUNT {
-        return Err(Reject::new(
+        return Err(Rejected::new(
             "absurd_group_count",
             format!("groupCount {}", m.group_count),
         ));
     }
     let info = m.gift.unwrap_or_default();
     if !(0..=MAX_DIAMONDS).contains(&info.diamond_count) {
-        return Err(Reject::new(
+        return Err(Rejected::new(
             "absurd_diamonds",
             format!("diamondCount {}", info.diamond_count),
         ));

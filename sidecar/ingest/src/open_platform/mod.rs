@@ -36,7 +36,7 @@ use serde::Deserialize;
 use self::payload::PLATFORM;
 use self::tasks::{TaskClient, TaskError, TaskStatus};
 use self::webhook::Webhook;
-use crate::{EventSink, LiveSource};
+use crate::{EventSink, LiveSource, SelectError, SourceKind, SourceSpec};
 
 /// Environment variable the config loader reads the app secret from.
 pub const APP_SECRET_ENV: &str = "AIVS_DOUYIN_APP_SECRET";
@@ -184,9 +184,18 @@ impl OpenPlatformSource {
     pub fn new(config: OpenPlatformConfig, _resume: Option<String>) -> Self {
         Self { config }
     }
+}
 
-    pub fn checkpoint_key(config: &OpenPlatformConfig) -> String {
-        format!("{PLATFORM}:{}", config.room_id)
+impl SourceSpec for OpenPlatformConfig {
+    type Source = OpenPlatformSource;
+    const KIND: SourceKind = SourceKind::DouyinOpenPlatform;
+
+    fn key(&self) -> String {
+        format!("{PLATFORM}:{}", self.room_id)
+    }
+
+    fn build(&self, resume: Option<String>) -> Result<OpenPlatformSource, SelectError> {
+        Ok(OpenPlatformSource::new(self.clone(), resume))
     }
 }
 
@@ -426,9 +435,6 @@ mod tests {
 
     #[test]
     fn checkpoint_key_names_the_room() {
-        assert_eq!(
-            OpenPlatformSource::checkpoint_key(&valid()),
-            "douyin_open_platform:7312345678901234567"
-        );
+        assert_eq!(valid().key(), "douyin_open_platform:7312345678901234567");
     }
 }

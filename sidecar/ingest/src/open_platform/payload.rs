@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use crate::Rejected;
 use aivs_core::event::{EventKind, Gift, LiveEvent, Viewer, FEN_PER_DIAMOND};
 
 /// Platform name on events, rejections and raw frames of this source.
@@ -72,22 +73,6 @@ pub struct Mapped {
     pub test: bool,
     /// The gift value was not whole diamonds and was rounded (see the module docs).
     pub rounded: bool,
-}
-
-/// An unusable item: a reason for the counters and a detail for the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-impl Rejected {
-    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
