@@ -312,11 +312,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
     let sources = config.source.to_run(&config.room)?;
-    let mut source = source::spawn_configured(
-        &sources,
-        &|key| ledger.checkpoint(key).ok().flatten(),
-        sink,
-    )?;
+    let mut source =
+        source::spawn_configured(&sources, &|key| ledger.checkpoint(key).ok().flatten(), sink)?;
     // From here on the ledger has one owner, its own thread; everything else sends it jobs.
     let ledger = LedgerHandle::spawn(ledger).context("starting the ledger's thread")?;
     let ending = if args.exit_when_done {
