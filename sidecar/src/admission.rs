@@ -27,7 +27,7 @@ use avatar_link::backoff::Backoff;
 use tokio::sync::mpsc;
 
 use crate::event::{EventKind, LiveEvent};
-use crate::ledger::{Admission, AdmitError, Batch, Ledger, LedgerError, LedgerHandle};
+use crate::ledger::{Admission, AdmitError, Batch, LedgerError, LedgerHandle};
 use crate::source::Delivery;
 use crate::tiers::TierTable;
 
@@ -123,7 +123,7 @@ impl Admitter {
     }
 
     async fn check_file(&self) -> Result<Option<AdmittedGroup>, LedgerError> {
-        self.on_ledger(|l| l.check_file()).await.map(|()| None)
+        self.ledger.call(|l| l.check_file()).await.map(|()| None)
     }
 
     /// Commits `group`, retrying until it is in, then acknowledges each delivery.
@@ -148,7 +148,8 @@ impl Admitter {
             let tiers = self.tiers.clone();
             let now = crate::clock::now_ms();
             let attempt = self
-                .on_ledger(move |l| {
+                .ledger
+                .call(move |l| {
                     l.admit_group(batches, &|fen| tiers.classify(fen), now)
                         .map_err(|e| Box::new(e) as Box<AdmitError>)
                 })
@@ -165,7 +166,7 @@ impl Admitter {
                     }
                     // The file may have gone away (the error is then e.g. a read-only or I/O
                     // failure): that is not worth retrying.
-                    self.on_ledger(|l| l.check_file()).await?;
+                    self.ledger.call(|l| l.check_file()).await?;
                     retries += 1;
                     let delay = backoff.next_delay();
                     if retries.is_power_of_two() {
@@ -211,19 +212,6 @@ impl Admitter {
                 }
             }
         }
-    }
-
-    /// Runs `f` on the ledger's thread and waits for it (SQLite may wait for a lock there; the
-    /// show goes on meanwhile). A panic in `f` comes back as `LedgerError::Panicked`.
-    async fn on_ledger<T, E>(
-        &self,
-        f: impl FnOnce(&Ledger) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<LedgerError> + Send + 'static,
-    {
-        self.ledger.call(f).await
     }
 }
 

@@ -5,6 +5,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::event::{Gift, Viewer};
+use crate::ledger::Ledger;
 use crate::source::EventSink;
 
 fn gift(id: u32) -> LiveEvent {
