@@ -84,20 +84,6 @@ impl LedgerHandle {
             .unwrap_or_else(|_| Err(E::from(LedgerError::Gone)))
     }
 
-    /// [`LedgerHandle::call`] from synchronous code that is not on an async runtime's thread
-    /// (start-up lookups such as a source's resume checkpoint).
-    pub fn call_blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
-    ) -> Result<T, LedgerError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let job: Job = Box::new(move |ledger| {
-            let _ = tx.send(run_caught(|| f(ledger)));
-        });
-        let _ = self.jobs.send(job);
-        rx.recv().unwrap_or(Err(LedgerError::Gone))
-    }
-
     /// Runs `f` in order; nobody waits for it, a failure is logged.
     pub fn submit(
         &self,
@@ -224,11 +210,5 @@ mod tests {
         let answer: Result<(), LedgerError> = handle.call(|_| panic!("boom")).await;
         assert!(matches!(answer, Err(LedgerError::Panicked(m)) if m == "boom"));
         assert_eq!(handle.call(|l| l.unthanked_count()).await.unwrap(), 0);
-    }
-
-    #[test]
-    fn blocking_calls_work_outside_the_runtime() {
-        let (handle, _dir) = ledger();
-        assert_eq!(handle.call_blocking(|l| l.checkpoint("k")).unwrap(), None);
     }
 }

@@ -63,7 +63,8 @@ impl Show {
         let kind = cue.kind.name().to_string();
         let text = cue.text;
         let priority = cue.priority;
-        self.ledger_note("airtime", move |l| {
+        // A note: retried on the ledger's thread, never lost to a lock (see `LedgerHandle::note`).
+        self.ledger.note("airtime", move |l| {
             l.log_airtime(&AiredLine {
                 utterance,
                 kind: &kind,
@@ -120,7 +121,7 @@ impl Show {
             return;
         };
         let (platform, msg_ids) = (platform.clone(), msg_ids.clone());
-        self.ledger_note("thanked gift", move |l| {
+        self.ledger.note("thanked gift", move |l| {
             l.mark_aired(&platform, &msg_ids, &text, now)
         });
     }

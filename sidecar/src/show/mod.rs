@@ -282,17 +282,6 @@ impl Show {
             .ok()
     }
 
-    /// A ledger write nobody waits for (airtime, a thanked gift), retried with backoff on the
-    /// ledger's thread while the ledger is locked or full: losing a "thanked" note would thank
-    /// the gift again after a restart.
-    fn ledger_note(
-        &self,
-        what: &'static str,
-        f: impl Fn(&crate::ledger::Ledger) -> Result<(), LedgerError> + Send + 'static,
-    ) {
-        self.ledger.note(what, f);
-    }
-
     /// Waits (a few seconds at most) for the ledger's queue, so the summary counts what was
     /// thanked and a gift thanked just before the end is not thanked again next time.
     async fn drain_notes(&self) {

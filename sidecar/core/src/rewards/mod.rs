@@ -32,7 +32,7 @@ pub struct RewardEngine {
 }
 
 impl RewardEngine {
-    /// `safety`: the show's one screen (`llm::safety::screen_for`), shared with the script and
+    /// `safety`: the show's one screen (`llm::safety::show_screen`), shared with the script and
     /// the LLM.
     pub fn new(config: &GiftsConfig, safety: std::sync::Arc<SafetyScreen>) -> Self {
         let parse = |lines: &Vec<toml::Spanned<String>>| {
