@@ -18,7 +18,9 @@
 //!
 //! This crate holds what needs all of them: [`show`] (the loop that wires them together),
 //! [`admission`] (sources → ledger), [`replies`], the [`link`] server, the [`obs`] controller
-//! and [`config`], which assembles every module's own config section.
+//! [`config`], which assembles every module's own config section, [`scene_dir`] (scenes and
+//! triggers read together), [`reload`] (rules edited while the show runs) and [`simulate`]
+//! (a recorded room through the rules, with no OBS and no audio).
 //!
 //! The pipeline crates are re-exported under the module names they had before the split, so
 //! the binary, the benches and the end-to-end tests read one namespace.
@@ -28,11 +30,14 @@ pub mod config;
 pub mod link;
 pub mod obs;
 pub mod outputs;
+pub mod reload;
 pub mod replies;
+pub mod scene_dir;
 pub mod show;
+pub mod simulate;
 
 pub use aivs_core::{
-    clock, cue, event, recent_ids, rewards, safety, scheduler, script, template, tiers,
+    clock, cue, event, recent_ids, rewards, safety, scheduler, script, template, tiers, triggers,
 };
 pub use aivs_ingest as source;
 pub use aivs_ledger as ledger;

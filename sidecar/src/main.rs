@@ -5,6 +5,7 @@
 //! sidecar record --out FILE [--config FILE] [--source KIND] [--duration SECS]
 //! sidecar replay FILE [--fast | --speed X] [run options…]
 //! sidecar check-config [--config FILE]
+//! sidecar simulate ROOM.jsonl [--config FILE]
 //! ```
 
 use std::collections::BTreeMap;
@@ -20,8 +21,8 @@ use sidecar::config::Config;
 use sidecar::config::SourceKind;
 use sidecar::ledger::{Ledger, LedgerHandle};
 use sidecar::link::{self, LinkHub};
-use sidecar::obs::scenes::SceneSet;
 use sidecar::obs::{ObsAction, ObsController};
+use sidecar::scene_dir::SceneDir;
 use sidecar::show::{Ending, Show};
 use sidecar::source::{self, recorder, EventSink};
 use sidecar::speech::Voice;
@@ -50,8 +51,17 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Validate a config file (and the scenes it points at) and exit.
+    /// Validate a config file, the scenes and triggers it points at, and exit (non-zero with
+    /// every error, file:line, when something is wrong).
     CheckConfig {
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+    },
+    /// Run a recorded room through the rules as fast as possible, with no OBS and no audio,
+    /// printing per event which triggers fire and what they would do.
+    Simulate {
+        /// The recorded room (JSON Lines, as `sidecar record` writes).
+        room: PathBuf,
         #[arg(long, default_value = "config/default.toml")]
         config: PathBuf,
     },
@@ -141,10 +151,17 @@ async fn run_cli() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
-            SceneSet::load_dir(&cfg.obs.scenes_dir)?;
-            println!("{}: OK", config.display());
+            let scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
+            println!(
+                "{}: OK ({} scenes, {} triggers in {})",
+                config.display(),
+                scenes.scenes.scenes.len(),
+                scenes.triggers.rules().len(),
+                cfg.obs.scenes_dir.display()
+            );
             Ok(())
         }
+        Cmd::Simulate { room, config } => simulate(&room, &config),
         Cmd::Run(args) => run(args).await,
         Cmd::Record(args) => record(args).await,
         Cmd::Replay {
@@ -261,9 +278,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::spawn(serve);
     tracing::info!(%link_addr, "avatar link listening");
 
+    let scene_dir = SceneDir::load(&config.obs.scenes_dir)
+        .with_context(|| format!("loading scenes from {}", config.obs.scenes_dir.display()))?;
+    let triggers = scene_dir.triggers.clone();
     let obs = if config.obs.enabled {
-        let scenes = SceneSet::load_dir(&config.obs.scenes_dir)
-            .with_context(|| format!("loading scenes from {}", config.obs.scenes_dir.display()))?;
+        let scenes = scene_dir.scenes;
         let mut overrides = BTreeMap::new();
         overrides.insert(
             scenes.roles.avatar.clone(),
@@ -321,7 +340,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         Ending::Never
     };
-    let mut show = Show::new(config, ledger, hub, obs.clone(), voice, safety);
+    let reloads = sidecar::reload::spawn(
+        args.config.clone(),
+        config.obs.scenes_dir.clone(),
+        sidecar::reload::PERIOD,
+    );
+    let mut show =
+        Show::new(config, ledger, hub, obs.clone(), voice, safety, triggers).with_reloads(reloads);
     if let Some(writer) = llm {
         show = show.with_llm(writer);
     }
@@ -350,6 +375,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn simulate(room: &std::path::Path, config_path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let scenes = SceneDir::load(&config.obs.scenes_dir)?;
+    let replay = sidecar::source::replay::Replay::load(room)?;
+    let mut llm_config = config.llm.clone();
+    llm_config.persona = config.persona.clone();
+    let safety = Arc::new(sidecar::llm::safety::show_screen(&llm_config));
+    // A throw-away ledger: admission counts exactly as it would live, nothing real is touched.
+    let ledger = std::env::temp_dir().join(format!("aivs-simulate-{}.db", std::process::id()));
+    let mut out = String::new();
+    let result = sidecar::simulate::run(&config, &scenes, safety, replay, &ledger, &mut out);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
+    }
+    print!("{out}");
+    result.map(|_| ())
 }
 
 /// Puts every variant of the gift thank-you lines in the audio cache, in the background: the

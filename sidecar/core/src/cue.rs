@@ -24,6 +24,12 @@ pub enum CueKind {
     Idle,
     /// Operator or system announcement.
     Notice,
+    /// A line of a streamer's trigger; `firing` identifies the run of its `do` sequence,
+    /// which is told when the line ends.
+    Triggered {
+        trigger: String,
+        firing: u64,
+    },
 }
 
 impl CueKind {
@@ -37,6 +43,7 @@ impl CueKind {
             CueKind::Welcome => "welcome",
             CueKind::Idle => "idle",
             CueKind::Notice => "notice",
+            CueKind::Triggered { .. } => "trigger",
         }
     }
 }
@@ -110,7 +117,57 @@ pub enum Act {
     LatestGiftText(String),
     /// OBS switches to the celebration scene for `secs` (extended by further celebrations),
     /// with `caption` in its caption source.
-    Celebrate { caption: String, secs: f64 },
+    Celebrate {
+        caption: String,
+        secs: f64,
+    },
+    /// The avatar wears an expression for `secs`, whatever it is saying.
+    ShowExpression {
+        name: String,
+        secs: f64,
+    },
+    /// OBS shows `scene` on program until `secs` have passed (or, without `secs`, until a
+    /// [`Act::ReleaseScene`] with the same `hold`), then returns to the scene it came from.
+    HoldScene {
+        scene: String,
+        hold: u64,
+        secs: Option<f64>,
+    },
+    ReleaseScene {
+        hold: u64,
+    },
+    /// OBS switches to `scene` and stays (it becomes the scene holds return to).
+    SwitchScene {
+        scene: String,
+    },
+    /// Show or hide a source (in `scene`, or in every scene that has it) for `secs`, then
+    /// undo it; for good without `secs`.
+    SourceVisible {
+        source: String,
+        scene: Option<String>,
+        visible: bool,
+        secs: Option<f64>,
+    },
+    /// A text source shows `text`.
+    SetText {
+        source: String,
+        text: String,
+    },
+    /// A media source plays from the start (sound effects, clips).
+    RestartMedia {
+        input: String,
+    },
+    /// Enable, disable or (`None`) toggle a source's filter.
+    Filter {
+        source: String,
+        filter: String,
+        enabled: Option<bool>,
+    },
+    /// Merge `settings` into an input's settings.
+    InputSettings {
+        input: String,
+        settings: serde_json::Value,
+    },
 }
 
 /// How to say it. Derived from the reply's emotion (seed 002: excited is faster and higher,

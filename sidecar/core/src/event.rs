@@ -30,6 +30,13 @@ pub struct Viewer {
     /// Platform user level (Douyin 财富等级), 0 when unknown.
     #[serde(default)]
     pub level: u32,
+    /// Fan-club level with this room (Douyin 粉丝团, Bilibili 粉丝勋章), 0 when none or unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fan_level: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,8 @@
 //! * [`template`]: variant templates (`{谢谢|感谢}{user}`) and their placeholders;
 //! * [`cue`]: what to say and how ([`cue::Prosody`]), with its priority;
 //! * [`scheduler`]: the one priority timeline and the interruption rule (seed 000);
-//! * [`safety`]: the screen every spoken text passes (blocked words, contact bait, echoes).
+//! * [`safety`]: the screen every spoken text passes (blocked words, contact bait, echoes);
+//! * [`triggers`]: the streamer's `when` → `do` rules, their cooldowns, groups and timed steps.
 //!
 //! Each module owns its config section type (`[gifts]` is [`rewards::GiftsConfig`], …); the
 //! sidecar's `config` module only assembles them.
@@ -28,3 +29,4 @@ pub mod scheduler;
 pub mod script;
 pub mod template;
 pub mod tiers;
+pub mod triggers;

@@ -118,6 +118,7 @@ impl Ledger {
                         id: r.get(3)?,
                         name: r.get(4)?,
                         level: 0,
+                        fan_level: 0,
                     }),
                     kind: EventKind::Gift(aivs_core::event::Gift {
                         gift_id: r.get(5)?,

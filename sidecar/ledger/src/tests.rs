@@ -11,6 +11,7 @@ fn gift(msg: &str, diamonds: u64, count: u32) -> LiveEvent {
             id: "u1".into(),
             name: "小明".into(),
             level: 3,
+            fan_level: 0,
         }),
         kind: EventKind::Gift(Gift {
             gift_id: "g".into(),

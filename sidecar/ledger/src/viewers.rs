@@ -327,6 +327,7 @@ mod tests {
                 id: "u1".into(),
                 name: "小明".into(),
                 level: 1,
+                fan_level: 0,
             }),
             kind: EventKind::Comment {
                 text: "你好".into(),

@@ -16,6 +16,7 @@ fn gift(id: u32) -> LiveEvent {
             id: format!("u{}", id % 7),
             name: "观众".into(),
             level: 0,
+            fan_level: 0,
         }),
         kind: EventKind::Gift(Gift {
             gift_id: "rose".into(),

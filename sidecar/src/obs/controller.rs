@@ -15,10 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use super::apply_effects::{apply_effects, AppliedEffects};
 use super::ensure::ensure;
+use super::needs;
+use super::program::Program;
 use super::request::{Obs, RequestError};
 use super::scenes::SceneSet;
 use super::state::{Desired, Shared};
@@ -27,7 +30,7 @@ use super::ObsConfig;
 /// How often a quiet connection is checked. A closed socket fails the check at once, so this
 /// bounds how long a killed OBS goes unnoticed (obws has no close notification without its
 /// `events` feature); plus the request timeout, it bounds how long a frozen one does. The
-/// check (GetStudioModeEnabled) is a few bytes each way.
+/// check (GetStreamStatus, which also feeds `stream` triggers) is a few hundred bytes each way.
 const HEALTH_PERIOD: Duration = Duration::from_secs(1);
 /// obs-websocket 5.1 accepts StartRecord before OBS tries to open the file; whether OBS really
 /// records (writable path, working encoder) shows in the record status shortly after.
@@ -44,6 +47,10 @@ pub enum ObsAction {
         caption: String,
         secs: f64,
     },
+    /// A trigger's act (scene holds, visibility, texts, media, filters, settings).
+    Act(crate::cue::Act),
+    /// New scene files: ensure them and check what the triggers need.
+    Reload(Box<SceneSet>),
     StartRecording,
     /// Stop recording; replies with the file path OBS wrote (None if not recording/connected).
     StopRecording {
@@ -55,6 +62,8 @@ pub enum ObsAction {
 #[derive(Clone)]
 pub struct ObsController {
     shared: Arc<Shared>,
+    /// Whether OBS is streaming (None until a connection said).
+    streaming: watch::Receiver<Option<bool>>,
     _alive: Arc<Alive>,
 }
 
@@ -76,15 +85,28 @@ impl ObsController {
         overrides: BTreeMap<String, serde_json::Value>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Shared::new();
-        let task = tokio::spawn(run(config, scenes, overrides, shared.clone()));
+        let (stream_tx, streaming) = watch::channel(None);
+        let task = tokio::spawn(run(config, scenes, overrides, shared.clone(), stream_tx));
         let alive = Arc::new(Alive(shared.clone()));
         (
             Self {
                 shared,
+                streaming,
                 _alive: alive,
             },
             task,
         )
+    }
+
+    /// Whether OBS's stream output is live, as last seen (checked every second while
+    /// connected); changes wake the receiver.
+    pub fn streaming(&self) -> watch::Receiver<Option<bool>> {
+        self.streaming.clone()
+    }
+
+    /// New scene files: OBS is made to match them and the triggers' needs are checked again.
+    pub fn reload(&self, scenes: SceneSet) {
+        self.send(ObsAction::Reload(Box::new(scenes)));
     }
 
     /// Folds `action` into the desired state. Never waits, whatever OBS is doing, and keeps
@@ -103,9 +125,10 @@ impl ObsController {
 
 async fn run(
     config: ObsConfig,
-    scenes: SceneSet,
+    mut scenes: SceneSet,
     overrides: BTreeMap<String, serde_json::Value>,
     shared: Arc<Shared>,
+    streaming: watch::Sender<Option<bool>>,
 ) {
     // Put the main scene on program at the first connection (once per run, so a streamer's
     // own switch is not undone by a reconnection).
@@ -123,7 +146,13 @@ async fn run(
                 }
                 failures = 0;
                 delay = base_delay;
-                match serve(&obs, &scenes, &shared, &mut go_to_main).await {
+                let mut conn = Connection {
+                    obs: &obs,
+                    scenes: &mut scenes,
+                    overrides: &overrides,
+                    streaming: &streaming,
+                };
+                match serve(&mut conn, &shared, &mut go_to_main).await {
                     Served::Closed => return,
                     Served::Lost(reason) => {
                         tracing::warn!(%reason, "lost OBS connection; reconnecting (the show goes on)")
@@ -155,6 +184,9 @@ async fn run(
             for waiter in snapshot.stop_waiters {
                 let _ = waiter.send(None);
             }
+            if let Some(new) = snapshot.reload {
+                scenes = *new; // ensured at the next connection
+            }
             if snapshot.closed {
                 return;
             }
@@ -176,6 +208,14 @@ async fn connect_and_ensure(
     let report = ensure(&obs, scenes, overrides)
         .await
         .map_err(|e| format!("ensuring scenes: {e}"))?;
+    log_report(&report);
+    needs::make_sure(&obs, scenes)
+        .await
+        .map_err(|e| format!("checking what the triggers need: {e}"))?;
+    Ok(obs)
+}
+
+fn log_report(report: &super::ensure::EnsureReport) {
     if report.is_empty() {
         tracing::info!("OBS scenes already in place");
     } else if report.failed.is_empty() {
@@ -183,7 +223,14 @@ async fn connect_and_ensure(
     } else {
         tracing::warn!(?report.scenes_created, ?report.inputs_created, ?report.items_added, ?report.failed, "OBS scenes ensured, except what OBS refused (see the errors above)");
     }
-    Ok(obs)
+}
+
+/// One live connection and what it serves.
+struct Connection<'a> {
+    obs: &'a Obs,
+    scenes: &'a mut SceneSet,
+    overrides: &'a BTreeMap<String, serde_json::Value>,
+    streaming: &'a watch::Sender<Option<bool>>,
 }
 
 /// What this connection has put into OBS (so unchanged text is not sent again) and what OBS
@@ -192,8 +239,10 @@ async fn connect_and_ensure(
 struct Applied {
     gift_text: Option<String>,
     caption: Option<String>,
-    /// The celebration scene is on program because of us.
-    celebrating: bool,
+    /// The program scene: holds, celebrations, returns.
+    program: Program,
+    /// The triggers' other effects.
+    fx: AppliedEffects,
     /// Recording was asked for on this connection.
     record_requested: bool,
     /// OBS would not record: not asked again before the next connection.
@@ -243,7 +292,8 @@ enum Served {
     Lost(String),
 }
 
-async fn serve(obs: &Obs, scenes: &SceneSet, shared: &Shared, go_to_main: &mut bool) -> Served {
+async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool) -> Served {
+    let obs = conn.obs;
     let mut applied = Applied::default();
     let mut seen = None;
     let mut reapply = false;
@@ -255,9 +305,25 @@ async fn serve(obs: &Obs, scenes: &SceneSet, shared: &Shared, go_to_main: &mut b
         if snapshot.closed {
             return Served::Closed;
         }
+        if let Some(new) = snapshot.reload {
+            *conn.scenes = *new;
+            tracing::info!("scene files reloaded: ensuring them in OBS");
+            let ensured = ensure(obs, conn.scenes, conn.overrides).await;
+            let checked = match ensured {
+                Ok(report) => {
+                    log_report(&report);
+                    needs::make_sure(obs, conn.scenes).await.map(|_| ())
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                return Served::Lost(e.to_string());
+            }
+            reapply = true;
+        }
         if reapply || seen != Some(snapshot.version) {
             let desired = &snapshot.desired;
-            if let Err(e) = apply(obs, scenes, desired, &mut applied, go_to_main).await {
+            if let Err(e) = apply(obs, conn.scenes, desired, &mut applied, go_to_main).await {
                 return Served::Lost(e.to_string());
             }
             seen = Some(snapshot.version);
@@ -273,10 +339,15 @@ async fn serve(obs: &Obs, scenes: &SceneSet, shared: &Shared, go_to_main: &mut b
                 return Served::Lost(e.to_string());
             }
         }
-        let celebration_end = snapshot
-            .desired
-            .celebration_until
-            .filter(|_| applied.celebrating);
+        // Something ends by itself then (a celebration, a hold, a timed source): apply again.
+        let now = Instant::now();
+        let celebration_end = [
+            snapshot.desired.celebration_until.filter(|u| *u > now),
+            snapshot.desired.effects.next_change(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let record_check = applied.record_check_at;
         let far = Instant::now() + HEALTH_PERIOD;
         tokio::select! {
@@ -290,9 +361,17 @@ async fn serve(obs: &Obs, scenes: &SceneSet, shared: &Shared, go_to_main: &mut b
                 }
             }
             _ = health.tick() => {
-                let ui = obs.client().ui();
-                if let Err(e) = obs.call("GetStudioModeEnabled", ui.studio_mode_enabled()).await {
-                    return Served::Lost(e.to_string());
+                // The health check doubles as the stream-state probe for `stream` triggers.
+                match obs.call("GetStreamStatus", obs.client().streaming().status()).await {
+                    Ok(status) => {
+                        conn.streaming.send_if_modified(|live| {
+                            let changed = *live != Some(status.active);
+                            *live = Some(status.active);
+                            changed
+                        });
+                    }
+                    Err(e) if e.connection_lost() => return Served::Lost(e.to_string()),
+                    Err(_) => {}
                 }
             }
         }
@@ -340,19 +419,13 @@ async fn apply(
                     applied.caption = Some(caption.clone());
                 }
             }
-            if current != roles.celebration {
-                let switched = switch_scene(obs, &roles.celebration).await;
-                applied.settle("switch to the celebration scene", switched)?;
-            }
-            applied.celebrating = true;
-        } else {
-            if current == roles.celebration {
-                let switched = switch_scene(obs, &roles.main).await;
-                applied.settle("switch back to the main scene", switched)?;
-            }
-            applied.celebrating = false;
+        }
+        for (scene, step) in applied.program.decide(roles, desired, &current) {
+            let switched = switch_scene(obs, &scene).await;
+            applied.settle(step, switched)?;
         }
     }
+    apply_effects(obs, &desired.effects, &mut applied.fx).await?;
     if desired.recording && !applied.record_requested && !applied.record_refused {
         applied.record_requested = true;
         let status = obs.call("GetRecordStatus", c.recording().status()).await;

@@ -212,7 +212,7 @@ impl Pass<'_> {
             let created = CreateSceneItem {
                 scene: &scene.name,
                 source: &item.source,
-                enabled: Some(true),
+                enabled: Some(item.visible),
             };
             let id = self
                 .obs
@@ -239,7 +239,7 @@ impl Pass<'_> {
                 input: &item.source,
                 kind: &kind,
                 settings: Some(serde_json::Value::Object(settings)),
-                enabled: Some(true),
+                enabled: Some(item.visible),
             };
             match self
                 .obs

@@ -11,9 +11,13 @@
 //!   keeps the latest state to apply once OBS is back. OBS being down or frozen never blocks
 //!   or loses an event.
 
+mod apply_effects;
 mod config;
 pub mod controller;
+mod effects;
 pub mod ensure;
+pub mod needs;
+mod program;
 pub mod request;
 pub mod scenes;
 mod state;

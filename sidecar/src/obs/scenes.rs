@@ -29,6 +29,11 @@ pub struct SceneFile {
     pub roles: Option<Roles>,
     #[serde(default)]
     pub scene: Vec<SceneSpec>,
+    /// Triggers and their groups are read by `aivs_core::triggers` (see `crate::scene_dir`).
+    #[serde(default)]
+    pub trigger: Vec<toml::Value>,
+    #[serde(default)]
+    pub group: Vec<toml::Value>,
 }
 
 /// Names of the scenes and sources the show drives.
@@ -60,6 +65,39 @@ pub struct ItemSpec {
     pub area: Option<[f32; 4]>,
     #[serde(default)]
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// Whether the item starts shown (effects a trigger shows for a moment start hidden).
+    #[serde(default = "shown")]
+    pub visible: bool,
+    /// Filters on the source, created when missing (`[[scene.item.filter]]`).
+    #[serde(default, rename = "filter")]
+    pub filters: Vec<FilterSpec>,
+}
+
+/// A filter a scene file describes, so a trigger that toggles it finds it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    pub name: String,
+    /// An OBS filter kind (`color_filter_v2`, `gain_filter`…).
+    pub kind: String,
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Whether the filter starts enabled.
+    #[serde(default = "shown")]
+    pub enabled: bool,
+}
+
+fn shown() -> bool {
+    true
+}
+
+/// Something a trigger needs in OBS, with where the trigger was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerNeed {
+    pub need: aivs_core::triggers::Needs,
+    pub trigger: String,
+    pub file: String,
+    pub line: usize,
 }
 
 /// All scene files of a directory, merged.
@@ -67,6 +105,8 @@ pub struct ItemSpec {
 pub struct SceneSet {
     pub roles: Roles,
     pub scenes: Vec<SceneSpec>,
+    /// What the triggers of these files need in OBS, checked on every connection.
+    pub needs: Vec<TriggerNeed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +167,11 @@ impl SceneSet {
             }
         }
         let roles = roles.ok_or_else(|| SceneError::NoRoles(dir.to_path_buf()))?;
-        let set = Self { roles, scenes };
+        let set = Self {
+            roles,
+            scenes,
+            needs: Vec::new(),
+        };
         set.check_roles()?;
         Ok(set)
     }

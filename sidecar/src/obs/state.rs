@@ -15,7 +15,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
+use super::effects::Effects;
+use super::scenes::SceneSet;
 use super::ObsAction;
+use crate::cue::Act;
 
 /// What OBS should look like, kept across disconnections.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,7 +26,11 @@ pub struct Desired {
     pub latest_gift: Option<String>,
     pub celebration_caption: Option<String>,
     pub celebration_until: Option<Instant>,
+    /// When the running celebration began (it competes with trigger holds: the newest wins).
+    pub celebration_since: Option<Instant>,
     pub recording: bool,
+    /// What the streamer's triggers asked for.
+    pub effects: Effects,
 }
 
 impl Desired {
@@ -41,6 +48,8 @@ struct Inner {
     /// Bumped by every fold, so the task can tell whether anything changed since it looked.
     version: u64,
     stop_waiters: Vec<StopReply>,
+    /// New scene files (a reload), to ensure and check on the connection.
+    reload: Option<Box<SceneSet>>,
     /// Every handle is gone: the task should end.
     closed: bool,
 }
@@ -50,6 +59,7 @@ pub struct Snapshot {
     pub desired: Desired,
     pub version: u64,
     pub stop_waiters: Vec<StopReply>,
+    pub reload: Option<Box<SceneSet>>,
     pub closed: bool,
 }
 
@@ -84,10 +94,16 @@ impl Shared {
                     } else {
                         0.0
                     };
-                    let until = Instant::now() + Duration::from_secs_f64(secs);
+                    let now = Instant::now();
+                    let until = now + Duration::from_secs_f64(secs);
+                    if !d.celebrating(now) {
+                        d.celebration_since = Some(now);
+                    }
                     d.celebration_until = Some(d.celebration_until.map_or(until, |u| u.max(until)));
                     d.celebration_caption = Some(caption);
                 }
+                ObsAction::Act(act) => fold_act(&mut d.effects, act),
+                ObsAction::Reload(scenes) => inner.reload = Some(scenes),
                 ObsAction::StartRecording => d.recording = true,
                 ObsAction::StopRecording { reply } => {
                     d.recording = false;
@@ -113,6 +129,7 @@ impl Shared {
             desired: inner.desired.clone(),
             version: inner.version,
             stop_waiters: std::mem::take(&mut inner.stop_waiters),
+            reload: inner.reload.take(),
             closed: inner.closed,
         }
     }
@@ -120,6 +137,35 @@ impl Shared {
     /// Resolves once something was folded (or closed) since the last wake-up.
     pub async fn changed(&self) {
         self.wake.notified().await;
+    }
+}
+
+/// A trigger's act, into the effects state. Acts OBS has no part in are ignored.
+fn fold_act(fx: &mut Effects, act: Act) {
+    let now = Instant::now();
+    match act {
+        Act::HoldScene { scene, hold, secs } => fx.hold(hold, scene, secs, now),
+        Act::ReleaseScene { hold } => fx.release(hold, now),
+        Act::SwitchScene { scene } => fx.switch(scene),
+        Act::SourceVisible {
+            source,
+            scene,
+            visible,
+            secs,
+        } => fx.show(scene, source, visible, secs, now),
+        Act::SetText { source, text } => fx.text(source, text),
+        Act::RestartMedia { input } => fx.restart(input, now),
+        Act::Filter {
+            source,
+            filter,
+            enabled,
+        } => fx.filter(source, filter, enabled, now),
+        Act::InputSettings { input, settings } => fx.settings(input, settings),
+        Act::Expression(_)
+        | Act::Motion(_)
+        | Act::ShowExpression { .. }
+        | Act::LatestGiftText(_)
+        | Act::Celebrate { .. } => {}
     }
 }
 

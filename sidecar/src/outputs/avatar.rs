@@ -24,9 +24,15 @@ impl Output for AvatarOutput {
     }
 
     fn apply(&self, act: &Act) {
-        if let Act::Motion(name) = act {
-            self.hub
-                .send_command(&Command::Motion { name: name.clone() });
+        match act {
+            Act::Motion(name) => self
+                .hub
+                .send_command(&Command::Motion { name: name.clone() }),
+            Act::ShowExpression { name, secs } => self.hub.send_command(&Command::Expression {
+                name: name.clone(),
+                duration_ms: (secs.clamp(0.0, 3600.0) * 1000.0) as u32,
+            }),
+            _ => {}
         }
     }
 }

@@ -1,4 +1,4 @@
-//! OBS as an output: captions and the celebration scene, folded into the OBS controller's
+//! OBS as an output: captions, the celebration scene and the triggers' OBS acts, folded into the OBS controller's
 //! desired state (applied when OBS is reachable, never waited on).
 
 use super::Output;
@@ -29,7 +29,15 @@ impl Output for ObsOutput {
                 caption: caption.clone(),
                 secs: *secs,
             }),
-            Act::Expression(_) | Act::Motion(_) => {}
+            Act::HoldScene { .. }
+            | Act::ReleaseScene { .. }
+            | Act::SwitchScene { .. }
+            | Act::SourceVisible { .. }
+            | Act::SetText { .. }
+            | Act::RestartMedia { .. }
+            | Act::Filter { .. }
+            | Act::InputSettings { .. } => self.obs.send(ObsAction::Act(act.clone())),
+            Act::Expression(_) | Act::Motion(_) | Act::ShowExpression { .. } => {}
         }
     }
 }

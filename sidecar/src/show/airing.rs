@@ -44,8 +44,14 @@ impl Show {
         for outcome in outcomes {
             match outcome {
                 Outcome::Aired(airtime) => self.log_airtime(airtime),
-                Outcome::Heard { cue, at_ms } => self.heard(&cue, at_ms),
-                Outcome::NotHeard { cue, why } => self.not_heard(cue, why),
+                Outcome::Heard { cue, at_ms } => {
+                    self.trigger_line_ended(&cue);
+                    self.heard(&cue, at_ms)
+                }
+                Outcome::NotHeard { cue, why } => {
+                    self.trigger_line_ended(&cue);
+                    self.not_heard(cue, why)
+                }
             }
         }
     }

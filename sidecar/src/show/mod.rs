@@ -21,6 +21,7 @@
 mod airing;
 mod on_air;
 mod replying;
+mod triggering;
 mod unheard;
 
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::admission::{AdmittedGroup, Admitter, Intake};
@@ -50,6 +51,8 @@ use crate::speech::Voice;
 pub use crate::clock::now_ms;
 use on_air::{ClipResult, OnAir, VoiceClips};
 use replying::{next_reply, MemoryLookup};
+use triggering::TriggerState;
+pub use triggering::{minute_of_day, Reload};
 use unheard::UnheardGifts;
 
 /// Unthanked gifts left by an earlier run are fed to the timeline a page at a time, whenever
@@ -94,6 +97,9 @@ pub struct ShowSummary {
     pub fatal: Option<String>,
     /// The timeline's own counters (offers, starts, interruptions, drops by reason).
     pub scheduler: crate::scheduler::timeline::Stats,
+    /// Trigger firings: run, queued and let go by their groups, held by cooldowns.
+    pub triggers: crate::triggers::RunnerStats,
+    pub triggers_held: crate::triggers::Held,
 }
 
 pub struct Show {
@@ -118,6 +124,16 @@ pub struct Show {
     /// Lookups on the blocking pool now (bounded: see [`MAX_MEMORY_LOOKUPS`]).
     memory_lookups: usize,
     unheard: UnheardGifts,
+    /// The streamer's triggers and their running sequences.
+    trig: TriggerState,
+    /// The show's one safety screen (rebuilt parts, like the script on a reload, share it).
+    safety: Arc<crate::safety::SafetyScreen>,
+    obs: Option<ObsController>,
+    /// Rules edited on disk while the show runs.
+    reloads: Option<mpsc::Receiver<Reload>>,
+    /// OBS's stream output, for `stream` triggers, and its last known state.
+    streaming: Option<watch::Receiver<Option<bool>>>,
+    stream_live: Option<bool>,
     /// Next page of unthanked gifts from an earlier run (row to continue after), the last row
     /// of that run, and the page being read.
     resume_after: Option<i64>,
@@ -140,6 +156,7 @@ impl Show {
         obs: Option<ObsController>,
         voice: Arc<Voice>,
         safety: Arc<crate::safety::SafetyScreen>,
+        triggers: crate::triggers::TriggerSet,
     ) -> Self {
         let s = &config.scheduler;
         let rules = InterruptRules {
@@ -154,9 +171,22 @@ impl Show {
             ..ComboPolicy::default()
         };
         let mut outputs = Outputs::default().with(AvatarOutput::new(hub.clone()));
-        if let Some(obs) = obs {
-            outputs = outputs.with(ObsOutput::new(obs));
+        if let Some(obs) = &obs {
+            outputs = outputs.with(ObsOutput::new(obs.clone()));
         }
+        let (remembered_tx, remembered_rx) = mpsc::unbounded_channel();
+        let trig = TriggerState {
+            runner: crate::triggers::Runner::new(&triggers, safety.clone()),
+            triggers: crate::triggers::Triggers::new(
+                triggers,
+                config.scheduler.vip_level,
+                safety.clone(),
+                now_ms(),
+            ),
+            remembered_tx,
+            remembered_rx,
+            lookups: 0,
+        };
         let (synth_tx, synth_rx) = mpsc::unbounded_channel();
         let clips = VoiceClips {
             voice: voice.clone(),
@@ -169,7 +199,7 @@ impl Show {
                 &config.lines,
                 &config.scheduler,
                 &config.persona.name,
-                safety,
+                safety.clone(),
             ),
             combos: ComboAggregator::new(policy, config.tier_table()),
             on_air: OnAir::new(rules, hub, clips),
@@ -184,6 +214,12 @@ impl Show {
             memory_rx,
             memory_lookups: 0,
             unheard: UnheardGifts::default(),
+            trig,
+            safety,
+            streaming: obs.as_ref().map(|o| o.streaming()),
+            stream_live: None,
+            obs,
+            reloads: None,
             resume_after: Some(0),
             resume_until: 0,
             resume_job: None,
@@ -193,6 +229,12 @@ impl Show {
             rng: StdRng::from_os_rng(),
             summary: ShowSummary::default(),
         }
+    }
+
+    /// Applies rules edited on disk while the show runs (see [`crate::reload`]).
+    pub fn with_reloads(mut self, reloads: mpsc::Receiver<Reload>) -> Self {
+        self.reloads = Some(reloads);
+        self
     }
 
     /// Runs the show until `events` closes and `ending` says so (or forever), or until the
@@ -219,6 +261,7 @@ impl Show {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let trigger_due = self.trig.runner.next_due_ms();
             tokio::select! {
                 intake = intake.recv(), if source_open => match intake {
                     Some(Intake::Admitted(group)) => self.on_admitted(group).await,
@@ -235,6 +278,11 @@ impl Show {
                 Some((line_id, result)) = self.synth_rx.recv() => self.on_clip(line_id, result),
                 Some(lookup) = self.memory_rx.recv() => self.on_memory(lookup),
                 Some((reply, update)) = next_reply(&mut self.reply_rx) => self.on_reply(reply, update),
+                Some(remembered) = self.trig.remembered_rx.recv() => self.on_remembered(remembered),
+                Some(reload) = next(&mut self.reloads) => self.on_reload(reload),
+                Some(live) = stream_change(&mut self.streaming, &mut self.stream_live) => self.trigger_on_stream(live),
+                // A trigger's next step, on time (not at the next tick).
+                _ = sleep_until_ms(trigger_due) => self.run_triggers(),
                 _ = tick.tick() => self.on_tick(source_open),
             }
             self.pump();
@@ -244,6 +292,8 @@ impl Show {
             }
         }
         self.summary.scheduler = self.on_air.stats();
+        self.summary.triggers = self.trig.runner.stats();
+        self.summary.triggers_held = self.trig.triggers.held();
         let counts = self.on_air.counts();
         self.summary.lines_interrupted = counts.interrupted;
         self.summary.lines_dropped = counts.dropped;
@@ -267,6 +317,7 @@ impl Show {
             && self.unheard.is_empty()
             && self.resume_after.is_none()
             && self.replies.as_ref().is_none_or(|r| r.in_flight() == 0)
+            && self.trig.runner.in_flight() == 0
     }
 
     /// Runs `f` on the ledger's thread and waits for it, logging a failure. Only at the start
@@ -384,6 +435,7 @@ impl Show {
             }
             return;
         }
+        self.trigger_on_event(&event);
         let Some(cue) = self.script.react(&event, now, &mut self.rng) else {
             return;
         };
@@ -401,6 +453,7 @@ impl Show {
         let cue = self.rewards.thank(&batch, &mut self.rng);
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
         self.offer(cue);
+        self.trigger_on_gift(&batch);
     }
 
     /// Puts a cue on the timeline; the effects due as soon as it exists happen now, whatever
@@ -427,12 +480,55 @@ impl Show {
                 .submit("viewer memory", move |l| l.flush_viewers(now, false));
         }
         self.watchdog();
+        self.trigger_on_tick();
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
         if source_open && self.on_air.due_for_idle_line(idle_for) {
             if let Some(cue) = self.script.idle_line(&mut self.rng) {
                 self.offer(cue);
             }
         }
+    }
+}
+
+async fn next<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The stream state when it changes from a known state (the first report, at the first
+/// connection, is not a change: a show started while live did not see the stream start).
+/// Never, without OBS or once its task is gone.
+async fn stream_change(
+    rx: &mut Option<watch::Receiver<Option<bool>>>,
+    last: &mut Option<bool>,
+) -> Option<bool> {
+    loop {
+        let Some(watch) = rx else {
+            return std::future::pending().await;
+        };
+        if watch.changed().await.is_err() {
+            *rx = None;
+            continue;
+        }
+        let Some(now) = *watch.borrow_and_update() else {
+            continue;
+        };
+        if last.replace(now).is_some_and(|was| was != now) {
+            return Some(now);
+        }
+    }
+}
+
+/// Sleeps until the process-clock time `due` (forever for `None`).
+async fn sleep_until_ms(due: Option<u64>) {
+    match due {
+        Some(due) => {
+            let wait = due.saturating_sub(now_ms());
+            tokio::time::sleep(Duration::from_millis(wait)).await
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -73,6 +73,7 @@ impl ComboAggregator {
             id: String::new(),
             name: "朋友".into(),
             level: 0,
+            fan_level: 0,
         });
         let key = (
             event.platform.clone(),
@@ -144,6 +145,7 @@ mod tests {
                 id: user.into(),
                 name: user.into(),
                 level: 0,
+                fan_level: 0,
             }),
             kind: EventKind::Gift(Gift {
                 gift_id: id.into(),

@@ -184,6 +184,7 @@ mod tests {
                     id: "u".into(),
                     name: "小明".into(),
                     level: 1,
+                    fan_level: 0,
                 }),
                 kind: EventKind::Gift(Gift {
                     gift_id: "g".into(),

@@ -108,6 +108,16 @@ struct User {
     level: Option<i64>,
     #[serde(default)]
     pay_level: Option<i64>,
+    #[serde(default)]
+    fans_club: Option<FansClub>,
+}
+
+/// The viewer's fan club with this room (`Level` 0: not a member).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FansClub {
+    #[serde(default)]
+    level: Option<i64>,
 }
 
 /// Parses one WebSocket text message.
@@ -217,10 +227,15 @@ fn viewer(user: User) -> Result<Viewer, Rejected> {
         .flatten()
         .find(|l| *l > 0)
         .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX));
+    let fan_level = user
+        .fans_club
+        .and_then(|club| club.level)
+        .map_or(0, |l| u32::try_from(l.max(0)).unwrap_or(u32::MAX));
     Ok(Viewer {
         name: user.nickname.unwrap_or_default(),
         id,
         level,
+        fan_level,
     })
 }
 

@@ -154,7 +154,8 @@ impl CommandDecoder {
 }
 
 /// `DANMU_MSG`: `info[0]` metadata (`[4]` send time ms, `[15].extra` JSON string with
-/// `id_str`), `info[1]` text, `info[2]` `[uid, name, …]`, `info[4]` `[user level, …]`.
+/// `id_str`), `info[1]` text, `info[2]` `[uid, name, …]`, `info[3]` the fan medal
+/// `[level, name, …]` (empty without one), `info[4]` `[user level, …]`.
 fn danmaku(doc: &Value) -> Result<LiveEvent, CommandError> {
     const CMD: &str = "DANMU_MSG";
     let info = need(doc["info"].as_array(), CMD, "info")?;
@@ -166,6 +167,10 @@ fn danmaku(doc: &Value) -> Result<LiveEvent, CommandError> {
     let level = info
         .get(4)
         .and_then(|rank| number(&rank[0]))
+        .map_or(0, clamp_u32);
+    let fan_level = info
+        .get(3)
+        .and_then(|medal| number(&medal[0]))
         .map_or(0, clamp_u32);
     let msg_id = match danmaku_id(&meta[15]["extra"]) {
         Some(id) => id,
@@ -180,7 +185,7 @@ fn danmaku(doc: &Value) -> Result<LiveEvent, CommandError> {
     Ok(LiveEvent {
         platform: PLATFORM.to_string(),
         msg_id,
-        user: viewer(uid, name, level),
+        user: viewer(uid, name, level).map(|v| Viewer { fan_level, ..v }),
         kind: EventKind::Comment {
             text: text.to_string(),
         },
@@ -403,6 +408,7 @@ fn viewer(uid: Option<u64>, name: Option<&str>, level: u32) -> Option<Viewer> {
         id: uid.unwrap_or(0).to_string(),
         name: name.unwrap_or_default().to_string(),
         level,
+        fan_level: 0,
     })
 }
 

@@ -328,10 +328,15 @@ fn viewer(user: proto::User) -> Viewer {
     let level = user
         .pay_grade
         .map_or(0, |g| u32::try_from(g.level.max(0)).unwrap_or(u32::MAX));
+    let fan_level = user
+        .fans_club
+        .and_then(|club| club.data)
+        .map_or(0, |d| u32::try_from(d.level.max(0)).unwrap_or(u32::MAX));
     Viewer {
         id,
         name: user.nick_name,
         level,
+        fan_level,
     }
 }
 

@@ -171,6 +171,7 @@ pub fn map_item(
         id: common.sec_openid.clone(),
         name: common.nickname.clone(),
         level: 0,
+        fan_level: 0,
     });
     Ok(Mapped {
         event: Some(LiveEvent {
@@ -260,7 +261,8 @@ mod tests {
             Some(Viewer {
                 id: "oid_1".into(),
                 name: "小明".into(),
-                level: 0
+                level: 0,
+                fan_level: 0,
             })
         );
         let g = gift_of(&mapped);

@@ -15,6 +15,7 @@ fn combo_gift(msg: &str, key: &str, total: u64, end: bool) -> LiveEvent {
             id: "u1".into(),
             name: "小明".into(),
             level: 0,
+            fan_level: 0,
         }),
         kind: EventKind::Gift(Gift {
             gift_id: "463".into(),
@@ -142,6 +143,7 @@ fn comment(msg: &str, user: &str) -> LiveEvent {
             id: user.into(),
             name: format!("观众{user}"),
             level: 0,
+            fan_level: 0,
         }),
         kind: EventKind::Comment { text: "hi".into() },
     }

@@ -43,7 +43,8 @@ fn chat_becomes_a_comment_with_the_viewer_and_pay_level() {
         Some(Viewer {
             id: "98765432109".into(),
             name: "小明".into(),
-            level: 12
+            level: 12,
+            fan_level: 0,
         })
     );
     assert_eq!(

@@ -64,7 +64,8 @@ fn danmaku_uses_id_str_from_the_extra_json_string() {
         Some(Viewer {
             id: "12345".into(),
             name: "小明".into(),
-            level: 23
+            level: 23,
+            fan_level: 0,
         })
     );
 }

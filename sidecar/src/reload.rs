@@ -1,0 +1,86 @@
+//! Rules edited while the show runs: the config file's `[lines]` and the scene files (scenes
+//! and triggers) are watched and, when one changes, read and checked again.
+//!
+//! A good edit is handed to the show, which applies it at the next event without dropping
+//! anything queued ([`crate::show::Reload`]). A broken one is reported with its file and line
+//! and the show keeps the rules it has; the next save is tried again.
+//!
+//! The files are polled (size and modification time, every second) rather than watched with
+//! OS notifications: editors save by rename, Windows network drives and synced folders do not
+//! always notify, and a second of delay is nothing next to a show that runs all night.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::scene_dir::SceneDir;
+use crate::show::Reload;
+
+/// How often the files are looked at.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+type Stamp = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn stamp(config: &Path, scenes_dir: &Path) -> Stamp {
+    std::iter::once(config.to_path_buf())
+        .chain(SceneDir::files(scenes_dir))
+        .map(|path| {
+            let meta = std::fs::metadata(&path)
+                .ok()
+                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+            (path, meta)
+        })
+        .collect()
+}
+
+/// Reads the rules again.
+pub fn load(config_path: &Path) -> Result<Reload, String> {
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let scene_dir = SceneDir::load(&config.obs.scenes_dir).map_err(|e| e.to_string())?;
+    Ok(Reload {
+        from: std::iter::once(config_path.to_path_buf())
+            .chain(SceneDir::files(&config.obs.scenes_dir))
+            .collect(),
+        lines: config.lines,
+        scene_dir,
+    })
+}
+
+/// Watches `config_path` and the scene files in `scenes_dir` (the directory the running show
+/// uses); each good edit comes out of the returned channel.
+pub fn spawn(
+    config_path: PathBuf,
+    scenes_dir: PathBuf,
+    period: Duration,
+) -> mpsc::Receiver<Reload> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut seen = stamp(&config_path, &scenes_dir);
+        loop {
+            tokio::time::sleep(period).await;
+            if tx.is_closed() {
+                return;
+            }
+            let now = stamp(&config_path, &scenes_dir);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let path = config_path.clone();
+            match tokio::task::spawn_blocking(move || load(&path)).await {
+                Ok(Ok(reload)) => {
+                    if tx.send(reload).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(why)) => tracing::error!(
+                    "an edited rule file cannot be used; the show keeps the rules it has until it is fixed:\n{why}"
+                ),
+                Err(e) => tracing::error!(error = %e, "reading the edited rules failed"),
+            }
+        }
+    });
+    rx
+}
