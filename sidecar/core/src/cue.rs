@@ -24,6 +24,14 @@ pub enum CueKind {
     Idle,
     /// Operator or system announcement.
     Notice,
+    /// A line of the seller's rundown (a segment of `product`'s time, or filler while it is on).
+    Rundown {
+        product: String,
+    },
+    /// An answer to a viewer's question about `product` (price, size, how to buy, stock…).
+    ProductAnswer {
+        product: String,
+    },
 }
 
 impl CueKind {
@@ -37,6 +45,8 @@ impl CueKind {
             CueKind::Welcome => "welcome",
             CueKind::Idle => "idle",
             CueKind::Notice => "notice",
+            CueKind::Rundown { .. } => "rundown",
+            CueKind::ProductAnswer { .. } => "product_answer",
         }
     }
 }
