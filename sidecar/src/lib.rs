@@ -17,7 +17,8 @@
 //!   from it), and [`obs`] switches scenes and updates text through obs-websocket.
 //!
 //! This crate holds what needs all of them: [`show`] (the loop that wires them together),
-//! [`admission`] (sources → ledger), [`replies`], the [`link`] server, the [`obs`] controller
+//! [`admission`] (sources → ledger), [`replies`], the seller's script library on disk
+//! ([`rundown_library`]) and its LLM-written drafts ([`rundown_drafts`]), the [`link`] server, the [`obs`] controller
 //! and [`config`], which assembles every module's own config section.
 //!
 //! The pipeline crates are re-exported under the module names they had before the split, so
@@ -29,10 +30,12 @@ pub mod link;
 pub mod obs;
 pub mod outputs;
 pub mod replies;
+pub mod rundown_drafts;
+pub mod rundown_library;
 pub mod show;
 
 pub use aivs_core::{
-    clock, cue, event, recent_ids, rewards, safety, scheduler, script, template, tiers,
+    clock, cue, event, recent_ids, rewards, rundown, safety, scheduler, script, template, tiers,
 };
 pub use aivs_ingest as source;
 pub use aivs_ledger as ledger;

@@ -15,12 +15,14 @@
 //!
 //! Modules: [`on_air`] (the unit that owns the timeline, clips, utterances and the watchdog,
 //! and says how each line ended), [`airing`] (what the show does about it), [`replying`]
-//! (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were not heard are
+//! (LLM replies with the viewer's memory), [`rundown`] (the seller's rundown: its lines and
+//! product answers) and [`unheard`] (gift lines that were not heard are
 //! tried again, then thanked in text).
 
 mod airing;
 mod on_air;
 mod replying;
+mod rundown;
 mod unheard;
 
 use std::sync::Arc;
@@ -108,6 +110,8 @@ pub struct Show {
     rewards: RewardEngine,
     script: Script,
     combos: ComboAggregator,
+    /// The seller's rundown (None: `[rundown]` off).
+    rundown: Option<crate::rundown::Rundown>,
     /// The timeline, clips, utterances and watchdog.
     on_air: OnAir,
     /// Clips made by the voice for the on-air unit.
@@ -172,6 +176,7 @@ impl Show {
                 safety,
             ),
             combos: ComboAggregator::new(policy, config.tier_table()),
+            rundown: None,
             on_air: OnAir::new(rules, hub, clips),
             config,
             ledger,
@@ -376,6 +381,9 @@ impl Show {
 
     fn on_event(&mut self, event: LiveEvent) {
         let now = now_ms();
+        if self.ask_rundown(&event, now) {
+            return;
+        }
         if let EventKind::Gift(_) = &event.kind {
             self.summary.gifts_recorded += 1;
             let ready = self.combos.push(&event, now);
@@ -427,6 +435,9 @@ impl Show {
                 .submit("viewer memory", move |l| l.flush_viewers(now, false));
         }
         self.watchdog();
+        if source_open {
+            self.offer_rundown_line(now_ms());
+        }
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
         if source_open && self.on_air.due_for_idle_line(idle_for) {
             if let Some(cue) = self.script.idle_line(&mut self.rng) {
