@@ -19,6 +19,7 @@ use aivs_core::tiers::{Tier, TierTable};
 pub use crate::link::LinkConfig;
 pub use crate::obs::ObsConfig;
 pub use aivs_core::rewards::{GiftsConfig, TierLines};
+pub use aivs_core::rundown::{RundownConfig, RundownMode};
 pub use aivs_core::scheduler::SchedulerConfig;
 pub use aivs_core::script::{LinesConfig, ReplyRule};
 pub use aivs_core::template::PLACEHOLDERS;
@@ -47,6 +48,8 @@ pub struct Config {
     pub persona: PersonaConfig,
     pub gifts: GiftsConfig,
     pub lines: LinesConfig,
+    /// The seller's rundown: products and their 话术 from `rundown.dir` (off by default).
+    pub rundown: RundownConfig,
     /// LLM replies to comments (off by default: templates answer).
     pub llm: aivs_llm::LlmConfig,
     /// ONNX Runtime (Silero VAD, Piper voices).
@@ -160,6 +163,9 @@ impl Config {
                 "must be 1..=4".into(),
             ));
         }
+        self.rundown
+            .validate()
+            .map_err(|(key, message)| (key, None, message))?;
         sources::check(&self.source)?;
         self.obs
             .validate()
@@ -380,6 +386,24 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rundown_keys_are_read_and_checked() {
+        let config = parse("[rundown]\nenabled = true\nmode = \"activity\"\n").unwrap();
+        assert!(config.rundown.enabled);
+        assert_eq!(config.rundown.mode, RundownMode::Activity);
+        let err = parse("[rundown]\n\nmode = \"random\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rundown.mode") && err.contains(":3:"), "{err}");
+        let err = parse("[rundown]\nurge_from = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rundown.urge_from") && err.contains(":2:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,10 +17,11 @@
 //!   from it), and [`obs`] switches scenes and updates text through obs-websocket.
 //!
 //! This crate holds what needs all of them: [`show`] (the loop that wires them together),
-//! [`admission`] (sources → ledger), [`replies`], the [`link`] server, the [`obs`] controller
-//! [`config`], which assembles every module's own config section, [`scene_dir`] (scenes and
-//! triggers read together), [`reload`] (rules edited while the show runs) and [`simulate`]
-//! (a recorded room through the rules, with no OBS and no audio).
+//! [`admission`] (sources → ledger), [`replies`], the seller's script library on disk
+//! ([`rundown_library`]) and its LLM-written drafts ([`rundown_drafts`]), the [`link`] server,
+//! the [`obs`] controller, [`config`], which assembles every module's own config section,
+//! [`scene_dir`] (scenes and triggers read together), [`reload`] (rules edited while the show
+//! runs) and [`simulate`] (a recorded room through the rules, with no OBS and no audio).
 //!
 //! The pipeline crates are re-exported under the module names they had before the split, so
 //! the binary, the benches and the end-to-end tests read one namespace.
@@ -32,12 +33,15 @@ pub mod obs;
 pub mod outputs;
 pub mod reload;
 pub mod replies;
+pub mod rundown_drafts;
+pub mod rundown_library;
 pub mod scene_dir;
 pub mod show;
 pub mod simulate;
 
 pub use aivs_core::{
-    clock, cue, event, recent_ids, rewards, safety, scheduler, script, template, tiers, triggers,
+    clock, cue, event, recent_ids, rewards, rundown, safety, scheduler, script, template, tiers,
+    triggers,
 };
 pub use aivs_ingest as source;
 pub use aivs_ledger as ledger;

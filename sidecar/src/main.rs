@@ -6,6 +6,7 @@
 //! sidecar replay FILE [--fast | --speed X] [run options…]
 //! sidecar check-config [--config FILE]
 //! sidecar simulate ROOM.jsonl [--config FILE]
+//! sidecar rundown draft [--config FILE] [--per-segment N]
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,6 +65,23 @@ enum Cmd {
         room: PathBuf,
         #[arg(long, default_value = "config/default.toml")]
         config: PathBuf,
+    },
+    /// The seller's rundown (`[rundown]`, script files in `rundown.dir`).
+    #[command(subcommand)]
+    Rundown(RundownCmd),
+}
+
+#[derive(Subcommand)]
+enum RundownCmd {
+    /// Ask the configured LLM (`[llm]`) for new variants of every product's lines and append
+    /// them to each script file's `<file>.drafts.toml`, unreviewed: set `reviewed = true` on
+    /// the ones to use.
+    Draft {
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+        /// Variants asked for each product and segment.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+        per_segment: u16,
     },
 }
 
@@ -152,6 +170,22 @@ async fn run_cli() -> anyhow::Result<()> {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             let scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
+            // The script library is checked whenever it is there, so it can be prepared
+            // before the rundown is switched on.
+            if cfg.rundown.enabled || cfg.rundown.dir.is_dir() {
+                let (library, files) = sidecar::rundown_library::load_dir(&cfg.rundown.dir)?;
+                for file in files {
+                    println!(
+                        "{}: {} products, {} reviewed drafts, {} waiting for review",
+                        file.path.display(),
+                        file.products,
+                        file.drafts.used,
+                        file.drafts.waiting
+                    );
+                }
+                let state = if cfg.rundown.enabled { "on" } else { "off" };
+                println!("rundown ({state}): {} products", library.products().len());
+            }
             println!(
                 "{}: OK ({} scenes, {} triggers in {})",
                 config.display(),
@@ -162,6 +196,10 @@ async fn run_cli() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Simulate { room, config } => simulate(&room, &config),
+        Cmd::Rundown(RundownCmd::Draft {
+            config,
+            per_segment,
+        }) => draft_rundown(&config, per_segment.into()).await,
         Cmd::Run(args) => run(args).await,
         Cmd::Record(args) => record(args).await,
         Cmd::Replay {
@@ -340,6 +378,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         Ending::Never
     };
+    let rundown = if config.rundown.enabled {
+        let (library, files) = sidecar::rundown_library::load_dir(&config.rundown.dir)?;
+        tracing::info!(files = files.len(), products = library.products().len(), mode = ?config.rundown.mode, "rundown on");
+        Some(sidecar::rundown::Rundown::new(
+            library,
+            &config.rundown,
+            &config.scheduler,
+            &config.persona.name,
+            safety.clone(),
+        ))
+    } else {
+        None
+    };
     let reloads = sidecar::reload::spawn(
         args.config.clone(),
         config.obs.scenes_dir.clone(),
@@ -349,6 +400,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         Show::new(config, ledger, hub, obs.clone(), voice, safety, triggers).with_reloads(reloads);
     if let Some(writer) = llm {
         show = show.with_llm(writer);
+    }
+    if let Some(rundown) = rundown {
+        show = show.with_rundown(rundown);
     }
     let summary = tokio::select! {
         summary = show.run(event_rx, link_rx, ending) => summary,
@@ -393,6 +447,31 @@ fn simulate(room: &std::path::Path, config_path: &std::path::Path) -> anyhow::Re
     }
     print!("{out}");
     result.map(|_| ())
+}
+
+/// `sidecar rundown draft`: LLM-written variants into each script file's drafts file.
+async fn draft_rundown(config: &std::path::Path, per_segment: usize) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let mut llm = config.llm.clone();
+    llm.persona = config.persona.clone();
+    let client = sidecar::rundown_drafts::drafting_client(&llm).context("setting up the LLM")?;
+    let safety = sidecar::llm::safety::show_screen(&llm);
+    let dir = &config.rundown.dir;
+    let reports = sidecar::rundown_drafts::draft_dir(dir, &client, &safety, per_segment).await?;
+    anyhow::ensure!(!reports.is_empty(), "no script files in {}", dir.display());
+    for report in &reports {
+        println!(
+            "{}: {} drafts written (reviewed = false), {} lines dropped, {} requests failed",
+            report.drafts_file.display(),
+            report.written,
+            report.dropped,
+            report.failed_requests
+        );
+    }
+    let failed: usize = reports.iter().map(|r| r.failed_requests).sum();
+    let written: usize = reports.iter().map(|r| r.written).sum();
+    anyhow::ensure!(written > 0 || failed == 0, "every draft request failed");
+    Ok(())
 }
 
 /// Puts every variant of the gift thank-you lines in the audio cache, in the background: the

@@ -30,6 +30,14 @@ pub enum CueKind {
         trigger: String,
         firing: u64,
     },
+    /// A line of the seller's rundown (a segment of `product`'s time, or filler while it is on).
+    Rundown {
+        product: String,
+    },
+    /// An answer to a viewer's question about `product` (price, size, how to buy, stock…).
+    ProductAnswer {
+        product: String,
+    },
 }
 
 impl CueKind {
@@ -44,6 +52,8 @@ impl CueKind {
             CueKind::Idle => "idle",
             CueKind::Notice => "notice",
             CueKind::Triggered { .. } => "trigger",
+            CueKind::Rundown { .. } => "rundown",
+            CueKind::ProductAnswer { .. } => "product_answer",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! * [`recent_ids`]: a bounded memory of recently seen message ids;
 //! * [`tiers`]: gift value → reward tier (seed 002);
 //! * [`rewards`]: combo folding and the thank-you [`cue::Cue`] for each gift batch;
+//! * [`rundown`]: the seller's rundown: products, segments and product questions (seed 000);
 //! * [`script`]: unpaid interaction (comments, follows, shares, welcomes, idle) → cues;
 //! * [`template`]: variant templates (`{谢谢|感谢}{user}`) and their placeholders;
 //! * [`cue`]: what to say and how ([`cue::Prosody`]), with its priority;
@@ -24,6 +25,7 @@ pub mod cue;
 pub mod event;
 pub mod recent_ids;
 pub mod rewards;
+pub mod rundown;
 pub mod safety;
 pub mod scheduler;
 pub mod script;

@@ -11,7 +11,7 @@
 //! state, so nothing the audience should see is lost and nothing stale (a celebration that
 //! already ended) is replayed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,8 @@ use super::apply_effects::{apply_effects, AppliedEffects};
 use super::ensure::ensure;
 use super::needs;
 use super::program::Program;
-use super::request::{Obs, RequestError};
+use super::recording::Recording;
+use super::request::{Obs, Refusals, RequestError};
 use super::scenes::SceneSet;
 use super::state::{Desired, Shared};
 use super::ObsConfig;
@@ -32,9 +33,6 @@ use super::ObsConfig;
 /// `events` feature); plus the request timeout, it bounds how long a frozen one does. The
 /// check (GetStreamStatus, which also feeds `stream` triggers) is a few hundred bytes each way.
 const HEALTH_PERIOD: Duration = Duration::from_secs(1);
-/// obs-websocket 5.1 accepts StartRecord before OBS tries to open the file; whether OBS really
-/// records (writable path, working encoder) shows in the record status shortly after.
-const RECORD_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub enum ObsAction {
@@ -243,48 +241,10 @@ struct Applied {
     program: Program,
     /// The triggers' other effects.
     fx: AppliedEffects,
-    /// Recording was asked for on this connection.
-    record_requested: bool,
-    /// OBS would not record: not asked again before the next connection.
-    record_refused: bool,
-    /// When to check that the recording asked for really started.
-    record_check_at: Option<Instant>,
+    /// Recording: asked for, refused, to be checked.
+    rec: Recording,
     /// Steps whose refusal was already logged on this connection.
-    reported: BTreeSet<&'static str>,
-}
-
-impl Applied {
-    /// A refusal is logged (once per step and connection) and the step skipped: OBS is there,
-    /// the rest still applies. A lost connection propagates.
-    fn settle<T>(
-        &mut self,
-        step: &'static str,
-        result: Result<T, RequestError>,
-    ) -> Result<Option<T>, RequestError> {
-        match result {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.connection_lost() => Err(e),
-            Err(e) => {
-                if self.reported.insert(step) {
-                    tracing::warn!(step, error = %e, "OBS refused; the show goes on without it");
-                } else {
-                    tracing::debug!(step, error = %e, "OBS refused again");
-                }
-                Ok(None)
-            }
-        }
-    }
-
-    fn recording_refused(&mut self, reason: &str) {
-        self.record_refused = true;
-        self.record_check_at = None;
-        tracing::error!(
-            %reason,
-            "OBS refused to record: check that OBS → Settings → Output → Recording Path exists \
-             and is writable and that the recording encoder works (OBS's log says which). The \
-             show goes on without a recording; recording is asked for again when OBS reconnects."
-        );
-    }
+    refusals: Refusals,
 }
 
 enum Served {
@@ -330,7 +290,7 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
             reapply = false;
         }
         if !snapshot.stop_waiters.is_empty() {
-            let stopped = stop_recording(obs, &mut applied).await;
+            let stopped = applied.rec.stop(obs, &mut applied.refusals).await;
             let path = stopped.as_ref().ok().cloned().flatten();
             for waiter in snapshot.stop_waiters {
                 let _ = waiter.send(path.clone());
@@ -348,7 +308,7 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
         .into_iter()
         .flatten()
         .min();
-        let record_check = applied.record_check_at;
+        let record_check = applied.rec.check_at;
         let far = Instant::now() + HEALTH_PERIOD;
         tokio::select! {
             _ = shared.changed() => {}
@@ -356,7 +316,7 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
                 reapply = true;
             }
             _ = tokio::time::sleep_until(record_check.unwrap_or(far)), if record_check.is_some() => {
-                if let Err(e) = check_recording(obs, &snapshot.desired, &mut applied).await {
+                if let Err(e) = applied.rec.check(obs, &snapshot.desired, &mut applied.refusals).await {
                     return Served::Lost(e.to_string());
                 }
             }
@@ -391,17 +351,18 @@ async fn apply(
     if let Some(text) = &desired.latest_gift {
         if applied.gift_text.as_ref() != Some(text) {
             let sent = set_text(obs, &roles.latest_gift_text, text).await;
-            applied.settle("latest-gift text", sent)?;
+            applied.refusals.settle("latest-gift text", sent)?;
             applied.gift_text = Some(text.clone());
         }
     }
     let current = obs
         .call("GetCurrentProgramScene", c.scenes().current_program_scene())
         .await;
-    if let Some(mut current) = applied.settle("GetCurrentProgramScene", current)? {
+    if let Some(mut current) = applied.refusals.settle("GetCurrentProgramScene", current)? {
         if std::mem::take(go_to_main) && current != roles.main {
             let switched = switch_scene(obs, &roles.main).await;
             if applied
+                .refusals
                 .settle("switch to the main scene", switched)?
                 .is_some()
             {
@@ -415,71 +376,21 @@ async fn apply(
             {
                 if applied.caption.as_ref() != Some(caption) {
                     let sent = set_text(obs, source, caption).await;
-                    applied.settle("celebration caption", sent)?;
+                    applied.refusals.settle("celebration caption", sent)?;
                     applied.caption = Some(caption.clone());
                 }
             }
         }
         for (scene, step) in applied.program.decide(roles, desired, &current) {
             let switched = switch_scene(obs, &scene).await;
-            applied.settle(step, switched)?;
+            applied.refusals.settle(step, switched)?;
         }
     }
     apply_effects(obs, &desired.effects, &mut applied.fx).await?;
-    if desired.recording && !applied.record_requested && !applied.record_refused {
-        applied.record_requested = true;
-        let status = obs.call("GetRecordStatus", c.recording().status()).await;
-        let active = applied
-            .settle("GetRecordStatus", status)?
-            .is_some_and(|s| s.active);
-        if !active {
-            match obs.call("StartRecord", c.recording().start()).await {
-                Ok(()) => applied.record_check_at = Some(Instant::now() + RECORD_CHECK),
-                Err(e) if e.connection_lost() => return Err(e),
-                Err(e) => applied.recording_refused(&e.to_string()),
-            }
-        }
+    if desired.recording {
+        applied.rec.start(obs, &mut applied.refusals).await?;
     }
     Ok(())
-}
-
-/// After StartRecord: did OBS really start?
-async fn check_recording(
-    obs: &Obs,
-    desired: &Desired,
-    applied: &mut Applied,
-) -> Result<(), RequestError> {
-    applied.record_check_at = None;
-    if !desired.recording {
-        return Ok(());
-    }
-    let status = obs
-        .call("GetRecordStatus", obs.client().recording().status())
-        .await;
-    match applied.settle("GetRecordStatus", status)? {
-        Some(s) if s.active => tracing::info!("recording started"),
-        Some(_) => applied.recording_refused(&format!(
-            "the recording is not running {RECORD_CHECK:?} after StartRecord"
-        )),
-        None => {}
-    }
-    Ok(())
-}
-
-/// Stops the recording if one runs; the path OBS wrote.
-async fn stop_recording(obs: &Obs, applied: &mut Applied) -> Result<Option<String>, RequestError> {
-    applied.record_requested = false;
-    applied.record_check_at = None;
-    let c = obs.client();
-    let status = obs.call("GetRecordStatus", c.recording().status()).await;
-    if !applied
-        .settle("GetRecordStatus", status)?
-        .is_some_and(|s| s.active)
-    {
-        return Ok(None);
-    }
-    let stopped = obs.call("StopRecord", c.recording().stop()).await;
-    applied.settle("StopRecord", stopped)
 }
 
 async fn switch_scene(obs: &Obs, scene: &str) -> Result<(), RequestError> {

@@ -18,6 +18,7 @@ mod effects;
 pub mod ensure;
 pub mod needs;
 mod program;
+mod recording;
 pub mod request;
 pub mod scenes;
 mod state;

@@ -64,6 +64,35 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The requests OBS refused on one connection, each logged once.
+#[derive(Default)]
+pub struct Refusals {
+    reported: std::collections::BTreeSet<&'static str>,
+}
+
+impl Refusals {
+    /// A refusal is logged (once per step and connection) and the step skipped: OBS is there,
+    /// the rest still applies. A lost connection propagates.
+    pub fn settle<T>(
+        &mut self,
+        step: &'static str,
+        result: Result<T, RequestError>,
+    ) -> Result<Option<T>, RequestError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.connection_lost() => Err(e),
+            Err(e) => {
+                if self.reported.insert(step) {
+                    tracing::warn!(step, error = %e, "OBS refused; the show goes on without it");
+                } else {
+                    tracing::debug!(step, error = %e, "OBS refused again");
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// A connected obs-websocket client whose every request has a deadline.
 pub struct Obs {
     client: obws::Client,

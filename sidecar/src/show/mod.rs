@@ -15,12 +15,15 @@
 //!
 //! Modules: [`on_air`] (the unit that owns the timeline, clips, utterances and the watchdog,
 //! and says how each line ended), [`airing`] (what the show does about it), [`replying`]
-//! (LLM replies with the viewer's memory) and [`unheard`] (gift lines that were not heard are
+//! (LLM replies with the viewer's memory), [`rundown`] (the seller's rundown: its lines and
+//! product answers) and [`unheard`] (gift lines that were not heard are
 //! tried again, then thanked in text).
 
 mod airing;
 mod on_air;
 mod replying;
+mod resume;
+mod rundown;
 mod triggering;
 mod unheard;
 
@@ -114,6 +117,8 @@ pub struct Show {
     rewards: RewardEngine,
     script: Script,
     combos: ComboAggregator,
+    /// The seller's rundown (None: `[rundown]` off).
+    rundown: Option<crate::rundown::Rundown>,
     /// The timeline, clips, utterances and watchdog.
     on_air: OnAir,
     /// Clips made by the voice for the on-air unit.
@@ -202,6 +207,7 @@ impl Show {
                 safety.clone(),
             ),
             combos: ComboAggregator::new(policy, config.tier_table()),
+            rundown: None,
             on_air: OnAir::new(rules, hub, clips),
             config,
             ledger,
@@ -344,77 +350,6 @@ impl Show {
         }
     }
 
-    /// Gifts recorded by an earlier run but never thanked on air are thanked first: the first
-    /// page at start, the next ones a page at a time (see [`RESUME_PAGE`]) from `on_tick`, so
-    /// a backlog of thousands never sits in memory at once.
-    async fn resume_first_page(&mut self) {
-        let until = self.resume_until;
-        match self
-            .with_ledger(move |l| l.unthanked_page(0, until, RESUME_PAGE))
-            .await
-        {
-            Some(page) => self.resume_page(page, true),
-            None => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
-        }
-    }
-
-    /// The next page, read off the show's task; a failed read (the ledger locked) is tried
-    /// again a second later, never given up.
-    fn resume_more(&mut self) {
-        let Some(after) = self.resume_after else {
-            return;
-        };
-        if let Some(job) = &mut self.resume_job {
-            use futures_util::FutureExt;
-            let Some(done) = job.now_or_never() else {
-                return; // still reading
-            };
-            self.resume_job = None;
-            match done {
-                Ok(Ok(page)) => self.resume_page(page, false),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "unthanked gifts of the last run not read; retrying");
-                    self.resume_retry_at = Instant::now() + Duration::from_secs(1);
-                }
-                Err(_) => self.resume_retry_at = Instant::now() + Duration::from_secs(1),
-            }
-            return;
-        }
-        if self.on_air.queued_paid() >= RESUME_PAGE || Instant::now() < self.resume_retry_at {
-            return;
-        }
-        let until = self.resume_until;
-        self.resume_job = Some(
-            self.ledger
-                .request(move |l| l.unthanked_page(after, until, RESUME_PAGE)),
-        );
-    }
-
-    fn resume_page(&mut self, page: Vec<(i64, LiveEvent)>, first: bool) {
-        let Some(&(last, _)) = page.last() else {
-            self.resume_after = None;
-            return;
-        };
-        self.resume_after = (page.len() == RESUME_PAGE).then_some(last);
-        tracing::info!(
-            count = page.len(),
-            more = self.resume_after.is_some(),
-            "thanking gifts left over from the last run"
-        );
-        let now = now_ms();
-        for (_, event) in &page {
-            self.combos.push(event, now);
-        }
-        // At start nothing else is held, so the first page is thanked at once; later pages join
-        // the live combos and are released by the usual combo timing (draining then would cut
-        // a live combo in two).
-        if first {
-            for batch in self.combos.drain() {
-                self.release(batch);
-            }
-        }
-    }
-
     /// A committed group from admission: react to what was new, in arrival order.
     async fn on_admitted(&mut self, group: AdmittedGroup) {
         self.summary.events += group.received;
@@ -427,6 +362,13 @@ impl Show {
 
     fn on_event(&mut self, event: LiveEvent) {
         let now = now_ms();
+        // Triggers see every event (gifts once folded, in `release`), answered or not.
+        if !matches!(event.kind, EventKind::Gift(_)) {
+            self.trigger_on_event(&event);
+        }
+        if self.ask_rundown(&event, now) {
+            return;
+        }
         if let EventKind::Gift(_) = &event.kind {
             self.summary.gifts_recorded += 1;
             let ready = self.combos.push(&event, now);
@@ -435,7 +377,6 @@ impl Show {
             }
             return;
         }
-        self.trigger_on_event(&event);
         let Some(cue) = self.script.react(&event, now, &mut self.rng) else {
             return;
         };
@@ -481,6 +422,9 @@ impl Show {
         }
         self.watchdog();
         self.trigger_on_tick();
+        if source_open {
+            self.offer_rundown_line(now_ms());
+        }
         let idle_for = Duration::from_secs(self.config.scheduler.idle_after_secs);
         if source_open && self.on_air.due_for_idle_line(idle_for) {
             if let Some(cue) = self.script.idle_line(&mut self.rng) {

@@ -65,7 +65,8 @@ fn danmaku_uses_id_str_from_the_extra_json_string() {
             id: "12345".into(),
             name: "小明".into(),
             level: 23,
-            fan_level: 0,
+            // info[3]: the fan medal, level 12.
+            fan_level: 12,
         })
     );
 }
