@@ -84,3 +84,80 @@ pub fn spawn(
     });
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config and a scene dir of its own, like a streamer's folder.
+    fn folder() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let scenes = dir.path().join("scenes");
+        std::fs::create_dir(&scenes).unwrap();
+        std::fs::copy(root.join("scenes/show.toml"), scenes.join("show.toml")).unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!("[obs]\nscenes_dir = {:?}\n", scenes.display().to_string()),
+        )
+        .unwrap();
+        (dir, config, scenes)
+    }
+
+    fn trigger(name: &str) -> String {
+        format!("[[trigger]]\nname = \"{name}\"\nwhen.follow = true\n[[trigger.do]]\nspeak = \"谢谢{{user}}\"\n")
+    }
+
+    #[tokio::test]
+    async fn an_edit_is_handed_over_and_a_broken_one_is_not() {
+        let (_dir, config, scenes) = folder();
+        let period = Duration::from_millis(50);
+        let mut reloads = spawn(config.clone(), scenes.clone(), period);
+        let quiet = tokio::time::timeout(Duration::from_millis(300), reloads.recv()).await;
+        assert!(quiet.is_err(), "nothing changed, nothing reloaded");
+
+        std::fs::write(scenes.join("mine.toml"), trigger("first")).unwrap();
+        let reload = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
+            .await
+            .expect("a reload")
+            .expect("open");
+        let names: Vec<_> = reload
+            .scene_dir
+            .triggers
+            .rules()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(names, ["first"]);
+
+        // A broken edit (an unknown placeholder) is reported, never handed over…
+        std::fs::write(
+            scenes.join("mine.toml"),
+            trigger("second").replace("{user}", "{nobody}"),
+        )
+        .unwrap();
+        let broken = tokio::time::timeout(Duration::from_millis(600), reloads.recv()).await;
+        assert!(broken.is_err(), "a broken edit must not replace the rules");
+        assert!(
+            load(&config).unwrap_err().contains("mine.toml:5"),
+            "{}",
+            load(&config).unwrap_err()
+        );
+
+        // …and the fixed file comes through; so does an edit of the config's [lines].
+        std::fs::write(scenes.join("mine.toml"), trigger("second")).unwrap();
+        let reload = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reload.scene_dir.triggers.rules()[0].name, "second");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}[lines]\nidle = [\"新的闲聊\"]\n")).unwrap();
+        let reload = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reload.lines.idle[0].get_ref(), "新的闲聊");
+    }
+}

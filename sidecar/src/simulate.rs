@@ -322,3 +322,42 @@ fn describe(act: &Act) -> String {
         Act::Celebrate { caption, secs } => format!("celebrate {caption:?} for {secs:.1} s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample room through the shipped config and rules: the report names what fired
+    /// where, and counts what the room holds.
+    #[test]
+    fn the_sample_room_fires_the_shipped_triggers() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = Config::load(&root.join("config/default.toml")).unwrap();
+        let scenes = SceneDir::load(&root.join("scenes")).unwrap();
+        let replay = Replay::load(&root.join("config/rooms/sample-room.jsonl")).unwrap();
+        let safety = Arc::new(SafetyScreen::new(&[], &[], "*"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = String::new();
+        let seen = run(
+            &config,
+            &scenes,
+            safety,
+            replay,
+            &dir.path().join("l.db"),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!((seen.events, seen.duplicates), (217, 1), "{out}");
+        assert_eq!(seen.fired.get("新关注点头"), Some(&3), "{out}");
+        assert!(
+            seen.fired.get("大礼物礼花").is_some_and(|n| *n >= 1),
+            "{out}"
+        );
+        assert!(
+            out.contains("trigger \"大礼物礼花\" (") && out.contains("scenes/triggers.toml:"),
+            "{out}"
+        );
+        assert!(out.contains("→ show \"Gift banner\" for 5.0 s"), "{out}");
+        assert!(out.contains("→ text \"Gift banner\" = "), "{out}");
+    }
+}

@@ -87,3 +87,77 @@ fn wanted(roles: &Roles, desired: &Desired, now: Instant) -> Option<String> {
         (None, None) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn roles() -> Roles {
+        Roles {
+            main: "Main".into(),
+            celebration: "Celebration".into(),
+            latest_gift_text: "T".into(),
+            celebration_text: None,
+            avatar: "A".into(),
+        }
+    }
+
+    fn hold(desired: &mut Desired, hold: u64, scene: &str, secs: Option<f64>) {
+        desired
+            .effects
+            .hold(hold, scene.into(), secs, Instant::now());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_returns_to_where_the_program_came_from() {
+        let (roles, mut desired, mut program) = (roles(), Desired::default(), Program::default());
+        assert!(program.decide(&roles, &desired, "Game").is_empty());
+        hold(&mut desired, 1, "Spotlight", Some(2.0));
+        let go = program.decide(&roles, &desired, "Game");
+        assert_eq!(go, [("Spotlight".to_string(), "switch to a held scene")]);
+        assert!(program.decide(&roles, &desired, "Spotlight").is_empty());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let back = program.decide(&roles, &desired, "Spotlight");
+        assert_eq!(back, [("Game".to_string(), "switch back after a hold")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_newest_hold_wins_and_a_manual_switch_is_left_alone() {
+        let (roles, mut desired, mut program) = (roles(), Desired::default(), Program::default());
+        hold(&mut desired, 1, "A", None);
+        assert_eq!(program.decide(&roles, &desired, "Main")[0].0, "A");
+        tokio::time::advance(Duration::from_millis(10)).await;
+        hold(&mut desired, 2, "B", Some(1.0));
+        assert_eq!(program.decide(&roles, &desired, "A")[0].0, "B");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            program.decide(&roles, &desired, "B")[0].0,
+            "A",
+            "back to the older hold"
+        );
+        // The streamer switches by hand while A is held; when A is released, nothing is undone.
+        desired.effects.release(1, Instant::now());
+        assert!(program.decide(&roles, &desired, "Their scene").is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_celebration_competes_with_holds_by_age() {
+        let (roles, mut desired, mut program) = (roles(), Desired::default(), Program::default());
+        hold(&mut desired, 1, "Spotlight", Some(10.0));
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let now = Instant::now();
+        desired.celebration_since = Some(now);
+        desired.celebration_until = Some(now + Duration::from_secs(3));
+        assert_eq!(
+            program.decide(&roles, &desired, "Spotlight")[0].0,
+            "Celebration"
+        );
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(
+            program.decide(&roles, &desired, "Celebration")[0].0,
+            "Spotlight"
+        );
+    }
+}
