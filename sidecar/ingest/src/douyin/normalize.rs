@@ -661,4 +661,21 @@ mod tests {
         assert_eq!(only_event(n.normalize(&m)).msg_id, "77");
         assert_eq!(n.normalize(&m), Normalized::Duplicate);
     }
+
+    #[test]
+    fn the_fan_club_level_comes_from_the_user() {
+        let user = proto::User {
+            id: 7,
+            nick_name: "小明".into(),
+            fans_club: Some(proto::FansClub {
+                data: Some(proto::FansClubData {
+                    club_name: "小樱团".into(),
+                    level: 12,
+                }),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(viewer(user).fan_level, 12);
+        assert_eq!(viewer(proto::User::default()).fan_level, 0);
+    }
 }

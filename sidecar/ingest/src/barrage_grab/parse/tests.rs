@@ -67,6 +67,17 @@ fn level_falls_back_when_pay_level_is_unknown() {
 }
 
 #[test]
+fn the_fan_club_level_travels_with_the_viewer() {
+    let mut u = user();
+    u["FansClub"] = json!({"ClubName": "小樱团", "Level": 9});
+    let data = json!({"MsgId": 6, "User": u, "Content": "x"});
+    assert_eq!(event(&envelope(1, &data)).user.unwrap().fan_level, 9);
+    // Not a member (Level 0), or a tool build without the field: 0.
+    let data = json!({"MsgId": 7, "User": user(), "Content": "x"});
+    assert_eq!(event(&envelope(1, &data)).user.unwrap().fan_level, 0);
+}
+
+#[test]
 fn each_type_maps_to_its_event() {
     let base = |extra: Value| {
         let mut d = json!({"MsgId": 11, "User": user(), "Content": "", "RoomId": 1});
