@@ -6,7 +6,9 @@
 //! * a trigger switches the program scene and returns on time (±1 frame of its N s);
 //! * an effect source shows, then hides after its `secs`;
 //! * a text source shows the templated text;
-//! * a source no scene file describes and OBS lacks is reported with the trigger's file:line.
+//! * a source no scene file describes and OBS lacks is reported with the trigger's file:line;
+//! * a trigger's line airs (a stand-in avatar plays it on the link) and a step that waits for
+//!   it runs only once it has been heard.
 //!
 //! `E2E_DUMP_LOG=1` prints the sidecar's log at the end.
 
@@ -20,6 +22,7 @@ use e2e::media::{self, RgbFrame};
 use e2e::{HeadlessObs, ObsOptions};
 
 const FPS: u32 = 30;
+const TOKEN: &str = "triggers-e2e-link-token";
 /// `return_after_secs` and `secs` of the test's triggers.
 const HOLD_SECS: f64 = 2.0;
 const FLASH_SECS: f64 = 1.0;
@@ -61,6 +64,16 @@ secs = 1
 [[trigger.do]]
 set_text = "Banner"
 text = "{user}说：{text}"
+
+[[trigger]]
+name = "speaks"
+when.comment = { keywords = ["说句话"] }
+[[trigger.do]]
+speak = "好的{user}，这就说"
+wait_for_line = true
+[[trigger.do]]
+set_text = "Banner"
+text = "说完了"
 
 [[trigger]]
 name = "broken reference"
@@ -107,6 +120,8 @@ fn room(dir: &Path) -> Result<std::path::PathBuf> {
             "user": {"id": "u1", "name": "小明", "level": 1}, "type": "comment", "text": "闪一下"}}),
         serde_json::json!({"at_ms": FIRST_COMMENT_MS + 2_500, "event": {"platform": "douyin", "msg_id": "c2",
             "user": {"id": "u2", "name": "小红", "level": 1}, "type": "comment", "text": "聚光灯"}}),
+        serde_json::json!({"at_ms": FIRST_COMMENT_MS + 5_000, "event": {"platform": "douyin", "msg_id": "c3",
+            "user": {"id": "u3", "name": "阿杰", "level": 1}, "type": "comment", "text": "说句话"}}),
     ];
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let path = dir.join("room.jsonl");
@@ -180,6 +195,7 @@ async fn triggers_switch_show_and_write_in_real_obs_on_time() -> Result<()> {
     client.recording().start().await?;
 
     let log_path = work.path().join("sidecar.log");
+    let link_port = e2e::free_port()?;
     let mut sidecar = Command::new(binary)
         .current_dir(e2e::workspace_root())
         .args(["run", "--config"])
@@ -189,15 +205,47 @@ async fn triggers_switch_show_and_write_in_real_obs_on_time() -> Result<()> {
         .arg("--ledger")
         .arg(work.path().join("ledger.sqlite3"))
         .args(["--obs-port", &obs.ws_port().to_string()])
-        .args(["--link-bind", &format!("127.0.0.1:{}", e2e::free_port()?)])
+        .args(["--link-bind", &format!("127.0.0.1:{link_port}")])
         .env("AIVS_OBS_PASSWORD", obs.ws_password())
+        .env("AIVS_LINK_TOKEN", TOKEN)
         .env("RUST_LOG", "info,obws=warn")
         .stderr(File::create(&log_path)?)
         .spawn()
         .context("starting the sidecar")?;
-    // Both comments, the 2 s hold and some margin.
-    tokio::time::sleep(Duration::from_millis(FIRST_COMMENT_MS + 2_500 + 4_000)).await;
+    // The avatar's part on the link, heard as fast as the audio comes: it reports each line
+    // played to the end, which is what a step waiting for its line waits for.
+    let avatar = tokio::spawn(e2e::avatar_client::play_avatar(
+        link_port,
+        TOKEN,
+        Duration::from_secs(60),
+        |heard| {
+            heard
+                .iter()
+                .any(|h| h.text.contains("这就说") && h.finished)
+        },
+    ));
+    // The first two comments, the 2 s hold and some margin: the banner shows the flash's text.
+    tokio::time::sleep(Duration::from_millis(FIRST_COMMENT_MS + 4_500)).await;
     let banner: serde_json::Value = client.inputs().settings("Banner").await?.settings;
+    // The third comment's line, heard; then the step after it.
+    let heard = tokio::time::timeout(Duration::from_secs(40), avatar).await???;
+    let said = heard
+        .iter()
+        .find(|h| h.text.contains("这就说"))
+        .context("never said")?;
+    ensure!(said.text == "好的阿杰，这就说", "said {:?}", said.text);
+    let mut after = serde_json::Value::Null;
+    for _ in 0..50 {
+        after = client
+            .inputs()
+            .settings::<serde_json::Value>("Banner")
+            .await?
+            .settings;
+        if after["text"] == "说完了" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let recording = e2e::headless_obs::stop_recording(&client, Duration::from_secs(20)).await?;
     e2e::sidecar::stop(&mut sidecar)?;
     let log = std::fs::read_to_string(&log_path)?;
