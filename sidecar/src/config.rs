@@ -200,6 +200,8 @@ impl Config {
                 "gifts.captions.thanked_in_text".to_string(),
                 &self.gifts.captions.thanked_in_text,
             ),
+            ("gifts.aggregate".to_string(), &self.gifts.aggregate),
+            ("gifts.aggregate_few".to_string(), &self.gifts.aggregate_few),
             ("lines.follow".to_string(), &l.follow),
             ("lines.share".to_string(), &l.share),
             ("lines.welcome".to_string(), &l.welcome),

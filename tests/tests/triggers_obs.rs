@@ -234,17 +234,20 @@ async fn triggers_switch_show_and_write_in_real_obs_on_time() -> Result<()> {
         .find(|h| h.text.contains("这就说"))
         .context("never said")?;
     ensure!(said.text == "好的阿杰，这就说", "said {:?}", said.text);
-    let mut after = serde_json::Value::Null;
-    for _ in 0..50 {
-        after = client
+    let banner_text = || async {
+        let settings = client
             .inputs()
             .settings::<serde_json::Value>("Banner")
-            .await?
-            .settings;
+            .await?;
+        anyhow::Ok(settings.settings)
+    };
+    let mut after = banner_text().await?;
+    for _ in 0..50 {
         if after["text"] == "说完了" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+        after = banner_text().await?;
     }
     let recording = e2e::headless_obs::stop_recording(&client, Duration::from_secs(20)).await?;
     e2e::sidecar::stop(&mut sidecar)?;

@@ -1,22 +1,24 @@
 //! Scheduler decisions per second.
 //!
-//! `cargo bench -p sidecar --bench scheduler`
+//! `cargo bench -p aivs-core --bench scheduler`
 //!
-//! A decision is one `offer` (with its interruption and capacity checks) or one
+//! A decision is one `offer` (with its interruption, class-cap and capacity checks) or one
 //! `start_next`/`finish` pair. The workload mixes priorities like a busy room (mostly comment
 //! replies, some gifts, a few big ones) and keeps a realistic backlog: the queue is capped at
-//! `max_unpaid` unpaid lines and paid lines accumulate until played.
+//! `max_unpaid` unpaid lines and paid lines accumulate until played. It runs twice: under the
+//! seed's plain rules (no class caps, no aging: the workload of earlier runs) and under the
+//! default `[scheduler]` rules (class caps, aging after 3 s so that it happens, ranks).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use aivs_core::scheduler::priority::*;
-use aivs_core::scheduler::{InterruptRules, Line, Timeline};
+use aivs_core::scheduler::{InterruptRules, Line, LineClass, SchedulerConfig, Timeline};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-fn run(backlog_paid: usize, ops: usize) -> f64 {
+fn run(rules: InterruptRules, backlog_paid: usize, ops: usize) -> f64 {
     let mut rng = StdRng::seed_from_u64(42);
-    let mut t: Timeline<u32> = Timeline::new(InterruptRules::default());
+    let mut t: Timeline<u32> = Timeline::new(rules);
     for id in 0..backlog_paid as u64 {
         t.offer(Line::new(id, GIFT_NORMAL, true, None, 0));
     }
@@ -27,16 +29,19 @@ fn run(backlog_paid: usize, ops: usize) -> f64 {
     while decisions < ops {
         id += 1;
         let roll: f32 = rng.random();
-        let (priority, paid) = if roll < 0.70 {
-            (NORMAL, false)
+        let (priority, paid, class) = if roll < 0.70 {
+            (NORMAL, false, LineClass::Reply)
         } else if roll < 0.80 {
-            (SCRIPT, false)
+            (SCRIPT, false, LineClass::Welcome)
         } else if roll < 0.97 {
-            (GIFT_NORMAL, true)
+            (GIFT_NORMAL, true, LineClass::Gift)
         } else {
-            (GIFT_LARGE, true)
+            (GIFT_LARGE, true, LineClass::Gift)
         };
-        black_box(t.offer(Line::new(id, priority, paid, Some(id * 10 + 5_000), 0)));
+        let line = Line::new(id, priority, paid, Some(id * 10 + 5_000), 0)
+            .with_class(class)
+            .with_rank(-((id % 7) as i32));
+        black_box(t.offer_at(line, id * 10));
         decisions += 1;
         if let Some(playing) = t.start_next(id * 10, &mut skipped).map(|l| l.id) {
             t.set_duration(playing, 3_000);
@@ -51,14 +56,23 @@ fn run(backlog_paid: usize, ops: usize) -> f64 {
 
 fn main() {
     println!("scheduler decisions per second (one core)");
-    for backlog in [0usize, 100, 10_000] {
-        // Warm up, then take the median of 5 runs.
-        run(backlog, 100_000);
-        let mut rates: Vec<f64> = (0..5).map(|_| run(backlog, 1_000_000)).collect();
-        rates.sort_by(|a, b| a.total_cmp(b));
-        println!(
-            "  paid backlog {backlog:>6}: {:>12.0} decisions/s (median of 5)",
-            rates[2]
-        );
+    let config = SchedulerConfig {
+        max_wait_secs: 3,
+        ..SchedulerConfig::default()
+    };
+    for (name, rules) in [
+        ("seed rules", InterruptRules::default()),
+        ("caps + aging", config.timeline_rules()),
+    ] {
+        for backlog in [0usize, 100, 10_000] {
+            // Warm up, then take the median of 5 runs.
+            run(rules, backlog, 100_000);
+            let mut rates: Vec<f64> = (0..5).map(|_| run(rules, backlog, 1_000_000)).collect();
+            rates.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "  {name:<12} paid backlog {backlog:>6}: {:>12.0} decisions/s (median of 5)",
+                rates[2]
+            );
+        }
     }
 }

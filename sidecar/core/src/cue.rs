@@ -8,11 +8,14 @@
 /// What a cue is for (kept in the airtime log and used for OBS side effects).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CueKind {
-    /// Thanks for one gift batch; `msg_ids` are the ledger rows it covers.
+    /// Thanks for one gift batch, or for several merged in a storm (`rewards::storm`);
+    /// `msg_ids` are the ledger rows it covers, all of one platform; `viewers` the givers'
+    /// screened names, most urgent first (what a merged line reads out).
     GiftThanks {
         platform: String,
         msg_ids: Vec<String>,
         tier: u8,
+        viewers: Vec<String>,
     },
     Reply,
     /// A neutral deflection for a comment the safety screen flags as political: aired as is,
@@ -62,7 +65,11 @@ impl CueKind {
 pub struct Cue {
     pub kind: CueKind,
     pub text: String,
+    /// The priority level (`scheduler::priority`): what the interruption rule compares.
     pub priority: i32,
+    /// Order within the level, lower first (a bigger gift of the same tier comes a bit
+    /// sooner); the interruption rule ignores it.
+    pub rank: i32,
     /// Paid cues are never dropped.
     pub paid: bool,
     /// How long an unpaid cue stays worth saying.

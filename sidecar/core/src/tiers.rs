@@ -51,6 +51,21 @@ impl TierTable {
         })
     }
 
+    /// Where a value sits in its tier, 0.0 (the tier's floor) to 1.0 (its ceiling): linear in
+    /// tiers 1–3; in tier 4, which has no ceiling, on a log scale up to ten times its floor.
+    /// A fact of a gift's dynamic priority (a bigger gift of the same tier comes a bit sooner).
+    pub fn position_in_tier(&self, value_fen: u64) -> f32 {
+        let [a, b, c] = self.upper_fen.map(|f| f as f64);
+        let v = value_fen as f64;
+        let position = match self.classify(value_fen) {
+            Tier::Small => v / a,
+            Tier::Medium => (v - a) / (b - a),
+            Tier::Big => (v - b) / (c - b),
+            Tier::Super => (v / c).log10(),
+        };
+        position.clamp(0.0, 1.0) as f32
+    }
+
     pub fn classify(&self, value_fen: u64) -> Tier {
         match self.upper_fen.iter().position(|&upper| value_fen <= upper) {
             Some(0) => Tier::Small,
@@ -84,6 +99,20 @@ mod tests {
         assert_eq!(t.classify(10_000), Tier::Big);
         assert_eq!(t.classify(10_010), Tier::Super);
         assert_eq!(t.classify(u64::MAX), Tier::Super);
+    }
+
+    #[test]
+    fn position_in_tier_runs_from_floor_to_ceiling() {
+        let t = TierTable::default();
+        assert_eq!(t.position_in_tier(100), 1.0);
+        assert_eq!(t.position_in_tier(0), 0.0);
+        assert!((t.position_in_tier(550) - 0.5).abs() < 1e-6);
+        assert!(t.position_in_tier(1_010) < t.position_in_tier(9_000));
+        assert!(
+            (t.position_in_tier(31_623) - 0.5).abs() < 1e-3,
+            "log scale above 100 yuan"
+        );
+        assert_eq!(t.position_in_tier(u64::MAX), 1.0);
     }
 
     #[test]

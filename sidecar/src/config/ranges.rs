@@ -41,6 +41,11 @@ fn ms(key: &str, value: u64, min: u64, max: u64) -> Bound<'_> {
     bound(key, value as f64, min as f64, max as f64, "ms")
 }
 
+/// A count of waiting lines (a class cap): at least one.
+fn lines(key: &str, value: usize) -> Bound<'_> {
+    bound(key, value as f64, 1.0, 100_000.0, "lines")
+}
+
 /// A ratio or probability, `0..=1`.
 fn share(key: &str, value: f32) -> Bound<'_> {
     bound(key, value.into(), 0.0, 1.0, "a share between 0 and 1")
@@ -98,6 +103,27 @@ pub(super) fn check(config: &Config) -> Result<(), (String, String)> {
         share("scheduler.late_progress", s.late_progress),
         whole_secs("scheduler.reply_ttl_secs", s.reply_ttl_secs, 1, DAY_WHOLE),
         whole_secs("scheduler.idle_after_secs", s.idle_after_secs, 1, DAY_WHOLE),
+        whole_secs("scheduler.max_wait_secs", s.max_wait_secs, 1, DAY_WHOLE),
+        lines("scheduler.caps.reply.max", s.caps.reply.max),
+        lines("scheduler.caps.like.max", s.caps.like.max),
+        lines("scheduler.caps.welcome.max", s.caps.welcome.max),
+        lines("scheduler.caps.follow.max", s.caps.follow.max),
+        lines("scheduler.caps.share.max", s.caps.share.max),
+        lines("scheduler.caps.idle.max", s.caps.idle.max),
+        bound(
+            "gifts.aggregate_after",
+            g.aggregate_after as f64,
+            0.0,
+            100_000.0,
+            "waiting lines (0: never merge)",
+        ),
+        bound(
+            "gifts.aggregate_names",
+            g.aggregate_names as f64,
+            1.0,
+            20.0,
+            "names",
+        ),
         whole_secs(
             "scheduler.welcome_every_secs",
             s.welcome_every_secs,

@@ -81,6 +81,7 @@ mod tests {
             kind: CueKind::Notice,
             text: "开播啦".into(),
             priority: 0,
+            rank: 0,
             paid: false,
             ttl_ms: None,
             prosody: Default::default(),

@@ -46,7 +46,6 @@ use crate::outputs::{avatar::AvatarOutput, obs::ObsOutput, Outputs};
 use crate::replies::{Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
-use crate::scheduler::InterruptRules;
 use crate::script::Script;
 use crate::source::Delivery;
 use crate::speech::Voice;
@@ -163,13 +162,7 @@ impl Show {
         safety: Arc<crate::safety::SafetyScreen>,
         triggers: crate::triggers::TriggerSet,
     ) -> Self {
-        let s = &config.scheduler;
-        let rules = InterruptRules {
-            gap: s.interrupt_gap,
-            gap_late: s.interrupt_gap_late,
-            late_progress: s.late_progress,
-            max_unpaid: s.max_queued_unpaid,
-        };
+        let rules = config.scheduler.timeline_rules();
         let policy = ComboPolicy {
             idle_ms: config.gifts.combo_idle_ms,
             max_hold_ms: config.gifts.combo_max_hold_ms,
@@ -199,7 +192,8 @@ impl Show {
         };
         let (memory_tx, memory_rx) = mpsc::unbounded_channel();
         Self {
-            rewards: RewardEngine::new(&config.gifts, safety.clone()),
+            rewards: RewardEngine::new(&config.gifts, safety.clone())
+                .with_vip_level(config.scheduler.vip_level),
             script: Script::new(
                 &config.lines,
                 &config.scheduler,

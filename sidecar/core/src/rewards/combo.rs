@@ -26,6 +26,13 @@ pub struct GiftBatch {
     last_ms: u64,
 }
 
+impl GiftBatch {
+    /// When the batch's last gift arrived.
+    pub fn last_ms(&self) -> u64 {
+        self.last_ms
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ComboPolicy {
     /// Close a combo after this long without a new message.

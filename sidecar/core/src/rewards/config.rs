@@ -1,5 +1,5 @@
 //! `[gifts]`: price overrides, tier bounds, combo windows, the celebration, the thank-you
-//! lines, expressions and motions per tier, and the OBS captions.
+//! lines, expressions and motions per tier, the OBS captions, and storm aggregation.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -28,6 +28,16 @@ pub struct GiftsConfig {
     /// OBS captions, as templates (`{caption}` is `小明 送出 玫瑰 × 3`; `{user}`, `{gift}`,
     /// `{count}`, `{value}` work too).
     pub captions: CaptionLines,
+    /// In a storm, once more than this many thank-yous wait they are merged into one line per
+    /// platform (`RewardEngine::merge_thanks`); 0 never merges.
+    pub aggregate_after: usize,
+    /// Names a merged line reads out (the most urgent givers first).
+    pub aggregate_names: usize,
+    /// A merged line when more givers than `aggregate_names` are in it: `{names}` (`A、B、C`),
+    /// `{count}` (givers).
+    pub aggregate: Vec<Spanned<String>>,
+    /// A merged line naming every giver: `{names}`, `{count}`.
+    pub aggregate_few: Vec<Spanned<String>>,
 }
 
 /// `[gifts.captions]`: what OBS shows for a gift.
@@ -75,6 +85,13 @@ impl Default for GiftsConfig {
             expression: ["happy", "happy", "surprised", "surprised"].map(String::from),
             motion: ["nod", "bounce", "bounce", "wave"].map(String::from),
             captions: CaptionLines::default(),
+            aggregate_after: 6,
+            aggregate_names: 3,
+            aggregate: lines(&[
+                "{感谢|谢谢}{names}等{count}位家人的礼物{~|！}",
+                "{哇|好多礼物呀}，{感谢|谢谢}{names}等{count}位家人，{爱你们|你们太好了}！",
+            ]),
+            aggregate_few: lines(&["{感谢|谢谢}{names}的礼物{~|！}"]),
         }
     }
 }

@@ -1,7 +1,10 @@
-//! Gifts → rewards: tiering (seed 002), combo folding, and the thank-you cue for each batch.
+//! Gifts → rewards: tiering (seed 002), combo folding, the thank-you cue for each batch with
+//! its dynamic priority (value in the tier, combo, giver), and merging a storm's waiting
+//! thank-yous into one line ([`storm`]).
 
 pub mod combo;
 mod config;
+pub mod storm;
 
 pub use config::{CaptionLines, GiftsConfig, TierLines};
 
@@ -9,7 +12,8 @@ use rand::Rng;
 
 use crate::cue::{Act, Cue, CueKind, Effect, When};
 use crate::safety::SafetyScreen;
-use crate::scheduler::priority;
+use crate::scheduler::priority::{self, GiftFacts};
+use crate::scheduler::{RecentActivity, SchedulerConfig};
 use crate::template::Template;
 use crate::template::PLACEHOLDERS;
 use crate::tiers::{Tier, TierTable};
@@ -26,6 +30,14 @@ pub struct RewardEngine {
     celebrate_from: Tier,
     celebration_secs: f64,
     last_line: Option<String>,
+    /// Givers' recent gift batches: a fact of a thank-you's priority.
+    activity: RecentActivity,
+    /// Givers at or above this level are VIPs (`[scheduler] vip_level`).
+    vip_level: u32,
+    aggregate_after: usize,
+    aggregate_names: usize,
+    aggregate: Vec<Template>,
+    aggregate_few: Vec<Template>,
     /// Viewer names are screened before they are spoken or shown (blocked words masked, names
     /// posing as the system replaced).
     safety: std::sync::Arc<SafetyScreen>,
@@ -58,8 +70,21 @@ impl RewardEngine {
             celebrate_from: config.celebrate_from(),
             celebration_secs: config.celebration_secs,
             last_line: None,
+            activity: RecentActivity::default(),
+            vip_level: SchedulerConfig::default().vip_level,
+            aggregate_after: config.aggregate_after,
+            aggregate_names: config.aggregate_names.max(1),
+            aggregate: parse(&config.aggregate),
+            aggregate_few: parse(&config.aggregate_few),
             safety,
         }
+    }
+
+    /// Givers at or above `level` count as VIPs for the thank-you's priority (the show passes
+    /// `[scheduler] vip_level`; the default is that key's default).
+    pub fn with_vip_level(mut self, level: u32) -> Self {
+        self.vip_level = level;
+        self
     }
 
     /// Every thank-you variant, expanded (placeholders such as `{user}` left in): what the
@@ -129,14 +154,30 @@ impl RewardEngine {
         if let Some(text) = render(&self.thanked_in_text, rng) {
             effects.push(Effect::new(When::NotVoiced, Act::LatestGiftText(text)));
         }
+        // Earlier batches of this giver in the activity window (this one not counted).
+        let earlier = self
+            .activity
+            .note(&batch.viewer.id, batch.last_ms())
+            .saturating_sub(1);
+        let priority = priority::for_gift_facts(&GiftFacts {
+            tier,
+            large_from: Tier::Big,
+            value_in_tier: self.tiers.position_in_tier(batch.value_fen),
+            combo: batch.count,
+            viewer_level: batch.viewer.level,
+            vip: batch.viewer.level >= self.vip_level,
+            recent_activity: earlier,
+        });
         Cue {
             kind: CueKind::GiftThanks {
                 platform: batch.platform.clone(),
                 msg_ids: batch.msg_ids.clone(),
                 tier: tier.number(),
+                viewers: vec![viewer.clone()],
             },
             text,
-            priority: priority::for_gift(tier, Tier::Big),
+            priority: priority.level,
+            rank: priority.rank,
             paid: true,
             ttl_ms: None,
             prosody: crate::cue::Prosody::default(),

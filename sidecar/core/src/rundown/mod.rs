@@ -357,6 +357,7 @@ fn cue(
         kind,
         text,
         priority,
+        rank: 0,
         paid: false,
         ttl_ms,
         prosody: Prosody::default(),

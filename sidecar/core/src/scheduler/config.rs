@@ -1,7 +1,11 @@
 //! `[scheduler]`: the interruption rule's gaps, queue bounds, reply expiry, what makes a
-//! comment important, and the idle and welcome pacing.
+//! comment important, and the idle and welcome pacing; aging (`max_wait_secs`) and the
+//! per-class caps (`[scheduler.caps]`).
 
 use serde::Deserialize;
+
+use super::class::CapsConfig;
+use super::timeline::InterruptRules;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +27,25 @@ pub struct SchedulerConfig {
     pub idle_after_secs: u64,
     /// At most one welcome line per this many seconds.
     pub welcome_every_secs: u64,
+    /// A comment reply that waited this long goes next, even in a gift storm (after the line
+    /// playing). Only matters below `reply_ttl_secs`: a reply whose ttl ends first expires.
+    pub max_wait_secs: u64,
+    /// The cap of each unpaid line class.
+    pub caps: CapsConfig,
+}
+
+impl SchedulerConfig {
+    /// The timeline's rules from these settings.
+    pub fn timeline_rules(&self) -> InterruptRules {
+        InterruptRules {
+            gap: self.interrupt_gap,
+            gap_late: self.interrupt_gap_late,
+            late_progress: self.late_progress,
+            max_unpaid: self.max_queued_unpaid,
+            max_wait_ms: Some(self.max_wait_secs.saturating_mul(1_000)),
+            caps: self.caps.table(),
+        }
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -39,6 +62,8 @@ impl Default for SchedulerConfig {
             vip_level: 30,
             idle_after_secs: 20,
             welcome_every_secs: 20,
+            max_wait_secs: 30,
+            caps: CapsConfig::default(),
         }
     }
 }

@@ -15,8 +15,8 @@ use crate::cue::{Act, Cue, CueKind, Effect, When};
 use crate::event::{EventKind, LiveEvent};
 use crate::rewards::pick_line;
 use crate::safety::{Category, SafetyScreen};
-use crate::scheduler::priority;
-use crate::scheduler::SchedulerConfig;
+use crate::scheduler::priority::{self, CommentFacts, Priority};
+use crate::scheduler::{RecentActivity, SchedulerConfig};
 use crate::template::Template;
 use crate::template::PLACEHOLDERS;
 
@@ -39,6 +39,9 @@ pub struct Script {
     last_welcome_ms: Option<u64>,
     last_default_reply_ms: Option<u64>,
     last_line: Option<String>,
+    /// Viewers' recent interactions (comments, likes, follows, shares): a fact of a reply's
+    /// priority.
+    activity: RecentActivity,
     /// Viewer names and comments are screened before a template speaks them (blocked words
     /// masked, names posing as the system replaced): the same screen as the LLM's.
     safety: std::sync::Arc<SafetyScreen>,
@@ -85,6 +88,7 @@ impl Script {
             last_welcome_ms: None,
             last_default_reply_ms: None,
             last_line: None,
+            activity: RecentActivity::default(),
             safety,
         }
     }
@@ -92,9 +96,25 @@ impl Script {
     /// The cue (if any) for an unpaid event.
     pub fn react<R: Rng>(&mut self, event: &LiveEvent, now_ms: u64, rng: &mut R) -> Option<Cue> {
         let user = self.safety.speakable_name(event.viewer_name());
+        let interacts = matches!(
+            event.kind,
+            EventKind::Comment { .. }
+                | EventKind::Like { .. }
+                | EventKind::Follow
+                | EventKind::Share
+        );
+        let recent_activity = match (&event.user, interacts) {
+            (Some(viewer), true) => self.activity.note(&viewer.id, now_ms),
+            _ => 0,
+        };
         let (kind, templates, priority, ttl_secs, text) = match &event.kind {
             EventKind::Comment { text } => {
-                let prio = priority::for_comment(text, event.user_level(), &self.scheduler);
+                let facts = CommentFacts {
+                    text,
+                    viewer_level: event.user_level(),
+                    recent_activity,
+                };
+                let prio = priority::for_comment_facts(&facts, &self.scheduler);
                 let due = self
                     .last_default_reply_ms
                     .is_none_or(|t| now_ms >= t + DEFAULT_REPLY_EVERY_MS);
@@ -130,7 +150,7 @@ impl Script {
                     .find(|r| r.keywords.iter().any(|k| text.contains(k.as_str())));
                 let templates = match rule {
                     Some(rule) => &rule.say,
-                    None if prio < priority::NORMAL || due => {
+                    None if prio.level < priority::NORMAL || due => {
                         self.last_default_reply_ms = Some(now_ms);
                         &self.default_reply
                     }
@@ -147,14 +167,14 @@ impl Script {
             EventKind::Follow => (
                 CueKind::Follow,
                 &self.follow,
-                priority::NORMAL,
+                Priority::level(priority::NORMAL),
                 60,
                 String::new(),
             ),
             EventKind::Share => (
                 CueKind::Share,
                 &self.share,
-                priority::SCRIPT,
+                priority::for_script(),
                 60,
                 String::new(),
             ),
@@ -167,7 +187,7 @@ impl Script {
                 (
                     CueKind::Welcome,
                     &self.welcome,
-                    priority::SCRIPT,
+                    priority::for_script(),
                     15,
                     String::new(),
                 )
@@ -196,7 +216,8 @@ impl Script {
         (self.online > 0).then_some(self.online)
     }
 
-    /// Something to say when nothing has been said for a while.
+    /// Something to say when nothing has been said for a while: idle talk is `BACKGROUND`,
+    /// so any line 5 levels more urgent cuts it.
     pub fn idle_line<R: Rng>(&mut self, rng: &mut R) -> Option<Cue> {
         let online = self.online.to_string();
         let persona = self.persona.clone();
@@ -206,11 +227,11 @@ impl Script {
             _ => None,
         };
         let line = pick_line(&self.idle, &vars, rng, &mut self.last_line)?;
-        Some(unpaid_cue(CueKind::Idle, line, priority::SCRIPT, 10))
+        Some(unpaid_cue(CueKind::Idle, line, priority::for_idle(), 10))
     }
 }
 
-fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue {
+fn unpaid_cue(kind: CueKind, text: String, priority: Priority, ttl_secs: u64) -> Cue {
     let mut effects = Vec::new();
     if matches!(kind, CueKind::Follow | CueKind::Welcome) {
         effects.push(Effect::new(When::OnAir, Act::Expression("happy".into())));
@@ -221,7 +242,8 @@ fn unpaid_cue(kind: CueKind, text: String, priority: i32, ttl_secs: u64) -> Cue 
     Cue {
         kind,
         text,
-        priority,
+        priority: priority.level,
+        rank: priority.rank,
         paid: false,
         ttl_ms: Some(ttl_secs * 1_000),
         prosody: crate::cue::Prosody::default(),
@@ -392,5 +414,32 @@ mod tests {
         assert!(script
             .react(&ev(EventKind::Like { count: 5 }), 0, &mut rng)
             .is_none());
+    }
+
+    #[test]
+    fn idle_talk_is_background_and_busy_viewers_are_answered_sooner() {
+        let mut script = script_with(&LinesConfig::default(), &[]);
+        let mut rng = StdRng::seed_from_u64(2);
+        let idle = script.idle_line(&mut rng).unwrap();
+        assert_eq!(
+            (idle.kind.clone(), idle.priority),
+            (CueKind::Idle, priority::BACKGROUND)
+        );
+        let first = script.react(&comment("主播好"), 0, &mut rng).unwrap();
+        assert_eq!(first.priority, priority::COMMENT_IMPORTANT + 1 - 1);
+        for i in 1..5 {
+            script.react(&ev(EventKind::Like { count: 1 }), i * 100, &mut rng);
+        }
+        let busy = script.react(&comment("主播好"), 1_000, &mut rng).unwrap();
+        assert!(
+            busy.priority == first.priority && busy.rank < first.rank,
+            "clamped at the level, but sooner within it: {busy:?}"
+        );
+        let plain = script.react(&comment("哈哈"), 100_000, &mut rng).unwrap();
+        assert_eq!(
+            plain.priority,
+            priority::NORMAL - 1,
+            "6 interactions: one level sooner"
+        );
     }
 }

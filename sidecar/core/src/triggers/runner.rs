@@ -277,6 +277,7 @@ impl Runner {
                         },
                         text,
                         priority: rule.priority,
+                        rank: 0,
                         paid: rule.paid,
                         ttl_ms: (!rule.paid).then_some(LINE_TTL_MS),
                         prosody: Prosody::default(),

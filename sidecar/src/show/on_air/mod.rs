@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use super::unheard::Unheard;
 use crate::clock::now_ms;
 use crate::cue::Cue;
-use crate::scheduler::{InterruptRules, Line, Timeline};
+use crate::scheduler::{InterruptRules, Line, LineClass, Timeline};
 use clips::ClipState;
 pub use ports::{AvatarPort, ClipMaker, ClipResult, VoiceClips};
 
@@ -128,9 +128,13 @@ impl OnAir {
     pub fn offer(&mut self, cue: Cue) -> u64 {
         let id = self.next_line_id;
         self.next_line_id += 1;
-        let expires = cue.ttl_ms.map(|ttl| now_ms() + ttl);
-        let line = Line::new(id, cue.priority, cue.paid, expires, cue);
-        let offer = self.timeline.offer(line);
+        let now = now_ms();
+        let expires = cue.ttl_ms.map(|ttl| now + ttl);
+        let (class, rank) = (LineClass::from(&cue.kind), cue.rank);
+        let line = Line::new(id, cue.priority, cue.paid, expires, cue)
+            .with_class(class)
+            .with_rank(rank);
+        let offer = self.timeline.offer_at(line, now);
         if let Some(cut) = offer.interrupted {
             tracing::info!(
                 line = cut.id,
@@ -150,10 +154,10 @@ impl OnAir {
             self.interrupter = Some(id);
             self.counts.interrupted += 1;
         }
-        for dropped in offer.dropped {
+        for (dropped, why) in offer.dropped.into_iter().zip(offer.why_dropped) {
             self.counts.dropped += 1;
             self.clips.remove(&dropped.id);
-            tracing::info!(line = dropped.id, text = %dropped.payload.text, "queue full: dropped an unpaid line");
+            tracing::info!(line = dropped.id, class = dropped.class.name(), reason = why.name(), text = %dropped.payload.text, "dropped an unpaid line");
         }
         id
     }

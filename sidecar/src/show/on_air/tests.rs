@@ -151,6 +151,7 @@ fn line(text: &str, priority: i32) -> Cue {
         kind: CueKind::Reply,
         text: text.into(),
         priority,
+        rank: 0,
         paid: false,
         ttl_ms: None,
         prosody: Default::default(),
@@ -164,6 +165,7 @@ fn gift(text: &str, priority: i32) -> Cue {
             platform: "douyin".into(),
             msg_ids: vec![text.into()],
             tier: 1,
+            viewers: vec!["小明".into()],
         },
         paid: true,
         ..line(text, priority)
