@@ -27,6 +27,9 @@ pub enum Unheard {
     NoEndReport,
     NothingPlayed,
     CutShort,
+    /// Interrupted by a more urgent line and not said again (an unpaid line mostly heard, or
+    /// past its TTL).
+    Interrupted,
 }
 
 impl Unheard {
@@ -36,6 +39,7 @@ impl Unheard {
             Unheard::NoEndReport => "the avatar never reported the end of the line",
             Unheard::NothingPlayed => "the avatar played none of it",
             Unheard::CutShort => "the avatar cut it short",
+            Unheard::Interrupted => "interrupted, and not said again",
         }
     }
 }

@@ -12,7 +12,11 @@ use super::*;
 use crate::cue::{Act, CueKind, Effect, When};
 use crate::link::LinkEvent;
 use crate::outputs::{Output, Outputs};
+use crate::speech::voice::SpokenLine;
 use crate::speech::{Clip, SpeechError};
+
+#[path = "interrupt_tests.rs"]
+mod interrupts;
 
 /// What left the unit, in order: avatar commands, audio, and acts handed to the outputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,13 +140,38 @@ impl Rig {
 
     /// The utterance id of the last `Say`.
     fn last_utterance(&self) -> u64 {
-        self.unit.current.expect("something on air")
+        self.unit
+            .playback
+            .playing()
+            .expect("something on air")
+            .utterance
     }
 }
 
-fn clip(ms: usize) -> Arc<Clip> {
-    Arc::new(Clip {
-        samples: vec![1000; ms * avatar_link::SAMPLE_RATE as usize / 1000],
+/// A clip of one clause, `ms` long.
+fn clip(ms: usize) -> Arc<SpokenLine> {
+    spoken(&[("", ms)])
+}
+
+/// A clip of these clauses, each (text, ms) long, in order.
+fn spoken(clauses: &[(&str, usize)]) -> Arc<SpokenLine> {
+    let mut samples = Vec::new();
+    let clauses = clauses
+        .iter()
+        .map(|(text, ms)| {
+            samples.extend(std::iter::repeat_n(
+                1000i16,
+                ms * avatar_link::SAMPLE_RATE as usize / 1000,
+            ));
+            ClauseSpan {
+                text: text.to_string(),
+                end_sample: samples.len(),
+            }
+        })
+        .collect();
+    Arc::new(SpokenLine {
+        clip: Arc::new(Clip { samples }),
+        clauses,
     })
 }
 
