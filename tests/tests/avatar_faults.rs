@@ -269,6 +269,17 @@ async fn a_gift_that_interrupts_a_reply_airs_before_the_reply_comes_back() -> Re
         log.contains("interrupting the current line"),
         "no interruption happened:\n{log}"
     );
+    // Cut seconds into the story (well past its first clause): what comes back is the rest of
+    // it, from the clause that was cut.
+    let resumed = heard
+        .iter()
+        .rev()
+        .find(|h| is_story(&h.text))
+        .map(|h| h.text.as_str());
+    ensure!(
+        resumed.is_some_and(|text| text.chars().count() < STORY.chars().count()),
+        "the cut reply must resume from the clause that was cut: {resumed:?}\n{log}"
+    );
     let thanked = e2e::sidecar::ledger_thanks(&show.ledger, PLATFORM);
     ensure!(
         thanked
