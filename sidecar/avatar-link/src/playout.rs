@@ -37,6 +37,10 @@ pub const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
 /// Length of the fade-out applied by [`Playout::stop`]: 10 ms, long enough to avoid a click.
 pub const FADE_SAMPLES: usize = SAMPLE_RATE as usize / 100;
 
+// A stop takes effect in the next block and is over by its end: the fade never reaches into
+// the block after (where the next utterance, e.g. the interrupter, may already start).
+const _: () = assert!(FADE_SAMPLES <= BLOCK_SAMPLES);
+
 /// How many ids of finished utterances are remembered, so that chunks still in flight for an
 /// utterance that was stopped are dropped instead of starting it again.
 pub const RETIRED_MEMORY: usize = 256;

@@ -75,13 +75,29 @@ impl Voice {
     /// The clip for `text`: its clauses from the cache or freshly synthesised and checked (all
     /// at once), joined with short pauses.
     pub async fn speak(&self, text: &str, prosody: Prosody) -> Result<Arc<Clip>, SpeechError> {
+        self.speak_line(text, prosody).await.map(|line| line.clip)
+    }
+
+    /// Like [`Voice::speak`], and says where each clause lies in the clip: a line cut short on
+    /// air can then be resumed from the clause that was playing, without saying again the ones
+    /// already heard (and without another synthesis: the clip is sliced).
+    pub async fn speak_line(
+        &self,
+        text: &str,
+        prosody: Prosody,
+    ) -> Result<SpokenLine, SpeechError> {
         let text = normalize_for_speech(text);
         if text.trim().is_empty() {
             return Err(SpeechError::EmptyText);
         }
         let pieces = clauses(&text, self.segment_max_chars);
         if pieces.len() <= 1 {
-            return self.speak_clause(text, prosody).await;
+            let clip = self.speak_clause(text.clone(), prosody).await?;
+            let end_sample = clip.samples.len();
+            return Ok(SpokenLine {
+                clip,
+                clauses: vec![ClauseSpan { text, end_sample }],
+            });
         }
         let clips = futures_util::future::join_all(
             pieces
@@ -90,12 +106,20 @@ impl Voice {
         )
         .await;
         let mut samples = Vec::new();
-        for (piece, clip) in pieces.iter().zip(clips) {
+        let mut spans = Vec::with_capacity(pieces.len());
+        for (piece, clip) in pieces.into_iter().zip(clips) {
             samples.extend_from_slice(&clip?.samples);
             let pause = avatar_link::SAMPLE_RATE as usize * piece.pause_ms as usize / 1000;
             samples.extend(std::iter::repeat_n(0i16, pause));
+            spans.push(ClauseSpan {
+                text: piece.text,
+                end_sample: samples.len(),
+            });
         }
-        Ok(Arc::new(Clip { samples }))
+        Ok(SpokenLine {
+            clip: Arc::new(Clip { samples }),
+            clauses: spans,
+        })
     }
 
     /// One clause (already normalised), through cache → rotation + checks → finish → cache.
@@ -218,6 +242,22 @@ impl Voice {
             loudness_dbfs: self.loudness_dbfs,
         }
     }
+}
+
+/// A line's clip and where its clauses lie in it ([`Voice::speak_line`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpokenLine {
+    pub clip: Arc<Clip>,
+    /// In speaking order; they cover the clip without gaps.
+    pub clauses: Vec<ClauseSpan>,
+}
+
+/// One clause of a [`SpokenLine`]: its (normalised) text and the sample of the clip just past
+/// it and the pause that follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClauseSpan {
+    pub text: String,
+    pub end_sample: usize,
 }
 
 /// A piece of a line synthesised on its own, and the pause that follows it.
@@ -359,6 +399,15 @@ mod tests {
             .await
             .unwrap();
         assert!(first.duration_ms() > 1_000, "{} ms", first.duration_ms());
+        let line = voice
+            .speak_line("谢谢小明送的2个小心心，太开心了！", Prosody::default())
+            .await
+            .unwrap();
+        assert_eq!(line.clip.samples, first.samples, "the same clip");
+        let texts: Vec<&str> = line.clauses.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["谢谢小明送的两个小心心，", "太开心了！"]);
+        assert!(line.clauses[0].end_sample < line.clauses[1].end_sample);
+        assert_eq!(line.clauses[1].end_sample, first.samples.len());
         // Two clauses stored (the writes are asynchronous: wait for them), then both hit.
         for _ in 0..100 {
             if voice.cache().stats().puts >= 2 {

@@ -92,6 +92,8 @@ pub struct ShowSummary {
     /// Gift lines that were not heard and were offered again, and those finally thanked in a
     /// text overlay instead.
     pub unheard_retries: u64,
+    /// Thank-you lines merged into storm lines (`[gifts] aggregate_after`).
+    pub thanks_merged: u64,
     pub thanked_in_text: u64,
     /// Ledger commits that had to be retried (the ledger was locked, the disk full…).
     pub ledger_retries: u64,
@@ -395,7 +397,36 @@ impl Show {
     /// is playing.
     fn offer(&mut self, cue: Cue) {
         self.outputs.apply_due(&cue, When::Offered);
+        let thanks = matches!(cue.kind, CueKind::GiftThanks { .. });
         self.on_air.offer(cue);
+        if thanks {
+            self.merge_storm();
+        }
+    }
+
+    /// More thank-yous waiting than `[gifts] aggregate_after`: they become one line per
+    /// platform that names the first givers and covers every gift (each is marked thanked
+    /// when it is heard). Their captions already showed when they were offered.
+    fn merge_storm(&mut self) {
+        let rewards = &self.rewards;
+        let taken = self.on_air.take_thanks_storm(|n| rewards.should_merge(n));
+        if taken.is_empty() {
+            return;
+        }
+        for cue in &taken {
+            self.unheard.forget(cue);
+        }
+        let count = taken.len();
+        let merged = self.rewards.merge_thanks(taken, &mut self.rng);
+        tracing::info!(
+            lines = count,
+            merged = merged.len(),
+            "gift storm: thank-yous merged"
+        );
+        self.summary.thanks_merged += count as u64;
+        for cue in merged {
+            self.on_air.offer(cue);
+        }
     }
 
     fn on_tick(&mut self, source_open: bool) {

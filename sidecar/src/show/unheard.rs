@@ -27,6 +27,9 @@ pub enum Unheard {
     NoEndReport,
     NothingPlayed,
     CutShort,
+    /// Interrupted by a more urgent line and not said again (an unpaid line mostly heard, or
+    /// past its TTL).
+    Interrupted,
 }
 
 impl Unheard {
@@ -36,6 +39,7 @@ impl Unheard {
             Unheard::NoEndReport => "the avatar never reported the end of the line",
             Unheard::NothingPlayed => "the avatar played none of it",
             Unheard::CutShort => "the avatar cut it short",
+            Unheard::Interrupted => "interrupted, and not said again",
         }
     }
 }
@@ -80,6 +84,11 @@ impl UnheardGifts {
         if let Some(key) = key(cue) {
             self.attempts.remove(&key);
         }
+    }
+
+    /// The line was merged into another (a gift storm): its attempts start again there.
+    pub fn forget(&mut self, cue: &Cue) {
+        self.heard(cue);
     }
 
     /// Lines whose retry time has come.

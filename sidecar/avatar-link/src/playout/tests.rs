@@ -172,6 +172,43 @@ fn stop_fades_out_over_ten_ms_and_drops_the_rest() {
 }
 
 #[test]
+fn a_stop_takes_effect_in_the_next_block_and_is_over_by_its_end() {
+    let mut p = Playout::default();
+    p.push(1, &constant(16384, 48_000), false);
+    // The interrupter's audio is already queued behind it.
+    p.push(2, &constant(8192, 4_800), true);
+    pull(&mut p);
+    pull(&mut p);
+    p.stop(1);
+    let (fade, block) = pull(&mut p);
+    // The very next block is the fade, from full level down to silence within the block.
+    assert!((fade[0] - 0.5).abs() < 1e-3, "{}", fade[0]);
+    assert!(fade[BLOCK - 1].abs() < 0.5 / 400.0);
+    assert_eq!(block.audible, BLOCK);
+    assert_eq!(
+        block.events,
+        vec![PlayoutEvent::Finished {
+            session: 0,
+            utterance: 1,
+            played_ms: 30,
+            interrupted: true
+        }],
+        "reported in the block that ended it"
+    );
+    // Not one sample of the stopped utterance after that block: the next one plays from its
+    // first sample at its own level.
+    let (next, block) = pull(&mut p);
+    assert!(next.iter().all(|&s| (s - 0.25).abs() < 1e-6));
+    assert_eq!(
+        block.events,
+        vec![PlayoutEvent::Started {
+            session: 0,
+            utterance: 2
+        }]
+    );
+}
+
+#[test]
 fn stop_during_an_underrun_fades_what_is_there_and_finishes() {
     let mut p = Playout::default();
     p.push(4, &constant(16384, 480 + 100), false);

@@ -12,11 +12,13 @@ use std::time::Duration;
 use avatar_link::{AudioChunk, Command};
 use tokio::time::Instant;
 
+use super::playback::{Event, Fate, OnAirLine};
+use super::resume::remainder;
 use super::{ClipResult, OnAir, Outcome, Unheard, Utterance};
 use crate::clock::now_ms;
 use crate::cue::When;
 use crate::outputs::Outputs;
-use crate::speech::Clip;
+use crate::speech::voice::SpokenLine;
 
 /// Audio is sent to the avatar in 100 ms chunks: small enough that a `Stop` cuts promptly on
 /// the avatar side, large enough to keep per-message overhead negligible.
@@ -30,7 +32,7 @@ const MAX_CLIPS: usize = 4 * SYNTH_AHEAD;
 
 pub(super) enum ClipState {
     Pending,
-    Ready(Arc<Clip>),
+    Ready(Arc<SpokenLine>),
     Failed,
 }
 
@@ -85,32 +87,53 @@ impl OnAir {
         }
         // The line that interrupted goes first: the line it cut (requeued, clip ready) must not
         // slip back on air while the interrupter's clip is still being made.
-        if let Some(id) = self.interrupter {
+        if let Some(id) = self.playback.interrupter() {
             match self.clips.get(&id) {
                 Some(ClipState::Pending) => return None,
-                None => self.interrupter = None, // dropped meanwhile
+                None => self.playback.step(Event::InterrupterGone), // dropped meanwhile
                 Some(_) => {}
             }
         }
         let mut skipped = Vec::new();
-        let clips = &self.clips;
+        let (clips, fates) = (&self.clips, &self.fates);
         let started = self
             .timeline
             .start_next_where(now_ms(), SYNTH_AHEAD, &mut skipped, |line| {
-                !matches!(clips.get(&line.id), Some(ClipState::Pending) | None)
+                matches!(fates.get(&line.id), Some(Fate::Heard | Fate::Discard))
+                    || !matches!(clips.get(&line.id), Some(ClipState::Pending) | None)
             })
             .map(|line| line.id);
         for line in skipped {
             self.clips.remove(&line.id);
+            self.fates.remove(&line.id);
             self.counts.dropped += 1;
             tracing::debug!(line = line.id, "stale line skipped");
         }
         let line_id = started?;
-        self.interrupter = None;
+        let from_clause = match self.fates.remove(&line_id) {
+            Some(Fate::Resume { from_clause }) => from_clause,
+            None => 0,
+            // A cut line whose turn came but that is not said again.
+            Some(fate) => {
+                let line = self.timeline.finish(line_id).expect("just started");
+                self.clips.remove(&line_id);
+                return Some(if fate == Fate::Heard {
+                    Outcome::Heard {
+                        cue: line.payload,
+                        at_ms: now_ms(),
+                    }
+                } else {
+                    Outcome::NotHeard {
+                        cue: line.payload,
+                        why: Unheard::Interrupted,
+                    }
+                });
+            }
+        };
         match self.clips.get(&line_id) {
-            Some(ClipState::Ready(clip)) => {
-                let clip = clip.clone();
-                self.air(line_id, &clip, outputs);
+            Some(ClipState::Ready(spoken)) => {
+                let spoken = spoken.clone();
+                self.air(line_id, &spoken, from_clause, outputs);
                 None
             }
             _ => {
@@ -125,19 +148,25 @@ impl OnAir {
         }
     }
 
-    fn air(&mut self, line_id: u64, clip: &Clip, outputs: &Outputs) {
-        let cue = self.timeline.playing().expect("playing").payload.clone();
+    /// Sends the playing line to the avatar: the whole clip, or (a line cut short before) its
+    /// clauses from `from_clause` on.
+    fn air(&mut self, line_id: u64, spoken: &SpokenLine, from_clause: usize, outputs: &Outputs) {
+        let playing = self.timeline.playing().expect("playing");
+        let (cue, expires_ms) = (playing.payload.clone(), playing.expires_ms);
         let utterance = self.next_utterance;
         self.next_utterance += 1;
-        self.timeline.set_duration(line_id, clip.duration_ms());
+        let part = remainder(spoken, &cue.text, from_clause);
+        let samples = &spoken.clip.samples[part.samples.clone()];
+        let duration_ms = avatar_link::samples_to_ms(samples.len());
+        self.timeline.set_duration(line_id, duration_ms);
         outputs.apply_due(&cue, When::OnAir);
         self.avatar.command(&Command::Say {
             utterance,
             priority: cue.priority,
-            text: cue.text.clone(),
+            text: part.text.clone(),
             expression: cue.expression().map(str::to_string),
         });
-        let chunks = clip.samples.chunks(CHUNK_SAMPLES);
+        let chunks = samples.chunks(CHUNK_SAMPLES);
         let n = chunks.len();
         for (i, samples) in chunks.enumerate() {
             self.avatar.audio(&AudioChunk {
@@ -146,19 +175,25 @@ impl OnAir {
                 samples: samples.to_vec(),
             });
         }
-        tracing::info!(utterance, kind = cue.kind.name(), priority = cue.priority, ms = clip.duration_ms(), text = %cue.text, "on air");
-        self.current = Some(utterance);
+        tracing::info!(utterance, kind = cue.kind.name(), priority = cue.priority, ms = duration_ms, from_clause = part.first_clause, text = %part.text, "on air");
+        self.playback
+            .step(Event::Started(OnAirLine { utterance, line_id }));
         let expected_end =
-            Instant::now() + Duration::from_millis(clip.duration_ms() as u64) + WATCHDOG_GRACE;
+            Instant::now() + Duration::from_millis(duration_ms as u64) + WATCHDOG_GRACE;
         self.utterances.insert(
             utterance,
             Utterance {
                 line_id,
                 cue,
+                text: part.text,
+                clauses: part.clauses,
+                first_clause: part.first_clause,
+                expires_ms,
                 started_ms: now_ms(),
                 expected_end,
                 played_any: false,
-                stopped: false,
+                played_ms: 0,
+                stopped: None,
             },
         );
     }

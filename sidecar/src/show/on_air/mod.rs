@@ -19,10 +19,15 @@
 //! * **Heard, or not.** A line is heard only when the avatar reports that it played to the end.
 //!   A voice failure, a missing end report (watchdog), an avatar that played none of it or cut
 //!   it short is [`Outcome::NotHeard`].
+//! * **Explicit playback states** ([`playback`]): idle, playing, deciding on an interruption,
+//!   interrupted, after an interruption. A line cut short resumes from the clause that was
+//!   playing, or is discarded or counted heard, by the rules documented there.
 
 mod clips;
+mod playback;
 mod ports;
 mod reports;
+mod resume;
 #[cfg(test)]
 mod tests;
 
@@ -33,9 +38,12 @@ use tokio::time::Instant;
 
 use super::unheard::Unheard;
 use crate::clock::now_ms;
-use crate::cue::Cue;
+use crate::cue::{Cue, CueKind};
+use crate::scheduler::timeline::Interrupted;
 use crate::scheduler::{InterruptRules, Line, LineClass, Timeline};
+use crate::speech::voice::ClauseSpan;
 use clips::ClipState;
+use playback::{Event, Fate, Playback};
 pub use ports::{AvatarPort, ClipMaker, ClipResult, VoiceClips};
 
 /// How a line (or an utterance of it) ended, for the show to act on.
@@ -72,13 +80,28 @@ pub struct Counts {
 /// An utterance sent to the avatar.
 struct Utterance {
     line_id: u64,
+    /// The line's cue as offered (a resumed line says only part of its text).
     cue: Cue,
+    /// What this utterance says: the cue's text, or its clauses from the one that was cut.
+    text: String,
+    /// Its clauses, `end_sample` counted from the utterance's first sample.
+    clauses: Vec<ClauseSpan>,
+    /// Which clause of the whole line it starts with.
+    first_clause: usize,
+    expires_ms: Option<u64>,
     started_ms: u64,
     expected_end: Instant,
     /// Whether the avatar reported any audio of it as played.
     played_any: bool,
-    /// The unit stopped it (an interruption): its end report only goes into the airtime log.
-    stopped: bool,
+    /// The last `Progress` report.
+    played_ms: u32,
+    /// The unit stopped it (an interruption): set to whether the timeline requeued the line.
+    stopped: Option<Stopped>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stopped {
+    requeued: bool,
 }
 
 pub struct OnAir {
@@ -87,12 +110,12 @@ pub struct OnAir {
     voice: Box<dyn ClipMaker>,
     /// Clips of the lines about to air (bounded: see [`clips`]).
     clips: HashMap<u64, ClipState>,
-    /// The line that just interrupted another: nothing else starts until its clip is ready.
-    interrupter: Option<u64>,
+    /// Idle, playing, or dealing with an interruption ([`playback`]).
+    playback: Playback,
+    /// Requeued lines that were cut short → how they air again (applied at their turn).
+    fates: HashMap<u64, Fate>,
     /// Utterance id → what is being played under it.
     utterances: HashMap<u64, Utterance>,
-    /// Utterance currently owned by the timeline's playing line.
-    current: Option<u64>,
     next_line_id: u64,
     next_utterance: u64,
     last_spoke: Instant,
@@ -112,9 +135,9 @@ impl OnAir {
             avatar: Box::new(avatar),
             voice: Box::new(voice),
             clips: HashMap::new(),
-            interrupter: None,
+            playback: Playback::Idle,
+            fates: HashMap::new(),
             utterances: HashMap::new(),
-            current: None,
             next_line_id: 1,
             next_utterance: 1,
             last_spoke: Instant::now(),
@@ -130,41 +153,92 @@ impl OnAir {
         self.next_line_id += 1;
         let now = now_ms();
         let expires = cue.ttl_ms.map(|ttl| now + ttl);
+        let urgent = self.playback.playing().is_some()
+            && self
+                .timeline
+                .playing()
+                .is_some_and(|playing| cue.priority < playing.priority);
+        if urgent {
+            self.playback.step(Event::Urgent { by: id });
+        }
         let (class, rank) = (LineClass::from(&cue.kind), cue.rank);
         let line = Line::new(id, cue.priority, cue.paid, expires, cue)
             .with_class(class)
             .with_rank(rank);
         let offer = self.timeline.offer_at(line, now);
-        if let Some(cut) = offer.interrupted {
-            tracing::info!(
-                line = cut.id,
-                requeued = cut.requeued,
-                by = id,
-                "interrupting the current line"
-            );
-            if let Some(utterance) = self.current.take() {
-                self.avatar
-                    .command(&avatar_link::Command::Stop { utterance });
-                // Its end report only goes into the airtime log: the timeline already
-                // requeued (or let go of) the line, which may be playing again by then.
-                if let Some(stopped) = self.utterances.get_mut(&utterance) {
-                    stopped.stopped = true;
-                }
-            }
-            self.interrupter = Some(id);
-            self.counts.interrupted += 1;
+        match offer.interrupted {
+            Some(cut) => self.interrupt(cut, id),
+            None if urgent => self.playback.step(Event::Kept),
+            None => {}
         }
         for (dropped, why) in offer.dropped.into_iter().zip(offer.why_dropped) {
             self.counts.dropped += 1;
             self.clips.remove(&dropped.id);
+            self.fates.remove(&dropped.id);
             tracing::info!(line = dropped.id, class = dropped.class.name(), reason = why.name(), text = %dropped.payload.text, "dropped an unpaid line");
         }
         id
     }
 
+    /// The timeline cut the playing line for line `by`: the avatar is told to stop it, and the
+    /// line's fate is decided from the last progress report (and again from its end report).
+    fn interrupt(&mut self, cut: Interrupted<Cue>, by: u64) {
+        tracing::info!(
+            line = cut.id,
+            requeued = cut.requeued,
+            by,
+            "interrupting the current line"
+        );
+        self.counts.interrupted += 1;
+        let Some(playing) = self.playback.playing() else {
+            return;
+        };
+        self.playback.step(Event::Cut);
+        self.avatar.command(&avatar_link::Command::Stop {
+            utterance: playing.utterance,
+        });
+        let Some(stopped) = self.utterances.get_mut(&playing.utterance) else {
+            return;
+        };
+        stopped.stopped = Some(Stopped {
+            requeued: cut.requeued,
+        });
+        if cut.requeued {
+            let fate = resume::fate_of(stopped, stopped.played_ms, false);
+            tracing::debug!(
+                line = cut.id,
+                ?fate,
+                played_ms = stopped.played_ms,
+                "cut line: provisional fate"
+            );
+            self.fates.insert(cut.id, fate);
+        }
+    }
+
     /// Nothing waits, nothing plays, and no end report is awaited.
     pub fn is_idle(&self) -> bool {
         self.timeline.is_idle() && self.utterances.is_empty()
+    }
+
+    /// In a gift storm, takes the waiting thank-yous out (most urgent first) for merging,
+    /// when `storm` says their number is one; none otherwise. Lines cut short and waiting to
+    /// resume keep their place: they are half said already.
+    pub fn take_thanks_storm(&mut self, storm: impl Fn(usize) -> bool) -> Vec<Cue> {
+        let fates = &self.fates;
+        let mergeable = |l: &Line<Cue>| {
+            l.paid
+                && matches!(l.payload.kind, CueKind::GiftThanks { .. })
+                && !fates.contains_key(&l.id)
+        };
+        if !storm(self.timeline.count_waiting_where(mergeable)) {
+            return Vec::new();
+        }
+        let mut taken = self.timeline.take_waiting_where(mergeable);
+        taken.sort_by_key(|l| (l.priority, l.rank, l.id));
+        for line in &taken {
+            self.clips.remove(&line.id);
+        }
+        taken.into_iter().map(|l| l.payload).collect()
     }
 
     /// Waiting paid lines (to feed a backlog in pages).

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 
 use crate::cue::Cue;
 use crate::link::LinkHub;
-use crate::speech::{Clip, SpeechError, Voice};
+use crate::speech::voice::SpokenLine;
+use crate::speech::{SpeechError, Voice};
 
 /// The avatar as the unit sees it: commands (`Say`, `Stop`) and audio go out, never waited on.
 pub trait AvatarPort: Send {
@@ -31,8 +32,8 @@ impl AvatarPort for LinkHub {
     }
 }
 
-/// A clip made for a line, or why there is none.
-pub type ClipResult = Result<Arc<Clip>, SpeechError>;
+/// A clip made for a line (with its clauses, to resume it from one), or why there is none.
+pub type ClipResult = Result<Arc<SpokenLine>, SpeechError>;
 
 /// Makes clips off the unit's task; each comes back through [`super::OnAir::on_clip`].
 pub trait ClipMaker: Send {
@@ -57,7 +58,8 @@ impl ClipMaker for VoiceClips {
         let tx = self.done.clone();
         let (text, prosody) = (cue.text.clone(), cue.prosody);
         tokio::spawn(async move {
-            let work = tokio::spawn(async move { voice.speak(&text, prosody).await });
+            let work =
+                tokio::spawn(async move { voice.speak_line(&text, prosody).await.map(Arc::new) });
             let result = work.await.unwrap_or_else(|e| {
                 Err(SpeechError::Rejected(format!(
                     "synthesis task ended abnormally: {e}"

@@ -12,7 +12,11 @@ use super::*;
 use crate::cue::{Act, CueKind, Effect, When};
 use crate::link::LinkEvent;
 use crate::outputs::{Output, Outputs};
+use crate::speech::voice::SpokenLine;
 use crate::speech::{Clip, SpeechError};
+
+#[path = "interrupt_tests.rs"]
+mod interrupts;
 
 /// What left the unit, in order: avatar commands, audio, and acts handed to the outputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,13 +140,38 @@ impl Rig {
 
     /// The utterance id of the last `Say`.
     fn last_utterance(&self) -> u64 {
-        self.unit.current.expect("something on air")
+        self.unit
+            .playback
+            .playing()
+            .expect("something on air")
+            .utterance
     }
 }
 
-fn clip(ms: usize) -> Arc<Clip> {
-    Arc::new(Clip {
-        samples: vec![1000; ms * avatar_link::SAMPLE_RATE as usize / 1000],
+/// A clip of one clause, `ms` long.
+fn clip(ms: usize) -> Arc<SpokenLine> {
+    spoken(&[("", ms)])
+}
+
+/// A clip of these clauses, each (text, ms) long, in order.
+fn spoken(clauses: &[(&str, usize)]) -> Arc<SpokenLine> {
+    let mut samples = Vec::new();
+    let clauses = clauses
+        .iter()
+        .map(|(text, ms)| {
+            samples.extend(std::iter::repeat_n(
+                1000i16,
+                ms * avatar_link::SAMPLE_RATE as usize / 1000,
+            ));
+            ClauseSpan {
+                text: text.to_string(),
+                end_sample: samples.len(),
+            }
+        })
+        .collect();
+    Arc::new(SpokenLine {
+        clip: Arc::new(Clip { samples }),
+        clauses,
     })
 }
 
@@ -580,4 +609,30 @@ async fn a_full_queue_drops_unpaid_lines_and_forgets_their_clips() {
         rig.finished(utterance, 100, false);
     }
     assert_eq!(aired, max);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gift_storm_takes_the_waiting_thanks_out_most_urgent_first() {
+    let mut rig = Rig::new();
+    let playing = rig.unit.offer(gift("playing", -1));
+    rig.pump();
+    rig.ready(playing, 500);
+    rig.pump();
+    assert_eq!(rig.wire.said(), ["playing"]);
+    for i in 0..8 {
+        rig.unit
+            .offer(gift(&format!("g{i}"), if i == 5 { -5 } else { -1 }));
+    }
+    rig.unit.offer(line("a reply", 5));
+    // Not a storm yet by the caller's measure: nothing leaves.
+    assert!(rig.unit.take_thanks_storm(|n| n > 8).is_empty());
+    let taken = rig.unit.take_thanks_storm(|n| n > 6);
+    let texts: Vec<&str> = taken.iter().map(|c| c.text.as_str()).collect();
+    // The playing one stays on air, the reply waits; the big gift comes first.
+    assert_eq!(texts, ["g5", "g0", "g1", "g2", "g3", "g4", "g6", "g7"]);
+    assert!(
+        rig.unit.take_thanks_storm(|n| n > 0).is_empty(),
+        "none left waiting"
+    );
+    assert_eq!(rig.unit.queued_paid(), 0);
 }
