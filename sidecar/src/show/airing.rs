@@ -1,5 +1,5 @@
-//! The show's side of airing: it feeds the on-air unit ([`super::on_air`]) and acts on how
-//! its lines ended.
+//! The show's side of airing: it feeds the on-air unit ([`super::on_air`]) (merging a gift
+//! storm's waiting thank-yous into one line) and acts on how its lines ended.
 //!
 //! * **Heard, or not thanked.** A gift is marked thanked only when the unit reports its line
 //!   heard ([`Outcome::Heard`]). A voice failure, a missing end report (watchdog) or an avatar
@@ -19,6 +19,42 @@ use crate::ledger::AiredLine;
 use crate::link::LinkEvent;
 
 impl Show {
+    /// Puts a cue on the timeline; the effects due as soon as it exists happen now, whatever
+    /// is playing.
+    pub(super) fn offer(&mut self, cue: Cue) {
+        self.outputs.apply_due(&cue, When::Offered);
+        let thanks = matches!(cue.kind, CueKind::GiftThanks { .. });
+        self.on_air.offer(cue);
+        if thanks {
+            self.merge_storm();
+        }
+    }
+
+    /// More thank-yous waiting than `[gifts] aggregate_after`: they become one line per
+    /// platform that names the first givers and covers every gift (each is marked thanked
+    /// when it is heard). Their captions already showed when they were offered.
+    fn merge_storm(&mut self) {
+        let rewards = &self.rewards;
+        let taken = self.on_air.take_thanks_storm(|n| rewards.should_merge(n));
+        if taken.is_empty() {
+            return;
+        }
+        for cue in &taken {
+            self.unheard.forget(cue);
+        }
+        let count = taken.len();
+        let merged = self.rewards.merge_thanks(taken, &mut self.rng);
+        tracing::info!(
+            lines = count,
+            merged = merged.len(),
+            "gift storm: thank-yous merged"
+        );
+        self.summary.thanks_merged += count as u64;
+        for cue in merged {
+            self.on_air.offer(cue);
+        }
+    }
+
     pub(super) fn on_clip(&mut self, line_id: u64, result: ClipResult) {
         self.on_air.on_clip(line_id, result);
     }

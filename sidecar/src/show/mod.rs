@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use crate::admission::{AdmittedGroup, Admitter, Intake};
 use crate::config::Config;
-use crate::cue::{Cue, CueKind, When};
+use crate::cue::CueKind;
 use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{LedgerError, LedgerHandle};
 use crate::link::{LinkEvent, LinkHub};
@@ -391,42 +391,6 @@ impl Show {
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
         self.offer(cue);
         self.trigger_on_gift(&batch);
-    }
-
-    /// Puts a cue on the timeline; the effects due as soon as it exists happen now, whatever
-    /// is playing.
-    fn offer(&mut self, cue: Cue) {
-        self.outputs.apply_due(&cue, When::Offered);
-        let thanks = matches!(cue.kind, CueKind::GiftThanks { .. });
-        self.on_air.offer(cue);
-        if thanks {
-            self.merge_storm();
-        }
-    }
-
-    /// More thank-yous waiting than `[gifts] aggregate_after`: they become one line per
-    /// platform that names the first givers and covers every gift (each is marked thanked
-    /// when it is heard). Their captions already showed when they were offered.
-    fn merge_storm(&mut self) {
-        let rewards = &self.rewards;
-        let taken = self.on_air.take_thanks_storm(|n| rewards.should_merge(n));
-        if taken.is_empty() {
-            return;
-        }
-        for cue in &taken {
-            self.unheard.forget(cue);
-        }
-        let count = taken.len();
-        let merged = self.rewards.merge_thanks(taken, &mut self.rng);
-        tracing::info!(
-            lines = count,
-            merged = merged.len(),
-            "gift storm: thank-yous merged"
-        );
-        self.summary.thanks_merged += count as u64;
-        for cue in merged {
-            self.on_air.offer(cue);
-        }
     }
 
     fn on_tick(&mut self, source_open: bool) {
