@@ -117,7 +117,8 @@ pub async fn apply_effects(
     Ok(())
 }
 
-async fn set_settings(
+/// Merges `settings` into an input's settings (texts are a `text` setting).
+pub(super) async fn set_settings(
     obs: &Obs,
     input: &str,
     settings: serde_json::Value,

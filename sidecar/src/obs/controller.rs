@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::apply_effects::{apply_effects, AppliedEffects};
+use super::apply_effects::{apply_effects, set_settings, AppliedEffects};
 use super::ensure::ensure;
 use super::needs;
 use super::program::Program;
@@ -403,17 +403,7 @@ async fn switch_scene(obs: &Obs, scene: &str) -> Result<(), RequestError> {
 }
 
 async fn set_text(obs: &Obs, source: &str, text: &str) -> Result<(), RequestError> {
-    let settings = serde_json::json!({ "text": text });
-    let request = obws::requests::inputs::SetSettings {
-        input: source,
-        settings: &settings,
-        overlay: Some(true),
-    };
-    obs.call(
-        "SetInputSettings",
-        obs.client().inputs().set_settings(request),
-    )
-    .await
+    set_settings(obs, source, serde_json::json!({ "text": text })).await
 }
 
 #[cfg(test)]

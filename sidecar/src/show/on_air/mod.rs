@@ -221,23 +221,24 @@ impl OnAir {
     }
 
     /// In a gift storm, takes the waiting thank-yous out (most urgent first) for merging,
-    /// when `storm` says their number is one; none otherwise. Lines cut short and waiting to
-    /// resume keep their place: they are half said already.
+    /// when `storm` says their number is one; none otherwise. Only lines nobody is voicing yet
+    /// count and are taken: a line whose clip is being made or ready (the next few to air) and
+    /// a line cut short and waiting to resume keep their place. Without that, a storm would
+    /// merge the merged line again with every new gift and throw its clip away each time, and
+    /// nothing would ever air.
     pub fn take_thanks_storm(&mut self, storm: impl Fn(usize) -> bool) -> Vec<Cue> {
-        let fates = &self.fates;
+        let (fates, clips) = (&self.fates, &self.clips);
         let mergeable = |l: &Line<Cue>| {
             l.paid
                 && matches!(l.payload.kind, CueKind::GiftThanks { .. })
                 && !fates.contains_key(&l.id)
+                && !clips.contains_key(&l.id)
         };
         if !storm(self.timeline.count_waiting_where(mergeable)) {
             return Vec::new();
         }
         let mut taken = self.timeline.take_waiting_where(mergeable);
         taken.sort_by_key(|l| (l.priority, l.rank, l.id));
-        for line in &taken {
-            self.clips.remove(&line.id);
-        }
         taken.into_iter().map(|l| l.payload).collect()
     }
 

@@ -619,20 +619,32 @@ async fn a_gift_storm_takes_the_waiting_thanks_out_most_urgent_first() {
     rig.ready(playing, 500);
     rig.pump();
     assert_eq!(rig.wire.said(), ["playing"]);
-    for i in 0..8 {
-        rig.unit
-            .offer(gift(&format!("g{i}"), if i == 5 { -5 } else { -1 }));
+    let ahead = SYNTH_AHEAD;
+    let total = ahead + 8;
+    for i in 0..total {
+        rig.unit.offer(gift(
+            &format!("g{i:02}"),
+            if i == ahead + 5 { -5 } else { -1 },
+        ));
     }
     rig.unit.offer(line("a reply", 5));
-    // Not a storm yet by the caller's measure: nothing leaves.
+    rig.pump(); // the next lines to air are being voiced now
+                // Eight wait beyond the ones being voiced: not a storm by a measure of more than eight.
     assert!(rig.unit.take_thanks_storm(|n| n > 8).is_empty());
     let taken = rig.unit.take_thanks_storm(|n| n > 6);
-    let texts: Vec<&str> = taken.iter().map(|c| c.text.as_str()).collect();
-    // The playing one stays on air, the reply waits; the big gift comes first.
-    assert_eq!(texts, ["g5", "g0", "g1", "g2", "g3", "g4", "g6", "g7"]);
+    let texts: Vec<String> = taken.iter().map(|c| c.text.clone()).collect();
+    // The playing line, the reply and the lines being voiced stay: the big gift (most urgent)
+    // and the first seven others. The rest are taken in the order they would have aired.
+    let big = format!("g{:02}", ahead + 5);
+    let expected: Vec<String> = (ahead - 1..total)
+        .map(|i| format!("g{i:02}"))
+        .filter(|t| *t != big)
+        .collect();
+    assert_eq!(texts, expected);
+    // What is being voiced is never taken: the merged line will not be merged again.
     assert!(
         rig.unit.take_thanks_storm(|n| n > 0).is_empty(),
-        "none left waiting"
+        "none left to merge"
     );
-    assert_eq!(rig.unit.queued_paid(), 0);
+    assert_eq!(rig.unit.queued_paid(), ahead);
 }
