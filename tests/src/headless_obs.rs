@@ -51,10 +51,7 @@ impl PluginFiles {
     /// or a custom profile name), honouring `CARGO_TARGET_DIR` like cargo does.
     pub fn from_workspace(profile: &str) -> Result<Self> {
         let root = workspace_root();
-        let target = match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(dir) => root.join(dir), // join keeps an absolute CARGO_TARGET_DIR as is
-            None => root.join("target"),
-        };
+        let target = target_dir();
         // cargo puts the `dev` profile's output in `debug/`.
         let profile_dir = if profile == "dev" { "debug" } else { profile };
         let so = target.join(profile_dir).join("libai_avatar.so");
@@ -88,6 +85,16 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("the e2e crate lives in a subdirectory of the workspace")
         .to_path_buf()
+}
+
+/// Where cargo puts this workspace's builds: `CARGO_TARGET_DIR` if set (relative to the
+/// workspace root, as cargo reads it), `target/` otherwise.
+pub fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir), // join keeps an absolute CARGO_TARGET_DIR as is
+        None => root.join("target"),
+    }
 }
 
 /// A custom RTMP server for `StartStream`/`--startstreaming`, written to `service.json`.

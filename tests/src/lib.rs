@@ -29,7 +29,7 @@ pub mod soak;
 
 pub use headless_obs::{
     disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,
-    workspace_root, HeadlessObs, ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
+    target_dir, workspace_root, HeadlessObs, ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
 };
 
 /// Environment variable that, set to `1`, skips every test that needs a real OBS.

@@ -12,7 +12,7 @@ use anyhow::Result;
 /// How long the sidecar gets to exit after SIGINT before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// `target/debug/sidecar`, built once per test process.
+/// `target/debug/sidecar` (under `CARGO_TARGET_DIR` when set), built once per test process.
 ///
 /// Built with the feature set `cargo test --workspace` resolves, so it reuses that build's
 /// artifacts: `-p sidecar` alone (or `--workspace --bin sidecar` alone, which leaves out
@@ -48,7 +48,7 @@ pub fn binary() -> Result<PathBuf> {
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 ));
             }
-            Ok(root.join("target/debug/sidecar"))
+            Ok(crate::headless_obs::target_dir().join("debug/sidecar"))
         })
         .clone()
         .map_err(anyhow::Error::msg)

@@ -73,7 +73,7 @@ fn sidecar_command(replay: &str, ledger: &Path, obs: &HeadlessObs) -> Result<Com
 }
 
 fn sidecar_binary() -> Result<PathBuf> {
-    let path = e2e::workspace_root().join("target/debug/sidecar");
+    let path = e2e::target_dir().join("debug/sidecar");
     ensure!(
         path.exists(),
         "{} is not built: run `cargo build --workspace` first",
