@@ -39,7 +39,7 @@ async fn main() -> Result<()> {
         .args(["build", "--release", "-p", "sidecar", "--bin", "sidecar"])
         .status()?;
     anyhow::ensure!(status.success(), "cargo build --release -p sidecar failed");
-    let bin = root.join("target/release/sidecar");
+    let bin = e2e::target_dir().join("release/sidecar");
     let llm_started = Instant::now();
     let llm = FakeOpenAi::start(FakeConfig {
         api_key: Some("sk-bench".into()),

@@ -38,7 +38,7 @@ async fn main() -> Result<()> {
             .args(["build", "--release", "-p", "sidecar", "--bin", "sidecar"])
             .status()?;
         ensure!(status.success(), "cargo build --release -p sidecar failed");
-        root.join("target/release/sidecar")
+        e2e::target_dir().join("release/sidecar")
     };
     let outcome = soak::run(&options, &bin).await?;
     println!("\n{}", outcome.summary.render());

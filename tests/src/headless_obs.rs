@@ -87,7 +87,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where cargo builds this workspace: `CARGO_TARGET_DIR` when set, like cargo does.
+/// Where cargo puts this workspace's builds: `CARGO_TARGET_DIR` if set (relative to the
+/// workspace root, as cargo reads it), `target/` otherwise.
 pub fn target_dir() -> PathBuf {
     let root = workspace_root();
     match std::env::var_os("CARGO_TARGET_DIR") {

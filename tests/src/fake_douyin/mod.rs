@@ -38,7 +38,9 @@ use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
 pub use observed::{Ack, Beat, Connection, SessionEnd};
-pub use scenario::{Fault, FrameKind, Scenario, ScenarioOptions, StormFrame, GZIP_BOMB_INFLATED};
+pub use scenario::{
+    Fault, FrameKind, Scenario, ScenarioOptions, Scripted, StormFrame, GZIP_BOMB_INFLATED,
+};
 pub use server::{FIXED_PARAMS, PUSH_PATH, REQUIRED_PARAMS};
 pub use storm::{BadInput, Truth};
 
@@ -179,6 +181,13 @@ impl FakeDouyin {
     /// Distinct storm frames sent at least once.
     pub fn frames_sent(&self) -> usize {
         self.shared.lock().storm_sent.len()
+    }
+
+    /// When storm frame `seq` was first written to a client's socket (the WebSocket send had
+    /// returned), on the caller's clock.
+    pub fn frame_sent_at(&self, seq: u64) -> Option<Instant> {
+        let at = *self.shared.lock().storm_first_sent.get(&seq)?;
+        Some(self.shared.started + at)
     }
 
     /// Every storm frame has been sent at least once.

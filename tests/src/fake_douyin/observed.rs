@@ -68,6 +68,8 @@ pub(crate) struct State {
     pub violations: Vec<String>,
     /// Storm frame `seq` → times sent.
     pub storm_sent: BTreeMap<u64, usize>,
+    /// Storm frame `seq` → when it was first written to a socket.
+    pub storm_first_sent: BTreeMap<u64, Duration>,
     pub storm_acked: BTreeSet<u64>,
     pub faults_fired: BTreeMap<u64, Duration>,
     /// Idle frames sent after the storm: `logId` → `internalExt`.

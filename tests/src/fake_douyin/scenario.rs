@@ -154,11 +154,7 @@ impl Scenario {
         for seq in 1..=frames as u64 {
             log_id += rng.random_range(1..1_000_000);
             let now_ms = t0_ms + seq * options.frame_interval.as_millis() as u64;
-            let cursor = format!("r-{log_id}_d-1_u-1_fh-{seq}_t-{now_ms}");
-            let internal_ext = format!(
-                "internal_src:dim|wss_push_room_id:{room_id}|wss_push_did:{did}\
-                 |first_req_ms:{t0_ms}|fetch_time:{now_ms}|seq:{seq}|wss_info:0-{now_ms}-0-0"
-            );
+            let (cursor, internal_ext) = frame_ids(room_id, did, t0_ms, now_ms, seq, log_id);
             let meta = ResponseMeta {
                 cursor: &cursor,
                 internal_ext: &internal_ext,
@@ -206,6 +202,58 @@ impl Scenario {
         }
     }
 
+    /// A room written by hand: one frame per entry of `frames`, each holding those messages,
+    /// sent `frame_interval` apart; no faults, no bad input. The truth stays empty: the caller
+    /// knows what it sent. Messages should carry `room_id` in their `Common`.
+    pub fn scripted(room_id: u64, frame_interval: Duration, frames: Vec<Vec<Scripted>>) -> Self {
+        let options = ScenarioOptions {
+            frames: frames.len(),
+            frame_interval,
+            drops: 0,
+            stalls: 0,
+            duplicate_frames: 0,
+            bad_input: false,
+            ..ScenarioOptions::default()
+        };
+        let (t0_ms, did) = (1_750_000_000_000, 7_050_000_000_000_000_000);
+        let mut out = Vec::with_capacity(frames.len());
+        for (seq, messages) in (1u64..).zip(frames) {
+            let log_id = (1u64 << 60) + seq * 1_000;
+            let now_ms = t0_ms + seq * frame_interval.as_millis() as u64;
+            let (cursor, internal_ext) = frame_ids(room_id, did, t0_ms, now_ms, seq, log_id);
+            let meta = ResponseMeta {
+                cursor: &cursor,
+                internal_ext: &internal_ext,
+                now_ms,
+                heartbeat_ms: 0,
+            };
+            let list: Vec<ProtoWriter> = messages
+                .iter()
+                .map(|m| messages::message(m.method, &m.payload, m.msg_id))
+                .collect();
+            let payload = messages::gzip(messages::response(&list, &meta).as_bytes());
+            out.push(StormFrame {
+                seq,
+                log_id,
+                bytes: messages::push_frame(seq, log_id, &cursor, &payload),
+                cursor,
+                internal_ext,
+                kind: FrameKind::Normal,
+                msg_ids: messages.iter().map(|m| m.msg_id).collect(),
+            });
+        }
+        let by_log_id = out.iter().enumerate().map(|(i, f)| (f.log_id, i)).collect();
+        Self {
+            options,
+            web_rid: (100_000_000_000 + room_id % 900_000_000_000).to_string(),
+            room_id,
+            frames: out,
+            faults: BTreeMap::new(),
+            truth: Truth::default(),
+            by_log_id,
+        }
+    }
+
     pub fn truth(&self) -> &Truth {
         &self.truth
     }
@@ -225,6 +273,32 @@ impl Scenario {
     pub fn frame_by_log_id(&self, log_id: u64) -> Option<&StormFrame> {
         self.by_log_id.get(&log_id).map(|i| &self.frames[*i])
     }
+}
+
+/// One message of a [`Scenario::scripted`] frame: `Message { method, payload, msgId }`.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub method: &'static str,
+    pub msg_id: u64,
+    /// The encoded message (e.g. [`messages::gift`]).
+    pub payload: Vec<u8>,
+}
+
+/// A frame's cursor and `internalExt`, shaped like the real service's.
+fn frame_ids(
+    room_id: u64,
+    did: u64,
+    t0_ms: u64,
+    now_ms: u64,
+    seq: u64,
+    log_id: u64,
+) -> (String, String) {
+    let cursor = format!("r-{log_id}_d-1_u-1_fh-{seq}_t-{now_ms}");
+    let internal_ext = format!(
+        "internal_src:dim|wss_push_room_id:{room_id}|wss_push_did:{did}\
+         |first_req_ms:{t0_ms}|fetch_time:{now_ms}|seq:{seq}|wss_info:0-{now_ms}-0-0"
+    );
+    (cursor, internal_ext)
 }
 
 /// Cuts the stream into `parts` non-empty chunks of random sizes, in order.

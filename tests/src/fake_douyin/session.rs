@@ -102,7 +102,12 @@ async fn serve(ws: &mut Ws, shared: &Shared, conn: usize, start: usize) -> Sessi
                 if let Err(e) = send(ws, shared, conn, frame.bytes.clone()).await {
                     return SessionEnd::ClientGone(e.to_string());
                 }
-                *shared.lock().storm_sent.entry(frame.seq).or_default() += 1;
+                {
+                    let at = shared.now();
+                    let mut st = shared.lock();
+                    *st.storm_sent.entry(frame.seq).or_default() += 1;
+                    st.storm_first_sent.entry(frame.seq).or_insert(at);
+                }
                 next += 1;
                 send_at = Instant::now() + options.frame_interval;
                 match fire_fault(shared, frame.seq) {

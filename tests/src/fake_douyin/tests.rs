@@ -439,6 +439,64 @@ async fn a_well_behaved_client_is_served_resumed_and_recorded() {
 }
 
 #[tokio::test]
+async fn a_scripted_room_sends_its_frames_in_order_and_notes_when() {
+    let room_id = 7_311_000_000_000_000_001;
+    let common = |msg_id| messages::Common {
+        method: messages::CHAT,
+        msg_id,
+        room_id,
+        create_time_ms: 1_750_000_000_000,
+    };
+    let viewer = messages::User {
+        id: 42,
+        nickname: "小明".into(),
+    };
+    let frames = (1..=3u64)
+        .map(|i| {
+            vec![Scripted {
+                method: messages::CHAT,
+                msg_id: 900 + i,
+                payload: messages::chat(&common(900 + i), &viewer, "你好".as_bytes()).into_bytes(),
+            }]
+        })
+        .collect();
+    let fake = FakeDouyin::start(Scenario::scripted(
+        room_id,
+        Duration::from_millis(30),
+        frames,
+    ))
+    .await
+    .unwrap();
+    let page = get_page(&fake).await;
+    assert_eq!(page.room_id, room_id.to_string());
+    let mut ws = connect(&url(&fake, &page, "", "", ""), &page.ttwid)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        if let Message::Binary(b) = ws.next().await.unwrap().unwrap() {
+            let received = std::time::Instant::now();
+            let (frame, msgs) = decode_frame(&b).unwrap();
+            let sent = fake.frame_sent_at(frame.uint(1)).unwrap();
+            assert!(sent <= received, "sent after it was received");
+            seen.push((frame.uint(1), msgs[0].2, msgs[0].0.clone()));
+        }
+    }
+    assert_eq!(
+        seen,
+        (1..=3u64)
+            .map(|i| (i, 900 + i, messages::CHAT.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let (t1, t3) = (
+        fake.frame_sent_at(1).unwrap(),
+        fake.frame_sent_at(3).unwrap(),
+    );
+    assert!(t3.duration_since(t1) >= Duration::from_millis(60));
+    assert!(fake.truth().gift_count == 0 && fake.scenario().faults.is_empty());
+}
+
+#[tokio::test]
 async fn a_sloppy_client_is_written_up() {
     let fake = FakeDouyin::start(Scenario::generate(quiet(22, 20)))
         .await
