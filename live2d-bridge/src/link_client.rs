@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use avatar_link::client::{self, ConnectError, Socket};
-use avatar_link::{AudioChunk, Command, PROTOCOL_VERSION};
+use avatar_link::{AudioChunk, Command, Frame, PROTOCOL_VERSION};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -203,8 +203,10 @@ impl LinkClient {
                         continue;
                     }
                 },
-                Message::Binary(bytes) => match AudioChunk::decode(&bytes) {
-                    Ok(chunk) => LinkInput::Audio(chunk),
+                Message::Binary(bytes) => match Frame::decode(&bytes) {
+                    Ok(Frame::Voice(chunk)) => LinkInput::Audio(chunk),
+                    // Sound effects move no mouth, and the bridge plays no audio.
+                    Ok(Frame::Sound(_)) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "dropping a malformed audio frame");
                         continue;

@@ -187,10 +187,11 @@ async fn run_cli() -> anyhow::Result<()> {
                 println!("rundown ({state}): {} products", library.products().len());
             }
             println!(
-                "{}: OK ({} scenes, {} triggers in {})",
+                "{}: OK ({} scenes, {} triggers, {} voice sounds in {})",
                 config.display(),
                 scenes.scenes.scenes.len(),
                 scenes.triggers.rules().len(),
+                scenes.sounds.len(),
                 cfg.obs.scenes_dir.display()
             );
             Ok(())
@@ -319,6 +320,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let scene_dir = SceneDir::load(&config.obs.scenes_dir)
         .with_context(|| format!("loading scenes from {}", config.obs.scenes_dir.display()))?;
     let triggers = scene_dir.triggers.clone();
+    let sounds = scene_dir.sounds.clone();
     let obs = if config.obs.enabled {
         let scenes = scene_dir.scenes;
         let mut overrides = BTreeMap::new();
@@ -396,8 +398,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         config.obs.scenes_dir.clone(),
         sidecar::reload::PERIOD,
     );
-    let mut show =
-        Show::new(config, ledger, hub, obs.clone(), voice, safety, triggers).with_reloads(reloads);
+    let mut show = Show::new(config, ledger, hub, obs.clone(), voice, safety, triggers)
+        .with_sounds(sounds)
+        .with_reloads(reloads);
     if let Some(writer) = llm {
         show = show.with_llm(writer);
     }

@@ -1,6 +1,9 @@
 //! The scenes directory (`[obs] scenes_dir`, `scenes/` by default): the scenes OBS should have
 //! and the streamer's triggers, read together because the triggers name the scenes' sources.
 //!
+//! Sound files the triggers mix into the voice are paths relative to this directory, decoded
+//! with it ([`SoundBank`]).
+//!
 //! Every `*.toml` directly in the directory is read, in name order (`scenes/examples/` holds
 //! commented examples that are not loaded; copy one up to use it).
 
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use aivs_core::triggers::TriggerSet;
 
 use crate::obs::scenes::{SceneError, SceneSet, TriggerNeed};
+use crate::outputs::sounds::SoundBank;
 
 /// The directory's contents, checked.
 #[derive(Debug, Clone)]
@@ -16,6 +20,8 @@ pub struct SceneDir {
     /// With the triggers' needs filled in.
     pub scenes: SceneSet,
     pub triggers: TriggerSet,
+    /// The triggers' `sound_file`s, decoded.
+    pub sounds: SoundBank,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,7 @@ impl SceneDir {
         let triggers = TriggerSet::parse(&files).map_err(|errors| {
             SceneDirError::Triggers(errors.iter().map(|e| e.to_string()).collect())
         })?;
+        let sounds = SoundBank::load(dir, triggers.rules()).map_err(SceneDirError::Triggers)?;
         scenes.needs = triggers
             .rules()
             .iter()
@@ -51,7 +58,11 @@ impl SceneDir {
                 })
             })
             .collect();
-        Ok(Self { scenes, triggers })
+        Ok(Self {
+            scenes,
+            triggers,
+            sounds,
+        })
     }
 
     /// The files this directory's contents come from (for reload checks).
@@ -96,6 +107,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let shipped = SceneDir::load(&root.join("scenes")).unwrap();
         assert!(!shipped.triggers.is_empty());
+        assert!(shipped.sounds.get("sounds/ding.wav").is_some());
         // Each example is meant to be copied next to show.toml: it must load there.
         let examples = SceneDir::files(&root.join("scenes/examples"));
         assert!(examples.len() >= 5, "{examples:?}");
@@ -103,6 +115,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             std::fs::copy(root.join("scenes/show.toml"), dir.path().join("show.toml")).unwrap();
             std::fs::copy(&example, dir.path().join("example.toml")).unwrap();
+            std::fs::create_dir(dir.path().join("sounds")).unwrap();
+            std::fs::copy(
+                root.join("scenes/sounds/ding.wav"),
+                dir.path().join("sounds/ding.wav"),
+            )
+            .unwrap();
             let loaded =
                 SceneDir::load(dir.path()).unwrap_or_else(|e| panic!("{}: {e}", example.display()));
             assert!(!loaded.triggers.is_empty(), "{}", example.display());

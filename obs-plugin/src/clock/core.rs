@@ -9,6 +9,7 @@ use super::{ClockInput, FrameSink, BLOCK_SAMPLES, FPS};
 use crate::avatar::{Animator, AvatarRenderer, Expression, RenderConfig};
 use crate::log::log_warn;
 use avatar_link::playout::{Playout, PlayoutEvent, PulledBlock};
+use avatar_link::sounds::SoundMixer;
 
 /// Samples between two video frames (1600 at 30 fps).
 const FRAME_SAMPLES: u64 = (SAMPLE_RATE / FPS) as u64;
@@ -45,6 +46,7 @@ pub struct TickOutcome {
 /// State of one source's audio clock.
 pub struct ClockCore {
     playout: Playout,
+    sounds: SoundMixer,
     envelope: MouthEnvelope,
     animator: Animator,
     renderer: AvatarRenderer,
@@ -68,6 +70,7 @@ impl ClockCore {
     pub fn new(config: RenderConfig, t0_ns: u64, seed: u64) -> Self {
         Self {
             playout: Playout::default(),
+            sounds: SoundMixer::default(),
             envelope: MouthEnvelope::new(),
             animator: Animator::new(seed),
             renderer: AvatarRenderer::new(config),
@@ -104,13 +107,21 @@ impl ClockCore {
                     log_warn!("{overflow}");
                 }
             }
+            ClockInput::Sound(chunk) => {
+                if let Err(refused) = self.sounds.push(&chunk) {
+                    log_warn!("{refused}");
+                }
+            }
             ClockInput::Stop { utterance } => self.playout.stop(utterance),
             ClockInput::Expression {
                 expression,
                 duration_ms,
             } => self.animator.set_expression(expression, duration_ms),
             ClockInput::Motion(motion) => self.animator.start_motion(motion),
-            ClockInput::LinkLost => self.playout.new_session(),
+            ClockInput::LinkLost => {
+                self.playout.new_session();
+                self.sounds.new_session();
+            }
             ClockInput::Configure(config) => {
                 if config != self.renderer.config() {
                     self.renderer = AvatarRenderer::new(config);
@@ -125,6 +136,8 @@ impl ClockCore {
         let timestamp_ns = self.timestamp_of(self.samples_emitted);
         let pulled = self.playout.pull(&mut self.block);
         let mouth = self.envelope.push_block(&self.block);
+        // After the envelope: sound effects are heard, not lip-synced.
+        self.sounds.mix_into(&mut self.block);
         self.handle_playout(pulled);
         sink.audio(&self.block, timestamp_ns);
 

@@ -5,7 +5,9 @@
 //!
 //! 1. pulls one 480-sample block (10 ms at 48 kHz) from the [`Playout`](avatar_link::playout::Playout),
 //!    silence when idle, so OBS always sees gapless audio;
-//! 2. feeds that block to the [`MouthEnvelope`](avatar_link::lipsync::MouthEnvelope);
+//! 2. feeds that block to the [`MouthEnvelope`](avatar_link::lipsync::MouthEnvelope), then
+//!    mixes the sound effects over it ([`SoundMixer`](avatar_link::sounds::SoundMixer)): the
+//!    mouth follows the voice, not a "ding";
 //! 3. hands it to OBS with timestamp `t0 + samples_emitted / 48 kHz` (a continuous sample clock);
 //! 4. whenever the block crosses the next 1/30 s frame boundary, renders a frame with the mouth
 //!    computed from *that* block and outputs it with *the same* timestamp.
@@ -37,7 +39,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use avatar_link::{AudioChunk, Report};
+use avatar_link::{AudioChunk, Report, SoundChunk};
 
 use crate::avatar::{AvatarFrameState, AvatarRenderer, Expression, Motion, RenderConfig};
 use crate::guard;
@@ -87,6 +89,8 @@ pub enum ClockInput {
         expression: Option<Expression>,
     },
     Audio(AudioChunk),
+    /// Audio of a sound effect, mixed over the voice.
+    Sound(SoundChunk),
     Stop {
         utterance: u64,
     },

@@ -2,7 +2,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use avatar_link::lipsync::MouthShape;
-use avatar_link::{AudioChunk, Report};
+use avatar_link::{AudioChunk, Report, SoundChunk};
 
 use super::*;
 use crate::avatar::{count_mouth_interior, Expression, RenderConfig};
@@ -130,6 +130,47 @@ fn the_mouth_follows_the_audio_and_frames_share_the_audio_timestamps() {
     assert!(sink.audio[20..70].iter().all(|a| a.2 > 0.4));
     // Shortly after the tone ends the mouth is closed again.
     assert!(outcomes[80..].iter().all(|o| o.mouth == MouthShape::Closed));
+}
+
+#[test]
+fn a_sound_is_heard_over_the_voice_but_moves_no_mouth_and_is_not_reported() {
+    let mut core = core();
+    let mut sink = Recorder::default();
+    core.apply(ClockInput::Sound(SoundChunk {
+        sound: 1,
+        last: true,
+        samples: tone(300),
+    }));
+    let outcomes: Vec<TickOutcome> = (0..40).map(|_| core.tick(&mut sink, Render::All)).collect();
+    // Heard for its 300 ms, then silence again.
+    assert!(sink.audio[..30].iter().all(|&(_, _, peak)| peak > 0.3));
+    assert!(sink.audio[31..].iter().all(|&(_, _, peak)| peak == 0.0));
+    // The mouth stays shut and the sidecar hears nothing about it.
+    assert!(outcomes.iter().all(|o| o.mouth == MouthShape::Closed));
+    assert!(sink.video.iter().all(|v| v.3 == 0));
+    assert_eq!(core.drain_reports().count(), 0);
+
+    // Over speech: the two add up, and the mouth follows the speech alone.
+    say(&mut core, 1, tone(200), None);
+    core.apply(ClockInput::Sound(SoundChunk {
+        sound: 2,
+        last: true,
+        samples: tone(100),
+    }));
+    let speech_only = {
+        let mut solo = self::core();
+        let mut solo_sink = Recorder::default();
+        say(&mut solo, 1, tone(200), None);
+        (0..20)
+            .map(|_| solo.tick(&mut solo_sink, Render::All).mouth)
+            .collect::<Vec<_>>()
+    };
+    let before = sink.audio.len();
+    let mixed: Vec<MouthShape> = (0..20).map(|_| core.tick(&mut sink, Render::All).mouth).collect();
+    assert_eq!(mixed, speech_only);
+    let peaks: Vec<f32> = sink.audio[before..].iter().map(|a| a.2).collect();
+    assert!(peaks[..10].iter().all(|&p| p > 0.9), "speech + sound: {peaks:?}");
+    assert!(peaks[11..20].iter().all(|&p| p > 0.3 && p < 0.6), "speech alone: {peaks:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 pub use avatar_link::client::Socket;
-use avatar_link::{AudioChunk, Command, Report, PROTOCOL_VERSION};
+use avatar_link::{Command, Frame, Report, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -119,9 +119,12 @@ fn handle_text(text: &str, inputs: &Sender<ClockInput>, errors: &mut ErrorCounte
 }
 
 fn handle_binary(bytes: &[u8], inputs: &Sender<ClockInput>, errors: &mut ErrorCounter) {
-    match AudioChunk::decode(bytes) {
-        Ok(chunk) => {
+    match Frame::decode(bytes) {
+        Ok(Frame::Voice(chunk)) => {
             let _ = inputs.send(ClockInput::Audio(chunk));
+        }
+        Ok(Frame::Sound(chunk)) => {
+            let _ = inputs.send(ClockInput::Sound(chunk));
         }
         Err(e) => errors.record("an audio frame", &e),
     }

@@ -13,6 +13,7 @@
 //!   it is playing, with the same code, so the OBS source and a Live2D model move alike.
 //! * [`playout`]: the utterance queue those samples come from (order, underruns, starvation,
 //!   stop, retired ids, 10 ms blocks), shared for the same reason.
+//! * [`sounds`]: sound effects mixed over the voice (after the mouth envelope has read it).
 //! * [`client`]: the client's half of the handshake (challenge answer, hello), used by every
 //!   client of the link.
 //!
@@ -25,5 +26,6 @@ pub mod client;
 pub mod lipsync;
 pub mod playout;
 pub mod protocol;
+pub mod sounds;
 
 pub use protocol::*;

@@ -1,12 +1,18 @@
 //! Messages on the avatar link.
 //!
-//! Direction `sidecar → avatar`: [`Command`] (JSON text) and [`AudioChunk`] (binary).
+//! Direction `sidecar → avatar`: [`Command`] (JSON text), and binary [`Frame`]s: the voice's
+//! [`AudioChunk`]s and sound effects' [`SoundChunk`]s.
 //! Direction `avatar → sidecar`: [`Report`] (JSON text).
 //!
 //! An *utterance* is one line the avatar says. The sidecar announces it with
 //! [`Command::Say`], streams its audio as chunks, marks the last chunk, and may cut it short with
 //! [`Command::Stop`]. The avatar that owns the audio clock (the OBS source) reports what it has
 //! actually played, which is what the scheduler's interruption rule (share already played) uses.
+//!
+//! A *sound* is a sound effect mixed into the avatar's voice (a trigger's `sound_file`). It needs
+//! no announcement: its first [`SoundChunk`] starts it, it plays *over* whatever the avatar is
+//! saying, moves no mouth and is never reported back. Its frames have their own magic byte, so
+//! an older avatar rejects them as foreign instead of mistaking them for speech.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +26,8 @@ pub const DEFAULT_PORT: u16 = 7_780;
 pub const PATH: &str = "/avatar";
 /// Magic byte that starts every binary audio frame, so a stray binary frame is rejected early.
 const AUDIO_MAGIC: u8 = 0xA7;
+/// Magic byte of a sound effect's binary frame ([`SoundChunk`]); same layout otherwise.
+const SOUND_MAGIC: u8 = 0xA8;
 const AUDIO_HEADER_LEN: usize = 1 + 1 + 8 + 4;
 
 /// Sidecar → avatar control messages.
@@ -85,6 +93,49 @@ pub struct AudioChunk {
     pub samples: Vec<i16>,
 }
 
+/// One piece of a sound effect's audio: 48 kHz mono i16, mixed over the voice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoundChunk {
+    /// Numbered by the sidecar, unique within its connection (like utterances).
+    pub sound: u64,
+    /// True on the sound's last chunk (which may be empty).
+    pub last: bool,
+    pub samples: Vec<i16>,
+}
+
+/// Any binary frame on the link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Voice(AudioChunk),
+    Sound(SoundChunk),
+}
+
+impl Frame {
+    /// Decodes a binary frame of either kind.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (magic, id, last, samples) = decode_pcm(bytes)?;
+        Ok(match magic {
+            AUDIO_MAGIC => Frame::Voice(AudioChunk {
+                utterance: id,
+                last,
+                samples,
+            }),
+            _ => Frame::Sound(SoundChunk {
+                sound: id,
+                last,
+                samples,
+            }),
+        })
+    }
+}
+
+impl SoundChunk {
+    /// Same layout as [`AudioChunk::encode`], with its own magic byte.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_pcm(SOUND_MAGIC, self.sound, self.last, &self.samples)
+    }
+}
+
 /// Why a binary frame was rejected.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
@@ -102,44 +153,54 @@ impl AudioChunk {
     /// Binary layout: magic u8, flags u8 (bit 0 = last), utterance u64 LE, sample rate u32 LE,
     /// then the samples as i16 LE.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(AUDIO_HEADER_LEN + self.samples.len() * 2);
-        out.push(AUDIO_MAGIC);
-        out.push(u8::from(self.last));
-        out.extend_from_slice(&self.utterance.to_le_bytes());
-        out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
-        for s in &self.samples {
-            out.extend_from_slice(&s.to_le_bytes());
-        }
-        out
+        encode_pcm(AUDIO_MAGIC, self.utterance, self.last, &self.samples)
     }
 
+    /// Decodes a voice frame; a sound frame is rejected (see [`Frame::decode`] for both).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() < AUDIO_HEADER_LEN {
-            return Err(DecodeError::TooShort(bytes.len()));
+        match Frame::decode(bytes)? {
+            Frame::Voice(chunk) => Ok(chunk),
+            Frame::Sound(_) => Err(DecodeError::BadMagic(SOUND_MAGIC)),
         }
-        if bytes[0] != AUDIO_MAGIC {
-            return Err(DecodeError::BadMagic(bytes[0]));
-        }
-        let last = bytes[1] & 1 == 1;
-        let utterance = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
-        let rate = u32::from_le_bytes(bytes[10..14].try_into().expect("4 bytes"));
-        if rate != SAMPLE_RATE {
-            return Err(DecodeError::SampleRate(rate));
-        }
-        let payload = &bytes[AUDIO_HEADER_LEN..];
-        if !payload.len().is_multiple_of(2) {
-            return Err(DecodeError::OddLength(payload.len()));
-        }
-        let samples = payload
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        Ok(Self {
-            utterance,
-            last,
-            samples,
-        })
     }
+}
+
+fn encode_pcm(magic: u8, id: u64, last: bool, samples: &[i16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(AUDIO_HEADER_LEN + samples.len() * 2);
+    out.push(magic);
+    out.push(u8::from(last));
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+/// (magic, id, last, samples) of a voice or sound frame.
+fn decode_pcm(bytes: &[u8]) -> Result<(u8, u64, bool, Vec<i16>), DecodeError> {
+    if bytes.len() < AUDIO_HEADER_LEN {
+        return Err(DecodeError::TooShort(bytes.len()));
+    }
+    let magic = bytes[0];
+    if magic != AUDIO_MAGIC && magic != SOUND_MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    let last = bytes[1] & 1 == 1;
+    let id = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
+    let rate = u32::from_le_bytes(bytes[10..14].try_into().expect("4 bytes"));
+    if rate != SAMPLE_RATE {
+        return Err(DecodeError::SampleRate(rate));
+    }
+    let payload = &bytes[AUDIO_HEADER_LEN..];
+    if !payload.len().is_multiple_of(2) {
+        return Err(DecodeError::OddLength(payload.len()));
+    }
+    let samples = payload
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    Ok((magic, id, last, samples))
 }
 
 /// Milliseconds of link audio in `samples` samples.
@@ -174,6 +235,24 @@ mod tests {
         assert_eq!(AudioChunk::decode(&bytes), Err(DecodeError::OddLength(3)));
         bytes[0] = 0;
         assert_eq!(AudioChunk::decode(&bytes), Err(DecodeError::BadMagic(0)));
+    }
+
+    #[test]
+    fn sound_frames_round_trip_and_are_not_speech() {
+        let sound = SoundChunk {
+            sound: 3,
+            last: false,
+            samples: vec![5, -5],
+        };
+        let bytes = sound.encode();
+        assert_eq!(Frame::decode(&bytes).unwrap(), Frame::Sound(sound));
+        assert_eq!(AudioChunk::decode(&bytes), Err(DecodeError::BadMagic(0xA8)));
+        let voice = AudioChunk {
+            utterance: 3,
+            last: true,
+            samples: vec![],
+        };
+        assert_eq!(Frame::decode(&voice.encode()).unwrap(), Frame::Voice(voice));
     }
 
     #[test]

@@ -174,6 +174,11 @@ pub enum Act {
     RestartMedia {
         input: String,
     },
+    /// The avatar mixes a sound file (a trigger's `sound_file`, as written) into its voice.
+    VoiceSound {
+        file: String,
+        gain_db: f64,
+    },
     /// Enable, disable or (`None`) toggle a source's filter.
     Filter {
         source: String,

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use avatar_link::{AudioChunk, Command, Report};
+use avatar_link::{AudioChunk, Command, Report, SoundChunk};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
@@ -116,6 +116,10 @@ impl LinkHub {
     }
 
     pub fn send_audio(&self, chunk: &AudioChunk) {
+        self.broadcast(Message::binary(chunk.encode()));
+    }
+
+    pub fn send_sound(&self, chunk: &SoundChunk) {
         self.broadcast(Message::binary(chunk.encode()));
     }
 

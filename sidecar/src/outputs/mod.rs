@@ -1,7 +1,8 @@
 //! Outputs: where a cue's effects go.
 //!
 //! Every output implements [`Output`] and takes the [`Act`]s it knows: the avatar link plays
-//! motions ([`avatar`]), OBS shows captions and switches to the celebration scene ([`obs`]).
+//! motions, expressions and the sound files triggers mix into the voice ([`avatar`],
+//! [`sounds`]), OBS shows captions and switches to the celebration scene ([`obs`]).
 //! The show hands every act to every output ([`Outputs::apply`]) at the moment its effect
 //! names, and never waits: an output queues or folds what it is given (OBS keeps a
 //! desired-state cell, the link a bounded queue per client). A new output (push targets, the
@@ -13,6 +14,7 @@
 
 pub mod avatar;
 pub mod obs;
+pub mod sounds;
 
 use crate::cue::{Act, Cue, When};
 

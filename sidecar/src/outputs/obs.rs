@@ -37,7 +37,10 @@ impl Output for ObsOutput {
             | Act::RestartMedia { .. }
             | Act::Filter { .. }
             | Act::InputSettings { .. } => self.obs.send(ObsAction::Act(act.clone())),
-            Act::Expression(_) | Act::Motion(_) | Act::ShowExpression { .. } => {}
+            Act::Expression(_)
+            | Act::Motion(_)
+            | Act::ShowExpression { .. }
+            | Act::VoiceSound { .. } => {}
         }
     }
 }

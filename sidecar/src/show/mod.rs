@@ -170,7 +170,9 @@ impl Show {
             max_hold_ms: config.gifts.combo_max_hold_ms,
             ..ComboPolicy::default()
         };
-        let mut outputs = Outputs::default().with(AvatarOutput::new(hub.clone()));
+        let sounds = SoundShelf::default();
+        let mut outputs =
+            Outputs::default().with(AvatarOutput::new(hub.clone(), sounds.clone()));
         if let Some(obs) = &obs {
             outputs = outputs.with(ObsOutput::new(obs.clone()));
         }
@@ -186,6 +188,7 @@ impl Show {
             remembered_tx,
             remembered_rx,
             lookups: 0,
+            sounds,
         };
         let (synth_tx, synth_rx) = mpsc::unbounded_channel();
         let clips = VoiceClips {
@@ -231,6 +234,12 @@ impl Show {
             rng: StdRng::from_os_rng(),
             summary: ShowSummary::default(),
         }
+    }
+
+    /// The sound files the triggers mix into the voice (decoded with the scenes).
+    pub fn with_sounds(self, sounds: crate::outputs::sounds::SoundBank) -> Self {
+        *self.trig.sounds.write().unwrap_or_else(|e| e.into_inner()) = sounds;
+        self
     }
 
     /// Applies rules edited on disk while the show runs (see [`crate::reload`]).

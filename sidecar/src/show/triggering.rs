@@ -7,6 +7,7 @@
 //! time a viewer shows up in this run, when some rule reads it; until the answer comes (a few
 //! milliseconds, unless the ledger is locked) the rules see this show's counts only.
 
+use crate::outputs::avatar::SoundShelf;
 use std::path::PathBuf;
 
 use chrono::Timelike;
@@ -41,6 +42,8 @@ pub(super) struct TriggerState {
     pub remembered_tx: mpsc::UnboundedSender<Remembered>,
     pub remembered_rx: mpsc::UnboundedReceiver<Remembered>,
     pub lookups: usize,
+    /// The triggers' voice sounds, read by the avatar output.
+    pub sounds: SoundShelf,
 }
 
 /// Local time of day in minutes, for schedules and show hours.
@@ -128,6 +131,7 @@ impl Show {
         );
         self.config.lines = reload.lines;
         let set = reload.scene_dir.triggers;
+        *self.trig.sounds.write().unwrap_or_else(|e| e.into_inner()) = reload.scene_dir.sounds;
         self.trig.runner.adopt_groups(&set);
         tracing::info!(triggers = set.rules().len(), files = ?reload.from, "rules reloaded");
         self.trig.triggers.replace(set);

@@ -363,6 +363,10 @@ fn plain_act<R: Rng>(step: &Step, fired: &Fired, rng: &mut R) -> Option<Act> {
         Step::RestartMedia(input) => Act::RestartMedia {
             input: input.clone(),
         },
+        Step::VoiceSound { file, gain_db } => Act::VoiceSound {
+            file: file.clone(),
+            gain_db: *gain_db,
+        },
         Step::Filter {
             source,
             filter,

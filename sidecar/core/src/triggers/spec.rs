@@ -209,6 +209,10 @@ pub struct StepSpec {
     pub motion: Option<String>,
     /// Play a media source (restarts it from the top).
     pub sound: Option<Spanned<String>>,
+    /// Mix a WAV file (path relative to the scenes folder) into the avatar's voice: it plays
+    /// over the speech through the avatar's own audio, `volume_db` louder or softer (default 0).
+    pub sound_file: Option<Spanned<String>>,
+    pub volume_db: Option<Spanned<f64>>,
     /// Switch the program scene; back after `return_after_secs`, or when the firing's last
     /// line ends (`return_when = "line_end"`).
     pub scene: Option<Spanned<String>>,

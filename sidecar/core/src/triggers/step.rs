@@ -37,6 +37,12 @@ pub enum Step {
     },
     /// Restart a media source (also how a sound is played).
     RestartMedia(String),
+    /// Mix a sound file into the avatar's voice (`file` as written, relative to the scenes
+    /// folder; the sidecar decodes it when the scenes are loaded).
+    VoiceSound {
+        file: String,
+        gain_db: f64,
+    },
     /// Enable, disable or (`None`) toggle a filter.
     Filter {
         source: String,
@@ -103,9 +109,11 @@ impl Step {
                     filter: filter.clone(),
                 },
             ],
-            Step::Speak { .. } | Step::Wait { .. } | Step::Expression { .. } | Step::Motion(_) => {
-                Vec::new()
-            }
+            Step::Speak { .. }
+            | Step::Wait { .. }
+            | Step::Expression { .. }
+            | Step::Motion(_)
+            | Step::VoiceSound { .. } => Vec::new(),
         }
     }
 }

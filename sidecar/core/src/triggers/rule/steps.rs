@@ -34,6 +34,7 @@ impl Compiler<'_> {
             s.expression.is_some(),
             s.motion.is_some(),
             s.sound.is_some(),
+            s.sound_file.is_some(),
             s.scene.is_some(),
             s.show_source.is_some(),
             s.hide_source.is_some(),
@@ -46,7 +47,7 @@ impl Compiler<'_> {
         ];
         match actions.iter().filter(|a| **a).count() {
             1 => {}
-            0 => return Err(err(at, "a step needs one action: speak, expression, motion, sound, scene, show_source, hide_source, set_text, restart_media, filter_source, input, wait_secs".into())),
+            0 => return Err(err(at, "a step needs one action: speak, expression, motion, sound, sound_file, scene, show_source, hide_source, set_text, restart_media, filter_source, input, wait_secs".into())),
             _ => return Err(err(at, "a step has one action; split these into separate [[trigger.do]] steps".into())),
         }
         if let Some(target) = s.push_start.as_ref().or(s.push_stop.as_ref()) {
@@ -66,6 +67,31 @@ impl Compiler<'_> {
             Step::Motion(name.clone())
         } else if let Some(media) = &s.sound {
             Step::RestartMedia(media.get_ref().clone())
+        } else if let Some(file) = &s.sound_file {
+            let gain_db = match &s.volume_db {
+                Some(v) if !(-60.0..=12.0).contains(v.get_ref()) => {
+                    return Err(err(
+                        v.span(),
+                        format!(
+                            "volume_db must be between -60 and 12 (dB), not {}",
+                            v.get_ref()
+                        ),
+                    ))
+                }
+                Some(v) => *v.get_ref(),
+                None => 0.0,
+            };
+            let name = file.get_ref();
+            if !name.to_ascii_lowercase().ends_with(".wav") {
+                return Err(err(
+                    file.span(),
+                    format!("sound_file must be a .wav file, not {name:?} (convert it, or play it from a media source with `sound`)"),
+                ));
+            }
+            Step::VoiceSound {
+                file: name.clone(),
+                gain_db,
+            }
         } else if let Some(scene) = &s.scene {
             let back = match (s.return_after_secs, &s.return_when) {
                 (Some(_), Some(w)) => {
