@@ -302,7 +302,9 @@ fn describe(act: &Act) -> String {
         }
         Act::SetText { source, text } => format!("text {source:?} = {text:?}"),
         Act::RestartMedia { input } => format!("play {input:?}"),
-        Act::VoiceSound { file, gain_db } => format!("mix {file:?} into the voice ({gain_db:+.1} dB)"),
+        Act::VoiceSound { file, gain_db } => {
+            format!("mix {file:?} into the voice ({gain_db:+.1} dB)")
+        }
         Act::Filter {
             source,
             filter,

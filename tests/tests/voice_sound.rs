@@ -1,7 +1,9 @@
 //! A trigger's `sound_file` mixed into the avatar's voice, end to end: the real sidecar binary
 //! runs a recorded room against a real headless OBS 29 with the freshly built AI Avatar plugin,
 //! and the sound is found in OBS's own recording, through the plugin's audio (no media source
-//! plays it): once, whole, at the level its `volume_db` asks for.
+//! plays it): once per firing, whole, and `volume_db` softer when a trigger asks for it
+//! (measured against the same file at 0 dB in the same recording, so OBS's mixing and the
+//! downmix cancel out).
 //!
 //! The test's sound is a pure 3 kHz tone, so it can be told from speech and silence window by
 //! window (its share of a window's energy at 3 kHz is ~1 where it plays alone).
@@ -19,17 +21,26 @@ use e2e::{media, HeadlessObs, ObsOptions, PluginFiles};
 const TOKEN: &str = "voice-sound-e2e-link-token";
 const TONE_HZ: f64 = 3_000.0;
 const TONE_SECS: f64 = 0.8;
-/// Peak of the tone in the file, and the trigger's `volume_db`.
+/// Peak of the tone in the file, and the second trigger's `volume_db`.
 const TONE_PEAK: f64 = 0.5;
 const VOLUME_DB: f64 = -6.0;
-/// When the room's likes reach the milestone (after OBS has been set up).
+/// When the room's likes reach the milestone (after OBS has been set up), and when its
+/// viewer count does, 2 s later.
 const MILESTONE_MS: u64 = 6_000;
+const VIEWERS_MS: u64 = 8_000;
 
-/// A like milestone: an event that airs no line of its own, so the tone plays alone.
+/// A like milestone and a viewer-count milestone: events that air no line of their own, so
+/// the tones play alone.
 const TRIGGERS: &str = r#"
 [[trigger]]
 name = "chime"
 when.likes_every = 20
+[[trigger.do]]
+sound_file = "sounds/tone.wav"
+
+[[trigger]]
+name = "soft chime"
+when.viewers_reach = [100]
 [[trigger.do]]
 sound_file = "sounds/tone.wav"
 volume_db = -6
@@ -100,8 +111,10 @@ async fn a_sound_file_is_mixed_into_the_avatars_voice_in_obs() -> Result<()> {
         serde_json::json!({"replay": {"version": 1, "room": "e2e", "platform": "douyin", "title": "sound"}}),
         serde_json::json!({"at_ms": MILESTONE_MS, "event": {"platform": "douyin", "msg_id": "l1",
             "user": {"id": "u1", "name": "小明", "level": 1}, "type": "like", "count": 20}}),
+        serde_json::json!({"at_ms": VIEWERS_MS, "event": {"platform": "douyin", "msg_id": "v1",
+            "type": "viewer_stats", "online": 150, "total": 400}}),
         // Keeps the room open while the sound plays out.
-        serde_json::json!({"at_ms": MILESTONE_MS + 3_000, "event": {"platform": "douyin", "msg_id": "l2",
+        serde_json::json!({"at_ms": VIEWERS_MS + 3_000, "event": {"platform": "douyin", "msg_id": "l2",
             "user": {"id": "u2", "name": "小红", "level": 1}, "type": "like", "count": 1}}),
     ];
     std::fs::write(
@@ -166,38 +179,68 @@ async fn a_sound_file_is_mixed_into_the_avatars_voice_in_obs() -> Result<()> {
         .chunks_exact(WINDOW)
         .map(|w| tone_share(w, RATE, TONE_HZ))
         .collect();
-    let toned: Vec<usize> = (0..windows.len())
-        .filter(|&i| windows[i].0 > 0.9)
-        .collect();
+    let toned: Vec<usize> = (0..windows.len()).filter(|&i| windows[i].0 > 0.9).collect();
     ensure!(
         !toned.is_empty(),
         "no 3 kHz tone in {:.1} s of recording:\n{log}",
         audio.len() as f64 / f64::from(RATE)
     );
-    let (first, last) = (toned[0], *toned.last().unwrap());
-    let heard = (last - first + 1) as f64 * 0.02;
-    let level = toned.iter().map(|&i| windows[i].1).sum::<f64>() / toned.len() as f64;
-    // A sine of peak p has an RMS of p/√2; the trigger makes it VOLUME_DB softer.
-    let expected = 20.0 * (TONE_PEAK / 2f64.sqrt()).log10() + VOLUME_DB;
-    eprintln!(
-        "tone heard from {:.2} s for {heard:.2} s in {} windows, {level:.1} dBFS (expected {expected:.1})",
-        first as f64 * 0.02,
-        toned.len()
-    );
-    // Whole and once: one run as long as the file (±2 windows), none of it missing.
+    // Runs of tone windows (a gap of more than 2 windows starts a new one).
+    let mut runs: Vec<Vec<usize>> = vec![vec![toned[0]]];
+    for &i in &toned[1..] {
+        let run = runs.last_mut().expect("one run");
+        if i - run[run.len() - 1] > 3 {
+            runs.push(vec![i]);
+        } else {
+            run.push(i);
+        }
+    }
+    let described: Vec<(f64, f64, f64)> = runs
+        .iter()
+        .map(|run| {
+            let (first, last) = (run[0], run[run.len() - 1]);
+            let level = run.iter().map(|&i| windows[i].1).sum::<f64>() / run.len() as f64;
+            (first as f64 * 0.02, (last - first + 1) as f64 * 0.02, level)
+        })
+        .collect();
+    for (at, secs, level) in &described {
+        eprintln!("tone at {at:.2} s for {secs:.2} s, {level:.1} dBFS");
+    }
     ensure!(
-        (heard - TONE_SECS).abs() <= 0.041,
-        "tone lasted {heard:.2} s, the file {TONE_SECS} s"
+        described.len() == 2,
+        "expected the tone twice (two firings), heard {described:?}"
     );
+    // Whole each time: as long as the file (±2 windows), none of it missing.
+    for (run, (_, secs, _)) in runs.iter().zip(&described) {
+        ensure!(
+            (secs - TONE_SECS).abs() <= 0.041,
+            "a tone lasted {secs:.2} s, the file {TONE_SECS} s"
+        );
+        let span = run[run.len() - 1] - run[0] + 1;
+        ensure!(
+            run.len() + 2 >= span,
+            "a tone has gaps: {} of {span} windows",
+            run.len()
+        );
+    }
+    // In order, 2 s apart like their events, and the second VOLUME_DB softer.
+    let apart = described[1].0 - described[0].0;
     ensure!(
-        toned.len() + 2 >= last - first + 1,
-        "the tone has gaps: {} of {} windows",
-        toned.len(),
-        last - first + 1
+        (apart - (VIEWERS_MS - MILESTONE_MS) as f64 / 1000.0).abs() < 0.3,
+        "the tones came {apart:.2} s apart"
     );
+    let softer = described[1].2 - described[0].2;
     ensure!(
-        (level - expected).abs() <= 2.0,
-        "tone at {level:.1} dBFS, expected {expected:.1} (volume_db {VOLUME_DB})"
+        (softer - VOLUME_DB).abs() <= 1.0,
+        "the soft chime is {softer:+.1} dB from the full one, not {VOLUME_DB:+.1} dB"
+    );
+    // The full one near the file's own level (a sine of peak p has an RMS of p/√2); OBS's
+    // mono-to-stereo mixing may add up to 3 dB.
+    let file_level = 20.0 * (TONE_PEAK / 2f64.sqrt()).log10();
+    ensure!(
+        (described[0].2 - file_level - 1.5).abs() <= 2.5,
+        "the tone is at {:.1} dBFS, the file at {file_level:.1}",
+        described[0].2
     );
     Ok(())
 }

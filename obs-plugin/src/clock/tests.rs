@@ -166,11 +166,19 @@ fn a_sound_is_heard_over_the_voice_but_moves_no_mouth_and_is_not_reported() {
             .collect::<Vec<_>>()
     };
     let before = sink.audio.len();
-    let mixed: Vec<MouthShape> = (0..20).map(|_| core.tick(&mut sink, Render::All).mouth).collect();
+    let mixed: Vec<MouthShape> = (0..20)
+        .map(|_| core.tick(&mut sink, Render::All).mouth)
+        .collect();
     assert_eq!(mixed, speech_only);
     let peaks: Vec<f32> = sink.audio[before..].iter().map(|a| a.2).collect();
-    assert!(peaks[..10].iter().all(|&p| p > 0.9), "speech + sound: {peaks:?}");
-    assert!(peaks[11..20].iter().all(|&p| p > 0.3 && p < 0.6), "speech alone: {peaks:?}");
+    assert!(
+        peaks[..10].iter().all(|&p| p > 0.9),
+        "speech + sound: {peaks:?}"
+    );
+    assert!(
+        peaks[11..20].iter().all(|&p| p > 0.3 && p < 0.6),
+        "speech alone: {peaks:?}"
+    );
 }
 
 #[test]

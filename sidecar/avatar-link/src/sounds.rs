@@ -31,7 +31,7 @@ pub const RETIRED_MEMORY: usize = 64;
 pub enum SoundRefused {
     #[error("sound {0}: {MAX_SOUNDS} sounds are already playing; this one is dropped")]
     TooMany(u64),
-    #[error("sound {0} is longer than {} s; the rest is dropped", MAX_SOUND_SAMPLES / SAMPLE_RATE as usize)]
+    #[error("sound {0} is longer than {secs} s; the rest is dropped", secs = MAX_SOUND_SAMPLES / SAMPLE_RATE as usize)]
     TooLong(u64),
 }
 
@@ -61,11 +61,7 @@ impl SoundMixer {
         if self.retired.contains(&key) {
             return Ok(());
         }
-        let index = match self
-            .sounds
-            .iter()
-            .position(|s| (s.session, s.id) == key)
-        {
+        let index = match self.sounds.iter().position(|s| (s.session, s.id) == key) {
             Some(index) => index,
             None if self.sounds.len() >= MAX_SOUNDS => {
                 self.retire(key);

@@ -165,7 +165,8 @@ fn fold_act(fx: &mut Effects, act: Act) {
         | Act::Motion(_)
         | Act::ShowExpression { .. }
         | Act::LatestGiftText(_)
-        | Act::Celebrate { .. } => {}
+        | Act::Celebrate { .. }
+        | Act::VoiceSound { .. } => {}
     }
 }
 

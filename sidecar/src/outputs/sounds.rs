@@ -25,7 +25,7 @@ pub struct SoundBank {
 impl SoundBank {
     /// Decodes every `sound_file` of `rules`, relative to `dir`. Errors read
     /// `file:line: trigger "name": …`, one per unusable file and step.
-    pub fn load(dir: &Path, rules: &[Rule]) -> Result<Self, Vec<String>> {
+    pub fn load(dir: &Path, rules: &[Arc<Rule>]) -> Result<Self, Vec<String>> {
         let mut clips = BTreeMap::new();
         let mut errors = Vec::new();
         for rule in rules {

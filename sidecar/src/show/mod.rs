@@ -42,7 +42,8 @@ use crate::event::{EventKind, LiveEvent};
 use crate::ledger::{LedgerError, LedgerHandle};
 use crate::link::{LinkEvent, LinkHub};
 use crate::obs::ObsController;
-use crate::outputs::{avatar::AvatarOutput, obs::ObsOutput, Outputs};
+use crate::outputs::avatar::{AvatarOutput, SoundShelf};
+use crate::outputs::{obs::ObsOutput, Outputs};
 use crate::replies::{Replies, ReplyUpdate};
 use crate::rewards::combo::{ComboAggregator, ComboPolicy, GiftBatch};
 use crate::rewards::RewardEngine;
@@ -171,8 +172,7 @@ impl Show {
             ..ComboPolicy::default()
         };
         let sounds = SoundShelf::default();
-        let mut outputs =
-            Outputs::default().with(AvatarOutput::new(hub.clone(), sounds.clone()));
+        let mut outputs = Outputs::default().with(AvatarOutput::new(hub.clone(), sounds.clone()));
         if let Some(obs) = &obs {
             outputs = outputs.with(ObsOutput::new(obs.clone()));
         }
