@@ -67,6 +67,14 @@ pub struct Gift {
     pub count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub combo: Option<ComboTotal>,
+    /// What the platform charged for one, in its own currency, when the adapter knows it
+    /// (`[gifts.rates]` re-converts it; see [`crate::pricing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::pricing::Price>,
+    /// A message paid for with the gift (a Bilibili Super Chat): read out in full in its
+    /// thank-you, never dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Where a gift message stands in its combo.
@@ -141,6 +149,8 @@ mod tests {
             gift_name: "x".into(),
             diamonds: u64::MAX,
             count: 9,
+            price: None,
+            message: None,
             combo: None,
         };
         assert_eq!(g.value_fen(), u64::MAX);

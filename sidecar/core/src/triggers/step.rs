@@ -47,6 +47,11 @@ pub enum Step {
         input: String,
         settings: serde_json::Value,
     },
+    /// Start or stop a push target (`None`: all of them).
+    Push {
+        target: Option<String>,
+        start: bool,
+    },
 }
 
 /// When a scene switch is undone.
@@ -103,9 +108,11 @@ impl Step {
                     filter: filter.clone(),
                 },
             ],
-            Step::Speak { .. } | Step::Wait { .. } | Step::Expression { .. } | Step::Motion(_) => {
-                Vec::new()
-            }
+            Step::Speak { .. }
+            | Step::Wait { .. }
+            | Step::Expression { .. }
+            | Step::Motion(_)
+            | Step::Push { .. } => Vec::new(),
         }
     }
 }

@@ -301,6 +301,8 @@ fn gift(data: &Data) -> Result<Gift, Rejected> {
             .unwrap_or_else(|| DEFAULT_GIFT_NAME.to_string()),
         diamonds: diamonds as u64,
         count,
+        price: Some(aivs_core::pricing::Price::douyin(diamonds as u64)),
+        message: None,
         combo,
     })
 }

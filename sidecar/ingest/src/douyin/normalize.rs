@@ -314,6 +314,10 @@ fn gift(m: proto::GiftMessage) -> Result<Decoded, Rejected> {
         gift_name,
         diamonds: info.diamond_count.unsigned_abs(),
         count: 0,
+        price: Some(aivs_core::pricing::Price::douyin(
+            info.diamond_count.unsigned_abs(),
+        )),
+        message: None,
         combo: Some(combo),
     });
     Ok(with_common(m.common, Outcome::Event { user, kind }))
