@@ -20,16 +20,16 @@
 //! replaced under the open connection (checked every second, because SQLite would silently
 //! go on writing into the orphaned file), or a file that is not a database any more.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use avatar_link::backoff::Backoff;
 use tokio::sync::mpsc;
 
-use crate::event::{EventKind, LiveEvent};
+use crate::event::LiveEvent;
 use crate::ledger::{Admission, AdmitError, Batch, LedgerError, LedgerHandle};
 use crate::source::Delivery;
 use crate::tiers::TierTable;
+use aivs_core::pricing::Pricing;
 
 /// At most this many waiting deliveries are admitted in one ledger transaction.
 pub const MAX_GROUP: usize = 256;
@@ -63,20 +63,17 @@ pub struct AdmittedGroup {
 pub struct Admitter {
     ledger: LedgerHandle,
     tiers: TierTable,
-    /// `[gifts] diamonds`: the price of a gift id, overriding the platform's, for every source.
-    price_overrides: BTreeMap<String, u64>,
+    /// `[gifts.rates]` and `[gifts] diamonds`: one currency for every platform, and the price
+    /// of a gift id overriding the platform's.
+    pricing: Pricing,
 }
 
 impl Admitter {
-    pub fn new(
-        ledger: LedgerHandle,
-        tiers: TierTable,
-        price_overrides: BTreeMap<String, u64>,
-    ) -> Self {
+    pub fn new(ledger: LedgerHandle, tiers: TierTable, pricing: Pricing) -> Self {
         Self {
             ledger,
             tiers,
-            price_overrides,
+            pricing,
         }
     }
 
@@ -202,16 +199,7 @@ impl Admitter {
     }
 
     fn apply_price_overrides(&self, events: &mut [LiveEvent]) {
-        if self.price_overrides.is_empty() {
-            return;
-        }
-        for event in events {
-            if let EventKind::Gift(gift) = &mut event.kind {
-                if let Some(diamonds) = self.price_overrides.get(&gift.gift_id) {
-                    gift.diamonds = *diamonds;
-                }
-            }
-        }
+        self.pricing.apply(events);
     }
 }
 

@@ -17,6 +17,7 @@ use aivs_core::tiers::{Tier, TierTable};
 
 // Each section's type lives with the module that uses it; this module assembles them.
 pub use crate::link::LinkConfig;
+pub use crate::obs::push::PushTarget;
 pub use crate::obs::ObsConfig;
 pub use aivs_core::rewards::{GiftsConfig, TierLines};
 pub use aivs_core::rundown::{RundownConfig, RundownMode};
@@ -54,6 +55,8 @@ pub struct Config {
     pub llm: aivs_llm::LlmConfig,
     /// ONNX Runtime (Silero VAD, Piper voices).
     pub onnx: aivs_speech::onnx::OnnxConfig,
+    /// `[[push]]`: platforms the show is pushed to besides OBS's main stream.
+    pub push: Vec<PushTarget>,
 }
 
 /// A config that could not be used.
@@ -156,6 +159,10 @@ impl Config {
                 "must be at least scheduler.interrupt_gap".into(),
             ));
         }
+        self.gifts
+            .rates
+            .validate()
+            .map_err(|message| ("gifts.rates".to_string(), None, message))?;
         if !(1..=4).contains(&self.gifts.celebrate_from_tier) {
             return Err((
                 "gifts.celebrate_from_tier".into(),
@@ -167,6 +174,8 @@ impl Config {
             .validate()
             .map_err(|(key, message)| (key, None, message))?;
         sources::check(&self.source)?;
+        crate::obs::push::config::check_all(&self.push)
+            .map_err(|(index, e)| (format!("push[{index}]"), None, e.to_string()))?;
         self.obs
             .validate()
             .map_err(|(key, message)| (key, None, message))?;
@@ -188,6 +197,7 @@ impl Config {
             ("gifts.thanks.tier2".to_string(), &t.tier2),
             ("gifts.thanks.tier3".to_string(), &t.tier3),
             ("gifts.thanks.tier4".to_string(), &t.tier4),
+            ("gifts.with_message".to_string(), &self.gifts.with_message),
             (
                 "gifts.captions.latest_gift".to_string(),
                 &self.gifts.captions.latest_gift,

@@ -7,6 +7,7 @@
 //! sidecar check-config [--config FILE]
 //! sidecar simulate ROOM.jsonl [--config FILE]
 //! sidecar rundown draft [--config FILE] [--per-segment N]
+//! sidecar stream list | start [NAME | --all] | stop [NAME | --all]   [--config FILE]
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,8 +26,10 @@ use sidecar::link::{self, LinkHub};
 use sidecar::obs::{ObsAction, ObsController};
 use sidecar::scene_dir::SceneDir;
 use sidecar::show::{Ending, Show};
-use sidecar::source::{self, recorder, EventSink};
+use sidecar::source::{self, EventSink};
 use sidecar::speech::Voice;
+
+mod tools;
 
 #[derive(Parser)]
 #[command(version, about = "Controller of the AI virtual streamer")]
@@ -69,6 +72,41 @@ enum Cmd {
     /// The seller's rundown (`[rundown]`, script files in `rundown.dir`).
     #[command(subcommand)]
     Rundown(RundownCmd),
+    /// Push targets (`[[push]]`): list them with their state, start or stop them in OBS.
+    Stream {
+        #[command(subcommand)]
+        action: StreamCmd,
+        #[arg(long, global = true, default_value = "config/default.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StreamCmd {
+    /// Every target with its state, bitrate, bytes sent, drops and reconnects.
+    List,
+    /// Start one target by name, or every one with --all.
+    Start(Which),
+    /// Stop one target by name, or every one with --all.
+    Stop(Which),
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// The target's `name` in `[[push]]`.
+    name: Option<String>,
+    #[arg(long)]
+    all: bool,
+}
+
+impl Which {
+    fn which(self) -> sidecar::obs::push::vendor::Which {
+        match self.name {
+            Some(name) if !self.all => sidecar::obs::push::vendor::Which::Named(name),
+            _ => sidecar::obs::push::vendor::Which::All,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -170,6 +208,9 @@ async fn run_cli() -> anyhow::Result<()> {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             let scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
+            let unknown =
+                sidecar::obs::push::config::unknown_in_triggers(scenes.triggers.rules(), &cfg.push);
+            anyhow::ensure!(unknown.is_empty(), "{}", unknown.join("\n"));
             // The script library is checked whenever it is there, so it can be prepared
             // before the rundown is switched on.
             if cfg.rundown.enabled || cfg.rundown.dir.is_dir() {
@@ -196,13 +237,14 @@ async fn run_cli() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Simulate { room, config } => simulate(&room, &config),
+        Cmd::Simulate { room, config } => tools::simulate(&room, &config),
+        Cmd::Stream { action, config } => tools::stream(&config, action).await,
         Cmd::Rundown(RundownCmd::Draft {
             config,
             per_segment,
-        }) => draft_rundown(&config, per_segment.into()).await,
+        }) => tools::draft_rundown(&config, per_segment.into()).await,
         Cmd::Run(args) => run(args).await,
-        Cmd::Record(args) => record(args).await,
+        Cmd::Record(args) => tools::record(args).await,
         Cmd::Replay {
             file,
             fast,
@@ -216,54 +258,6 @@ async fn run_cli() -> anyhow::Result<()> {
             run(args).await
         }
     }
-}
-
-async fn record(args: RecordArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(&args.config)?;
-    config.apply_env();
-    if let Some(kind) = args.source {
-        config.source.select(kind)?;
-    }
-    let sources = config.source.to_run(&config.room)?;
-    let (tx, rx) = mpsc::channel(1024);
-    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-    let sink = EventSink::new(tx).with_raw_recorder(raw_tx);
-    let header = serde_json::json!({
-        "version": 2,
-        "platform": sources
-            .iter()
-            .map(|s| format!("{:?}", s.kind()).to_lowercase())
-            .collect::<Vec<_>>()
-            .join("+"),
-        "recorded_at_ms": sidecar::clock::now_ms(),
-    });
-    let writer = tokio::spawn({
-        let out = args.out.clone();
-        async move { recorder::record(&out, header, rx, raw_rx).await }
-    });
-    // Recording has no ledger of its own: every source starts from its live position.
-    let mut source = source::spawn_configured(&sources, &|_| None, sink)?;
-    tracing::info!(out = %args.out.display(), "recording");
-    let limit = async {
-        match args.duration {
-            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = limit => tracing::info!("recording time is up"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("stopping on Ctrl-C"),
-        _ = source.wait() => {}
-    }
-    source.abort();
-    let stats = writer.await??;
-    println!(
-        "recorded: {} ({} events, {} raw frames)",
-        args.out.display(),
-        stats.events,
-        stats.raw_frames
-    );
-    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -321,6 +315,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading scenes from {}", config.obs.scenes_dir.display()))?;
     let triggers = scene_dir.triggers.clone();
     let sounds = scene_dir.sounds.clone();
+    for error in sidecar::obs::push::config::unknown_in_triggers(triggers.rules(), &config.push) {
+        tracing::warn!(%error, "a trigger names a push target that does not exist; that step does nothing");
+    }
     let obs = if config.obs.enabled {
         let scenes = scene_dir.scenes;
         let mut overrides = BTreeMap::new();
@@ -331,7 +328,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 "link_token": config.link.token,
             }),
         );
-        let (controller, _task) = ObsController::spawn(config.obs.clone(), scenes, overrides);
+        let (push, _) = tools::push_targets(&config, &args.config);
+        let (controller, _task) =
+            ObsController::spawn_with_push(config.obs.clone(), scenes, overrides, push);
         if args.record || config.obs.record {
             controller.send(ObsAction::StartRecording);
         }
@@ -424,6 +423,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("the show stopped because the ledger cannot heal: {why}");
     }
     if let Some(obs) = obs {
+        for target in obs.push_status().await {
+            println!("push: {target}");
+            tracing::info!(target = %target.name, state = %target.state, bytes = target.bytes_sent, dropped = target.frames_dropped, reconnects = target.reconnects, "push target at the end of the show");
+        }
         if args.record {
             match obs.stop_recording().await {
                 Some(path) => println!("recording: {path}"),
@@ -431,49 +434,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-fn simulate(room: &std::path::Path, config_path: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(config_path)?;
-    let scenes = SceneDir::load(&config.obs.scenes_dir)?;
-    let replay = sidecar::source::replay::Replay::load(room)?;
-    let mut llm_config = config.llm.clone();
-    llm_config.persona = config.persona.clone();
-    let safety = Arc::new(sidecar::llm::safety::show_screen(&llm_config));
-    // A throw-away ledger: admission counts exactly as it would live, nothing real is touched.
-    let ledger = std::env::temp_dir().join(format!("aivs-simulate-{}.db", std::process::id()));
-    let mut out = String::new();
-    let result = sidecar::simulate::run(&config, &scenes, safety, replay, &ledger, &mut out);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
-    }
-    print!("{out}");
-    result.map(|_| ())
-}
-
-/// `sidecar rundown draft`: LLM-written variants into each script file's drafts file.
-async fn draft_rundown(config: &std::path::Path, per_segment: usize) -> anyhow::Result<()> {
-    let config = Config::load(config)?;
-    let mut llm = config.llm.clone();
-    llm.persona = config.persona.clone();
-    let client = sidecar::rundown_drafts::drafting_client(&llm).context("setting up the LLM")?;
-    let safety = sidecar::llm::safety::show_screen(&llm);
-    let dir = &config.rundown.dir;
-    let reports = sidecar::rundown_drafts::draft_dir(dir, &client, &safety, per_segment).await?;
-    anyhow::ensure!(!reports.is_empty(), "no script files in {}", dir.display());
-    for report in &reports {
-        println!(
-            "{}: {} drafts written (reviewed = false), {} lines dropped, {} requests failed",
-            report.drafts_file.display(),
-            report.written,
-            report.dropped,
-            report.failed_requests
-        );
-    }
-    let failed: usize = reports.iter().map(|r| r.failed_requests).sum();
-    let written: usize = reports.iter().map(|r| r.written).sum();
-    anyhow::ensure!(written > 0 || failed == 0, "every draft request failed");
     Ok(())
 }
 

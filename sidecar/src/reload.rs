@@ -39,7 +39,13 @@ fn stamp(config: &Path, scenes_dir: &Path) -> Stamp {
 pub fn load(config_path: &Path) -> Result<Reload, String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let scene_dir = SceneDir::load(&config.obs.scenes_dir).map_err(|e| e.to_string())?;
+    let dir = config_path.parent().unwrap_or(Path::new(""));
+    let (push, left_out) = crate::obs::push::config::resolve_all(&config.push, dir);
+    for error in left_out {
+        tracing::error!(%error, "push target left out");
+    }
     Ok(Reload {
+        push,
         from: std::iter::once(config_path.to_path_buf())
             .chain(SceneDir::files(&config.obs.scenes_dir))
             .collect(),

@@ -104,6 +104,7 @@ pub fn run(
         scenes.triggers.rules().len(),
         replay.entries.len()
     );
+    let pricing = config.gifts.pricing();
     let mut clock = START_MS;
     for (at, event) in replay.entries {
         let at = START_MS + at;
@@ -114,11 +115,7 @@ pub fn run(
         clock = clock.max(at);
         sim.seen.events += 1;
         let mut event = event;
-        if let EventKind::Gift(gift) = &mut event.kind {
-            if let Some(diamonds) = config.gifts.diamonds.get(&gift.gift_id) {
-                gift.diamonds = *diamonds;
-            }
-        }
+        pricing.apply(std::slice::from_mut(&mut event));
         let admitted = ledger.admit(vec![event.clone()], None, &|fen| tiers.classify(fen), at)?;
         match admitted.into_iter().next() {
             Some(Admission::Fresh(fresh)) => sim.event(fresh, at),
@@ -318,6 +315,13 @@ fn describe(act: &Act) -> String {
             }
         ),
         Act::InputSettings { input, settings } => format!("settings of {input:?}: {settings}"),
+        Act::Push { target, start } => format!(
+            "{} push {}",
+            if *start { "start" } else { "stop" },
+            target
+                .as_deref()
+                .map_or("targets: all".to_string(), |t| format!("target {t:?}"))
+        ),
         Act::ShowExpression { name, secs } => format!("expression {name} for {secs:.1} s"),
         Act::Motion(name) => format!("motion {name}"),
         Act::Expression(name) => format!("expression {name}"),

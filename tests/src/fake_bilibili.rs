@@ -527,7 +527,6 @@ impl Script {
     /// `SUPER_CHAT_MESSAGE`; `price` in CNY.
     fn super_chat(&mut self, id: u64, price: u64, message: &str) -> Value {
         self.expect(format!("sc-{id}"), 1, price * 100);
-        self.comment_ids.push(format!("sc-{id}-text"));
         json!({"cmd": "SUPER_CHAT_MESSAGE", "roomid": 21452505, "data": {
             "id": id, "uid": 4_001, "price": price, "rate": 1000, "message": message, "message_trans": "",
             "time": 60, "start_time": 1_700_000_200u64, "end_time": 1_700_000_260u64, "token": "8F0E4A1B", "ts": 1_700_000_200u64,

@@ -132,6 +132,8 @@ fn run(n_rules: usize, n_events: usize, seed: u64) -> (f64, usize) {
                 gift_name: GIFTS[rng.random_range(0..GIFTS.len())].into(),
                 diamonds: [1, 10, 100, 3000][rng.random_range(0..4)],
                 count: rng.random_range(1..10),
+                price: None,
+                message: None,
                 combo: None,
             })
         };

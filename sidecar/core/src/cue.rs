@@ -190,6 +190,11 @@ pub enum Act {
         input: String,
         settings: serde_json::Value,
     },
+    /// Start or stop a push target (`None`: every one).
+    Push {
+        target: Option<String>,
+        start: bool,
+    },
 }
 
 /// How to say it. Derived from the reply's emotion (seed 002: excited is faster and higher,

@@ -67,6 +67,14 @@ pub struct Gift {
     pub count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub combo: Option<ComboTotal>,
+    /// What the platform charged for one, in its own currency, when the adapter knows it
+    /// (`[gifts.rates]` re-converts it; see [`crate::pricing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    /// A message paid for with the gift (a Bilibili Super Chat): read out in full in its
+    /// thank-you, never dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Where a gift message stands in its combo.
@@ -80,6 +88,37 @@ pub struct ComboTotal {
     /// The platform's end-of-combo summary (`repeatEnd`): it counts only what is still missing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end: bool,
+}
+
+/// A platform's own currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Currency {
+    /// 抖币: 10 = 1 CNY.
+    DouyinDiamond,
+    /// Bilibili 金电池 (gold): 1000 = 1 CNY.
+    BilibiliGold,
+    /// Bilibili 银瓜子/银电池 (silver): free, worth nothing by default.
+    BilibiliSilver,
+    /// Yuan, as a Super Chat is priced.
+    Cny,
+}
+
+/// What the platform charged for one gift, before conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    pub currency: Currency,
+    pub amount: u64,
+}
+
+impl Price {
+    /// Douyin prices gifts in diamonds (the show's own unit).
+    pub fn douyin(diamonds: u64) -> Self {
+        Self {
+            currency: Currency::DouyinDiamond,
+            amount: diamonds,
+        }
+    }
 }
 
 impl Gift {
@@ -141,6 +180,8 @@ mod tests {
             gift_name: "x".into(),
             diamonds: u64::MAX,
             count: 9,
+            price: None,
+            message: None,
             combo: None,
         };
         assert_eq!(g.value_fen(), u64::MAX);

@@ -23,6 +23,7 @@
 pub mod clock;
 pub mod cue;
 pub mod event;
+pub mod pricing;
 pub mod recent_ids;
 pub mod rewards;
 pub mod rundown;

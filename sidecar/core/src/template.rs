@@ -239,7 +239,7 @@ fn is_identifier(s: &str) -> bool {
 
 /// Placeholders every line template may use.
 pub const PLACEHOLDERS: &[&str] = &[
-    "user", "gift", "count", "value", "name", "text", "online", "caption", "names",
+    "user", "gift", "count", "value", "name", "text", "online", "caption", "names", "platform",
 ];
 
 /// Default line templates as config values (a default has no position in any file).

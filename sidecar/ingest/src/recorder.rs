@@ -144,6 +144,8 @@ mod tests {
                 gift_name: "小心心".into(),
                 diamonds: 1,
                 count: 0,
+                price: None,
+                message: None,
                 combo: Some(aivs_core::event::ComboTotal {
                     key: "k".into(),
                     total: 3,

@@ -125,6 +125,8 @@ impl Ledger {
                         gift_name: r.get(6)?,
                         diamonds: r.get::<_, i64>(7)?.max(0) as u64,
                         count: r.get::<_, i64>(8)?.clamp(0, u32::MAX as i64) as u32,
+                        price: None,
+                        message: None,
                         combo: None,
                     }),
                 },

@@ -18,6 +18,8 @@ fn gift(msg: &str, diamonds: u64, count: u32) -> LiveEvent {
             gift_name: "小心心".into(),
             diamonds,
             count,
+            price: None,
+            message: None,
             combo: None,
         }),
     }

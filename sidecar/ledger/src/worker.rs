@@ -170,6 +170,8 @@ mod tests {
                 gift_name: "玫瑰".into(),
                 diamonds: 1,
                 count: 1,
+                price: None,
+                message: None,
                 combo: None,
             }),
         }

@@ -1,10 +1,12 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aivs_core::pricing::Pricing;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::event::{Gift, Viewer};
+use crate::event::{EventKind, Gift, Viewer};
 use crate::ledger::Ledger;
 use crate::source::EventSink;
 
@@ -23,6 +25,8 @@ fn gift(id: u32) -> LiveEvent {
             gift_name: "玫瑰".into(),
             diamonds: 1,
             count: 1,
+            price: None,
+            message: None,
             combo: None,
         }),
     }
@@ -31,7 +35,7 @@ fn gift(id: u32) -> LiveEvent {
 fn start(path: &std::path::Path) -> (EventSink, mpsc::Receiver<Intake>, LedgerHandle) {
     let ledger = LedgerHandle::spawn(Ledger::open(path).unwrap()).unwrap();
     let (tx, rx) = mpsc::channel(16);
-    let intake = Admitter::new(ledger.clone(), TierTable::default(), BTreeMap::new()).spawn(rx);
+    let intake = Admitter::new(ledger.clone(), TierTable::default(), Pricing::default()).spawn(rx);
     (EventSink::new(tx), intake, ledger)
 }
 
@@ -129,7 +133,11 @@ async fn price_overrides_apply_before_the_gift_is_recorded() {
     let ledger = LedgerHandle::spawn(Ledger::open(&dir.path().join("l.sqlite")).unwrap()).unwrap();
     let (tx, rx) = mpsc::channel(16);
     let overrides = BTreeMap::from([("rose".to_string(), 52)]);
-    let mut intake = Admitter::new(ledger.clone(), TierTable::default(), overrides).spawn(rx);
+    let pricing = Pricing {
+        overrides,
+        ..Pricing::default()
+    };
+    let mut intake = Admitter::new(ledger.clone(), TierTable::default(), pricing).spawn(rx);
     EventSink::new(tx)
         .deliver(vec![gift(1)], None)
         .await

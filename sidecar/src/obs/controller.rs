@@ -22,6 +22,8 @@ use super::apply_effects::{apply_effects, set_settings, AppliedEffects};
 use super::ensure::ensure;
 use super::needs;
 use super::program::Program;
+use super::push::vendor::TargetStatus;
+use super::push::{PushCommand, PushLink, WireTarget};
 use super::recording::Recording;
 use super::request::{Obs, Refusals, RequestError};
 use super::scenes::SceneSet;
@@ -49,6 +51,10 @@ pub enum ObsAction {
     Act(crate::cue::Act),
     /// New scene files: ensure them and check what the triggers need.
     Reload(Box<SceneSet>),
+    /// A new set of push targets for the plugin (start, reload).
+    PushTargets(Vec<WireTarget>),
+    /// Start or stop push targets, or ask for their status.
+    Push(PushCommand),
     StartRecording,
     /// Stop recording; replies with the file path OBS wrote (None if not recording/connected).
     StopRecording {
@@ -82,9 +88,27 @@ impl ObsController {
         scenes: SceneSet,
         overrides: BTreeMap<String, serde_json::Value>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn_with_push(config, scenes, overrides, Vec::new())
+    }
+
+    /// Like [`spawn`](Self::spawn), and hands `push` to the plugin on every connection.
+    pub fn spawn_with_push(
+        config: ObsConfig,
+        scenes: SceneSet,
+        overrides: BTreeMap<String, serde_json::Value>,
+        push: Vec<WireTarget>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Shared::new();
         let (stream_tx, streaming) = watch::channel(None);
-        let task = tokio::spawn(run(config, scenes, overrides, shared.clone(), stream_tx));
+        let push = PushLink::new(push);
+        let task = tokio::spawn(run(
+            config,
+            scenes,
+            overrides,
+            push,
+            shared.clone(),
+            stream_tx,
+        ));
         let alive = Arc::new(Alive(shared.clone()));
         (
             Self {
@@ -113,6 +137,14 @@ impl ObsController {
         self.shared.fold(action);
     }
 
+    /// Every push target's status, as the plugin reports it now (what was last seen while
+    /// OBS is away; empty without targets). Waits at most about a request timeout.
+    pub async fn push_status(&self) -> Vec<TargetStatus> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ObsAction::Push(PushCommand::Status(reply)));
+        rx.await.unwrap_or_default()
+    }
+
     /// Waits at most about a request timeout (or a connect attempt while reconnecting).
     pub async fn stop_recording(&self) -> Option<String> {
         let (reply, rx) = oneshot::channel();
@@ -125,6 +157,7 @@ async fn run(
     config: ObsConfig,
     mut scenes: SceneSet,
     overrides: BTreeMap<String, serde_json::Value>,
+    mut push: PushLink,
     shared: Arc<Shared>,
     streaming: watch::Sender<Option<bool>>,
 ) {
@@ -137,7 +170,7 @@ async fn run(
     let mut failures = 0u32;
     let mut last_reminder = Instant::now();
     loop {
-        match connect_and_ensure(&config, &scenes, &overrides).await {
+        match connect_and_ensure(&config, &scenes, &overrides, &mut push).await {
             Ok(obs) => {
                 if failures > 0 {
                     tracing::info!(after_attempts = failures, "connected to OBS");
@@ -149,6 +182,7 @@ async fn run(
                     scenes: &mut scenes,
                     overrides: &overrides,
                     streaming: &streaming,
+                    push: &mut push,
                 };
                 match serve(&mut conn, &shared, &mut go_to_main).await {
                     Served::Closed => return,
@@ -185,6 +219,10 @@ async fn run(
             if let Some(new) = snapshot.reload {
                 scenes = *new; // ensured at the next connection
             }
+            if let Some(targets) = shared.take_push_targets() {
+                push.replace(targets); // handed over at the next connection
+            }
+            shared.answer_push_status(push.last());
             if snapshot.closed {
                 return;
             }
@@ -201,6 +239,7 @@ async fn connect_and_ensure(
     config: &ObsConfig,
     scenes: &SceneSet,
     overrides: &BTreeMap<String, serde_json::Value>,
+    push: &mut PushLink,
 ) -> Result<Obs, String> {
     let obs = Obs::connect(config).await.map_err(|e| e.to_string())?;
     let report = ensure(&obs, scenes, overrides)
@@ -210,6 +249,9 @@ async fn connect_and_ensure(
     needs::make_sure(&obs, scenes)
         .await
         .map_err(|e| format!("checking what the triggers need: {e}"))?;
+    push.connected(&obs)
+        .await
+        .map_err(|e| format!("handing the push targets over: {e}"))?;
     Ok(obs)
 }
 
@@ -229,6 +271,7 @@ struct Connection<'a> {
     scenes: &'a mut SceneSet,
     overrides: &'a BTreeMap<String, serde_json::Value>,
     streaming: &'a watch::Sender<Option<bool>>,
+    push: &'a mut PushLink,
 }
 
 /// What this connection has put into OBS (so unchanged text is not sent again) and what OBS
@@ -289,6 +332,12 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
             seen = Some(snapshot.version);
             reapply = false;
         }
+        let push_work = shared.take_push();
+        if !push_work.is_empty() {
+            if let Err(e) = conn.push.work(obs, push_work).await {
+                return Served::Lost(e.to_string());
+            }
+        }
         if !snapshot.stop_waiters.is_empty() {
             let stopped = applied.rec.stop(obs, &mut applied.refusals).await;
             let path = stopped.as_ref().ok().cloned().flatten();
@@ -309,9 +358,15 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
         .flatten()
         .min();
         let record_check = applied.rec.check_at;
+        let push_poll = conn.push.next_poll();
         let far = Instant::now() + HEALTH_PERIOD;
         tokio::select! {
             _ = shared.changed() => {}
+            _ = tokio::time::sleep_until(push_poll.unwrap_or(far)), if push_poll.is_some() => {
+                if let Err(e) = conn.push.poll(obs).await {
+                    return Served::Lost(e.to_string());
+                }
+            }
             _ = tokio::time::sleep_until(celebration_end.unwrap_or(far)), if celebration_end.is_some() => {
                 reapply = true;
             }

@@ -6,6 +6,7 @@
 //!   anything, each scene and item failing on its own.
 //! * [`request`]: the deadline on every request and on connecting.
 //! * [`state`]: the desired-state cell the show folds its actions into (bounded, never waits).
+//! * [`push`]: the plugin's push targets (`[[push]]`), over obs-websocket vendor requests.
 //! * [`controller`]: the long-lived connection: reconnects with backoff while OBS is away or
 //!   frozen, applies the show's effects (latest-gift text, celebration scene switches) and
 //!   keeps the latest state to apply once OBS is back. OBS being down or frozen never blocks
@@ -18,6 +19,7 @@ mod effects;
 pub mod ensure;
 pub mod needs;
 mod program;
+pub mod push;
 mod recording;
 pub mod request;
 pub mod scenes;

@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use super::effects::Effects;
+use super::push::{PushCommand, PushWork};
 use super::scenes::SceneSet;
 use super::ObsAction;
 use crate::cue::Act;
@@ -42,6 +43,10 @@ impl Desired {
 /// A caller of `stop_recording`, waiting for the path OBS wrote.
 pub type StopReply = oneshot::Sender<Option<String>>;
 
+/// Push commands kept while OBS is away; beyond this the oldest start/stop is dropped (a
+/// later command for the same targets supersedes it anyway).
+pub const MAX_PUSH_COMMANDS: usize = 32;
+
 #[derive(Default)]
 struct Inner {
     desired: Desired,
@@ -50,6 +55,8 @@ struct Inner {
     stop_waiters: Vec<StopReply>,
     /// New scene files (a reload), to ensure and check on the connection.
     reload: Option<Box<SceneSet>>,
+    /// Push targets and commands for the connection (bounded: see [`MAX_PUSH_COMMANDS`]).
+    push: PushWork,
     /// Every handle is gone: the task should end.
     closed: bool,
 }
@@ -104,6 +111,24 @@ impl Shared {
                 }
                 ObsAction::Act(act) => fold_act(&mut d.effects, act),
                 ObsAction::Reload(scenes) => inner.reload = Some(scenes),
+                ObsAction::PushTargets(targets) => inner.push.targets = Some(targets),
+                ObsAction::Push(command) => {
+                    let commands = &mut inner.push.commands;
+                    commands.retain(|c| !matches!(c, PushCommand::Status(r) if r.is_closed()));
+                    if commands.len() >= MAX_PUSH_COMMANDS {
+                        if let Some(i) = commands
+                            .iter()
+                            .position(|c| !matches!(c, PushCommand::Status(_)))
+                        {
+                            let dropped = commands.remove(i);
+                            tracing::warn!(
+                                ?dropped,
+                                "OBS is away and push commands pile up; dropping the oldest"
+                            );
+                        }
+                    }
+                    commands.push(command);
+                }
                 ObsAction::StartRecording => d.recording = true,
                 ObsAction::StopRecording { reply } => {
                     d.recording = false;
@@ -120,6 +145,30 @@ impl Shared {
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_one();
+    }
+
+    /// A new set of push targets, taken while OBS is away (the rest waits for the connection).
+    pub fn take_push_targets(&self) -> Option<Vec<super::push::WireTarget>> {
+        self.lock().push.targets.take()
+    }
+
+    /// The push work waiting for the connection.
+    pub fn take_push(&self) -> PushWork {
+        std::mem::take(&mut self.lock().push)
+    }
+
+    /// Answers waiting status callers with what was last seen (OBS is away).
+    pub fn answer_push_status(&self, last: &[super::push::vendor::TargetStatus]) {
+        let mut inner = self.lock();
+        let (status, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.push.commands)
+            .into_iter()
+            .partition(|c| matches!(c, PushCommand::Status(_)));
+        inner.push.commands = rest;
+        for command in status {
+            if let PushCommand::Status(reply) = command {
+                let _ = reply.send(last.to_vec());
+            }
+        }
     }
 
     /// The current state, taking the waiting `stop_recording` callers.
@@ -166,7 +215,8 @@ fn fold_act(fx: &mut Effects, act: Act) {
         | Act::ShowExpression { .. }
         | Act::LatestGiftText(_)
         | Act::Celebrate { .. }
-        | Act::VoiceSound { .. } => {}
+        | Act::VoiceSound { .. }
+        | Act::Push { .. } => {}
     }
 }
 

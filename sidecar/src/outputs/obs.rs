@@ -3,6 +3,8 @@
 
 use super::Output;
 use crate::cue::Act;
+use crate::obs::push::vendor::Which;
+use crate::obs::push::PushCommand;
 use crate::obs::{ObsAction, ObsController};
 
 pub struct ObsOutput {
@@ -37,6 +39,14 @@ impl Output for ObsOutput {
             | Act::RestartMedia { .. }
             | Act::Filter { .. }
             | Act::InputSettings { .. } => self.obs.send(ObsAction::Act(act.clone())),
+            Act::Push { target, start } => {
+                let which = target.clone().map_or(Which::All, Which::Named);
+                self.obs.send(ObsAction::Push(if *start {
+                    PushCommand::Start(which)
+                } else {
+                    PushCommand::Stop(which)
+                }))
+            }
             Act::Expression(_)
             | Act::Motion(_)
             | Act::ShowExpression { .. }

@@ -264,7 +264,7 @@ impl Show {
         let mut intake = Admitter::new(
             self.ledger.clone(),
             self.rewards.tiers().clone(),
-            self.config.gifts.diamonds.clone(),
+            self.config.gifts.pricing(),
         )
         .spawn(events);
         self.resume_first_page().await;
@@ -367,6 +367,8 @@ impl Show {
 
     fn on_event(&mut self, event: LiveEvent) {
         let now = now_ms();
+        // Which platforms are live decides whether thank-yous name theirs.
+        self.rewards.saw(&event.platform, now);
         // Triggers see every event (gifts once folded, in `release`), answered or not.
         if !matches!(event.kind, EventKind::Gift(_)) {
             self.trigger_on_event(&event);

@@ -28,6 +28,8 @@ const MAX_TRIGGER_LOOKUPS: usize = 8;
 pub struct Reload {
     pub lines: LinesConfig,
     pub scene_dir: SceneDir,
+    /// The `[[push]]` targets that can be used, keys read.
+    pub push: Vec<crate::obs::push::WireTarget>,
     /// Where they came from, for the log.
     pub from: Vec<PathBuf>,
 }
@@ -137,6 +139,7 @@ impl Show {
         self.trig.triggers.replace(set);
         if let Some(obs) = &self.obs {
             obs.reload(reload.scene_dir.scenes);
+            obs.send(crate::obs::ObsAction::PushTargets(reload.push));
         }
     }
 

@@ -22,6 +22,9 @@ pub struct GiftBatch {
     pub value_fen: u64,
     /// Message ids covered, so the ledger can note what was aired for each.
     pub msg_ids: Vec<String>,
+    /// The paid message of a gift that carries one (a Super Chat); such a gift is a batch of
+    /// its own, never folded with another.
+    pub message: Option<String>,
     opened_ms: u64,
     last_ms: u64,
 }
@@ -82,21 +85,32 @@ impl ComboAggregator {
             level: 0,
             fan_level: 0,
         });
+        let fresh = |viewer: Viewer| GiftBatch {
+            platform: event.platform.clone(),
+            viewer,
+            gift_id: gift.gift_id.clone(),
+            gift_name: gift.gift_name.clone(),
+            count: gift.count as u64,
+            value_fen: gift.value_fen(),
+            msg_ids: vec![event.msg_id.clone()],
+            message: gift.message.clone(),
+            opened_ms: now_ms,
+            last_ms: now_ms,
+        };
+        if gift.message.is_some() {
+            // Each paid message is read out on its own, at once.
+            return vec![fresh(viewer)];
+        }
         let key = (
             event.platform.clone(),
             viewer.id.clone(),
             gift.gift_id.clone(),
         );
         let batch = self.open.entry(key.clone()).or_insert_with(|| GiftBatch {
-            platform: event.platform.clone(),
-            viewer,
-            gift_id: gift.gift_id.clone(),
-            gift_name: gift.gift_name.clone(),
             count: 0,
             value_fen: 0,
             msg_ids: Vec::new(),
-            opened_ms: now_ms,
-            last_ms: now_ms,
+            ..fresh(viewer)
         });
         batch.count += gift.count as u64;
         batch.value_fen = batch.value_fen.saturating_add(gift.value_fen());
@@ -159,6 +173,8 @@ mod tests {
                 gift_name: id.into(),
                 diamonds,
                 count,
+                price: None,
+                message: None,
                 combo: None,
             }),
         }

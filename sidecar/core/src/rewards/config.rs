@@ -13,6 +13,15 @@ pub struct GiftsConfig {
     /// Price overrides in diamonds per gift id (10 diamonds = 1 CNY), for gifts whose price the
     /// platform does not send or sends wrong. Applied to every source before the ledger.
     pub diamonds: std::collections::BTreeMap<String, u64>,
+    /// Yuan per unit of each platform's currency (`[gifts.rates]`), so tiers mean the same on
+    /// every platform.
+    pub rates: crate::pricing::Rates,
+    /// How a thank-you names the platform when gifts come from more than one: `{platform}`
+    /// in the lines, and the viewer read as `B站的小明`.
+    pub platform_names: std::collections::BTreeMap<String, String>,
+    /// A gift that carries a paid message (a Bilibili Super Chat) is thanked with one of these,
+    /// reading the message in full: `{text}` (plus the usual placeholders).
+    pub with_message: Vec<Spanned<String>>,
     /// Upper bounds in yuan of tiers 1, 2 and 3; above the last is tier 4 (seed 002).
     pub tier_max_yuan: [f64; 3],
     pub combo_idle_ms: u64,
@@ -76,6 +85,16 @@ impl Default for GiftsConfig {
     fn default() -> Self {
         Self {
             diamonds: Default::default(),
+            rates: Default::default(),
+            platform_names: [
+                ("douyin", "抖音"),
+                ("bilibili", "B站"),
+                ("kuaishou", "快手"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            with_message: lines(&["谢谢{user}的{gift}！{user}说：{text}"]),
             tier_max_yuan: [1.0, 10.0, 100.0],
             combo_idle_ms: 2_000,
             combo_max_hold_ms: 8_000,
@@ -116,6 +135,14 @@ impl GiftsConfig {
     }
 
     /// The lowest tier that switches OBS to the celebration scene.
+    /// The rates and per-gift overrides admission applies to every gift.
+    pub fn pricing(&self) -> crate::pricing::Pricing {
+        crate::pricing::Pricing {
+            rates: self.rates,
+            overrides: self.diamonds.clone(),
+        }
+    }
+
     pub fn celebrate_from(&self) -> Tier {
         Tier::ALL[(self.celebrate_from_tier.clamp(1, 4) - 1) as usize]
     }

@@ -19,6 +19,9 @@ use crate::template::PLACEHOLDERS;
 use crate::tiers::{Tier, TierTable};
 use combo::GiftBatch;
 
+/// A platform counts as live this long after its last event (30 min).
+pub const PLATFORM_LIVE_MS: u64 = 30 * 60 * 1000;
+
 pub struct RewardEngine {
     tiers: TierTable,
     thanks: [Vec<Template>; 4],
@@ -38,6 +41,11 @@ pub struct RewardEngine {
     aggregate_names: usize,
     aggregate: Vec<Template>,
     aggregate_few: Vec<Template>,
+    /// Thank-yous of gifts that carry a paid message (`{text}` is the message, in full).
+    with_message: Vec<Template>,
+    platform_names: std::collections::BTreeMap<String, String>,
+    /// When each platform was last heard from: with more than one live, thank-yous name it.
+    platforms_seen: std::collections::BTreeMap<String, u64>,
     /// Viewer names are screened before they are spoken or shown (blocked words masked, names
     /// posing as the system replaced).
     safety: std::sync::Arc<SafetyScreen>,
@@ -76,6 +84,9 @@ impl RewardEngine {
             aggregate_names: config.aggregate_names.max(1),
             aggregate: parse(&config.aggregate),
             aggregate_few: parse(&config.aggregate_few),
+            with_message: parse(&config.with_message),
+            platform_names: config.platform_names.clone(),
+            platforms_seen: Default::default(),
             safety,
         }
     }
@@ -102,6 +113,32 @@ impl RewardEngine {
         out
     }
 
+    /// An event of `platform` arrived at `at_ms` (any kind: a room that only chats is live).
+    pub fn saw(&mut self, platform: &str, at_ms: u64) {
+        match self.platforms_seen.get_mut(platform) {
+            Some(t) => *t = (*t).max(at_ms),
+            None => {
+                self.platforms_seen.insert(platform.to_string(), at_ms);
+            }
+        }
+    }
+
+    /// How `platform` is named on air (`[gifts.platform_names]`, else its id).
+    pub fn platform_name(&self, platform: &str) -> String {
+        self.platform_names
+            .get(platform)
+            .cloned()
+            .unwrap_or_else(|| platform.to_string())
+    }
+
+    /// Whether another platform than `platform` was heard from in the last
+    /// [`PLATFORM_LIVE_MS`] before `at_ms`.
+    pub fn others_live(&self, platform: &str, at_ms: u64) -> bool {
+        self.platforms_seen
+            .iter()
+            .any(|(p, t)| p != platform && at_ms.saturating_sub(*t) <= PLATFORM_LIVE_MS)
+    }
+
     pub fn tiers(&self) -> &TierTable {
         &self.tiers
     }
@@ -115,7 +152,21 @@ impl RewardEngine {
         let tier = self.tiers.classify(batch.value_fen);
         let count = batch.count.to_string();
         let value = format!("{:.1}", batch.value_fen as f64 / 100.0);
-        let viewer = self.safety.speakable_name(&batch.viewer.name);
+        self.saw(&batch.platform, batch.last_ms());
+        let plain_viewer = self.safety.speakable_name(&batch.viewer.name);
+        let platform = self.platform_name(&batch.platform);
+        // With several platforms live, "B站的小明": the same name may be two people.
+        let viewer = if self.others_live(&batch.platform, batch.last_ms()) {
+            format!("{platform}的{plain_viewer}")
+        } else {
+            plain_viewer.clone()
+        };
+        // A paid message is said in full when the screen lets it be spoken at all; otherwise
+        // the gift is thanked without it (paid or not, blocked words are never aired).
+        let message = batch
+            .message
+            .clone()
+            .filter(|m| matches!(self.safety.screen_output(m), crate::safety::Verdict::Pass));
         let caption = if batch.count > 1 {
             format!("{} 送出 {} × {}", viewer, batch.gift_name, batch.count)
         } else {
@@ -127,9 +178,15 @@ impl RewardEngine {
             "count" => Some(count.clone()),
             "value" => Some(value.clone()),
             "caption" => Some(caption.clone()),
+            "platform" => Some(platform.clone()),
+            "text" => message.clone(),
             _ => None,
         };
-        let text = pick_line(&self.thanks[tier.index()], &vars, rng, &mut self.last_line)
+        let lines = match &message {
+            Some(_) if !self.with_message.is_empty() => &self.with_message,
+            _ => &self.thanks[tier.index()],
+        };
+        let text = pick_line(lines, &vars, rng, &mut self.last_line)
             .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
         let render = |templates: &[Template], rng: &mut R| {
             (!templates.is_empty())
@@ -173,7 +230,7 @@ impl RewardEngine {
                 platform: batch.platform.clone(),
                 msg_ids: batch.msg_ids.clone(),
                 tier: tier.number(),
-                viewers: vec![viewer.clone()],
+                viewers: vec![plain_viewer.clone()],
             },
             text,
             priority: priority.level,
@@ -232,6 +289,8 @@ mod tests {
                     gift_name: "嘉年华".into(),
                     diamonds,
                     count,
+                    price: None,
+                    message: None,
                     combo: None,
                 }),
             },

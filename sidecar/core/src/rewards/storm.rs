@@ -198,6 +198,8 @@ mod tests {
                 gift_name: "玫瑰".into(),
                 diamonds,
                 count: 1,
+                price: None,
+                message: None,
                 combo: None,
             }),
         }

@@ -380,6 +380,10 @@ fn plain_act<R: Rng>(step: &Step, fired: &Fired, rng: &mut R) -> Option<Act> {
             input: input.clone(),
             settings: settings.clone(),
         },
+        Step::Push { target, start } => Act::Push {
+            target: target.clone(),
+            start: *start,
+        },
         Step::Wait { .. } | Step::Speak { .. } | Step::Scene { .. } => return None,
     })
 }

@@ -238,7 +238,7 @@ pub struct StepSpec {
     pub settings: Option<BTreeMap<String, toml::Value>>,
     /// Pause the sequence.
     pub wait_secs: Option<f64>,
-    /// Reserved: start (`push_start = "bilibili"`) or stop a push target.
-    pub push_start: Option<Spanned<String>>,
-    pub push_stop: Option<Spanned<String>>,
+    /// Start (`start_stream = "bilibili"`, or `"all"`) or stop a `[[push]]` target.
+    pub start_stream: Option<Spanned<String>>,
+    pub stop_stream: Option<Spanned<String>>,
 }

@@ -53,6 +53,11 @@ pub enum Step {
         input: String,
         settings: serde_json::Value,
     },
+    /// Start or stop a push target (`None`: all of them).
+    Push {
+        target: Option<String>,
+        start: bool,
+    },
 }
 
 /// When a scene switch is undone.
@@ -113,7 +118,8 @@ impl Step {
             | Step::Wait { .. }
             | Step::Expression { .. }
             | Step::Motion(_)
-            | Step::VoiceSound { .. } => Vec::new(),
+            | Step::VoiceSound { .. }
+            | Step::Push { .. } => Vec::new(),
         }
     }
 }

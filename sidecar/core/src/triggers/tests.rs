@@ -81,6 +81,8 @@ fn batch(user: &str, name: &str, diamonds: u64, count: u32) -> GiftBatch {
             gift_name: name.into(),
             diamonds,
             count,
+            price: None,
+            message: None,
             combo: None,
         }),
     };
@@ -495,7 +497,7 @@ fn mistakes_are_reported_with_file_line_and_trigger() {
     assert!(bad[0].starts_with("scenes/bad.toml:5:"), "{}", bad[0]);
     assert!(bad[0].contains("unknown field `explode`"), "{}", bad[0]);
     let bad = errors(
-        "[[trigger]]\nname = \"a\"\nwhen.comment = { regex = \"(\" }\n[[trigger.do]]\nspeak = \"hi\"\n\n[[trigger]]\nname = \"b\"\nwhen.follow = true\ncooldown_secs = -1\n[[trigger.do]]\nspeak = \"hi\"\n\n[[trigger]]\nname = \"c\"\nwhen.follow = true\n[[trigger.do]]\nspeak = \"{nobody}\"\n\n[[trigger]]\nname = \"d\"\nwhen.follow = true\ngroup = \"nope\"\n[[trigger.do]]\npush_start = \"bilibili\"\n",
+        "[[trigger]]\nname = \"a\"\nwhen.comment = { regex = \"(\" }\n[[trigger.do]]\nspeak = \"hi\"\n\n[[trigger]]\nname = \"b\"\nwhen.follow = true\ncooldown_secs = -1\n[[trigger.do]]\nspeak = \"hi\"\n\n[[trigger]]\nname = \"c\"\nwhen.follow = true\n[[trigger.do]]\nspeak = \"{nobody}\"\n\n[[trigger]]\nname = \"d\"\nwhen.follow = true\ngroup = \"nope\"\n[[trigger.do]]\nstart_stream = \"bilibili\"\n",
     );
     assert_eq!(bad.len(), 4, "{bad:#?}");
     assert!(
@@ -519,8 +521,14 @@ fn mistakes_are_reported_with_file_line_and_trigger() {
         "{}",
         bad[3]
     );
-    let bad = errors("[[trigger]]\nname = \"p\"\nwhen.follow = true\n[[trigger.do]]\npush_start = \"bilibili\"\n");
-    assert!(bad[0].contains("reserved"), "{}", bad[0]);
+    let bad = errors(
+        "[[trigger]]\nname = \"p\"\nwhen.follow = true\n[[trigger.do]]\nstart_stream = \"\"\n",
+    );
+    assert!(
+        bad[0].contains("start_stream names a [[push]] target"),
+        "{}",
+        bad[0]
+    );
     let bad = errors("[[trigger]]\nname = \"v\"\nwhen.viewer = { min_visits = 3 }\n[[trigger.do]]\nmotion = \"x\"\n");
     assert!(bad[0].contains("names no event"), "{}", bad[0]);
 }

@@ -50,6 +50,9 @@ const DEFAULT_GIFT_NAME: &str = "礼物";
 
 /// What one envelope turned into.
 #[derive(Debug, Clone, PartialEq)]
+// Built and matched once per message, never stored in bulk: boxing the event would cost an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Event(LiveEvent),
     /// A fans-club message: understood, not used by the show.
@@ -301,6 +304,8 @@ fn gift(data: &Data) -> Result<Gift, Rejected> {
             .unwrap_or_else(|| DEFAULT_GIFT_NAME.to_string()),
         diamonds: diamonds as u64,
         count,
+        price: Some(aivs_core::pricing::Price::douyin(diamonds as u64)),
+        message: None,
         combo,
     })
 }

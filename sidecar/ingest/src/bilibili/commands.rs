@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::PLATFORM;
 use aivs_core::event::{EventKind, Gift, LiveEvent, Viewer};
+use aivs_core::pricing::{Currency, Price};
 
 /// Gold (金瓜子) per diamond: 1 diamond = 0.1 CNY = 100 gold.
 pub const GOLD_PER_DIAMOND: u64 = 100;
@@ -214,9 +215,9 @@ fn send_gift(data: &Value) -> Result<LiveEvent, CommandError> {
     let gift_id = need(id(&data["giftId"]), CMD, "data.giftId")?;
     let gift_name = need(data["giftName"].as_str(), CMD, "data.giftName")?;
     let price = need(number(&data["price"]), CMD, "data.price")?;
-    let diamonds = match data["coin_type"].as_str() {
-        Some("silver") => 0,
-        _ => gold_to_diamonds(price),
+    let (diamonds, currency) = match data["coin_type"].as_str() {
+        Some("silver") => (0, Currency::BilibiliSilver),
+        _ => (gold_to_diamonds(price), Currency::BilibiliGold),
     };
     Ok(gift_event(
         tid,
@@ -230,6 +231,11 @@ fn send_gift(data: &Value) -> Result<LiveEvent, CommandError> {
             gift_name: gift_name.to_string(),
             diamonds,
             count: num,
+            price: Some(Price {
+                currency,
+                amount: price,
+            }),
+            message: None,
             combo: None,
         },
     ))
@@ -265,13 +271,19 @@ fn guard_buy(data: &Value) -> Result<LiveEvent, CommandError> {
             gift_name: gift_name.to_string(),
             diamonds: gold_to_diamonds(price),
             count: num,
+            price: Some(Price {
+                currency: Currency::BilibiliGold,
+                amount: price,
+            }),
+            message: None,
             combo: None,
         },
     ))
 }
 
 /// `SUPER_CHAT_MESSAGE`: `data.{id, price (CNY), message, uid, user_info.uname, gift.gift_id}`.
-/// One paid gift, plus the message as a comment so the show can read it out.
+/// One paid gift carrying its message: the thank-you reads it out in full (a paid message is
+/// not a comment that may be skipped under load).
 fn super_chat(data: &Value) -> Result<Vec<LiveEvent>, CommandError> {
     const CMD: &str = "SUPER_CHAT_MESSAGE";
     let sc_id = need(id(&data["id"]), CMD, "data.id")?;
@@ -286,21 +298,15 @@ fn super_chat(data: &Value) -> Result<Vec<LiveEvent>, CommandError> {
             gift_name: SUPER_CHAT_NAME.to_string(),
             diamonds: price.saturating_mul(DIAMONDS_PER_CNY),
             count: 1,
+            price: Some(Price {
+                currency: Currency::Cny,
+                amount: price,
+            }),
+            message: Some(message.to_string()).filter(|m| !m.trim().is_empty()),
             combo: None,
         },
     );
-    let mut events = vec![gift];
-    if !message.trim().is_empty() {
-        events.push(LiveEvent {
-            platform: PLATFORM.to_string(),
-            msg_id: format!("sc-{sc_id}-text"),
-            user,
-            kind: EventKind::Comment {
-                text: message.to_string(),
-            },
-        });
-    }
-    Ok(events)
+    Ok(vec![gift])
 }
 
 /// `INTERACT_WORD`: `data.msg_type` 1 enter, 2 follow, 3 share, 4 special follow, 5 mutual

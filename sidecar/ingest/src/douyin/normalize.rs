@@ -37,6 +37,9 @@ const DEFAULT_GIFT_NAME: &str = "礼物";
 
 /// What one message became.
 #[derive(Debug, Clone, PartialEq)]
+// Built and matched once per message, never stored in bulk: boxing the event would cost an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Normalized {
     Event(LiveEvent),
     Rejected(Rejected),
@@ -314,6 +317,10 @@ fn gift(m: proto::GiftMessage) -> Result<Decoded, Rejected> {
         gift_name,
         diamonds: info.diamond_count.unsigned_abs(),
         count: 0,
+        price: Some(aivs_core::pricing::Price::douyin(
+            info.diamond_count.unsigned_abs(),
+        )),
+        message: None,
         combo: Some(combo),
     });
     Ok(with_common(m.common, Outcome::Event { user, kind }))

@@ -163,6 +163,8 @@ pub fn map_item(
                 gift_name,
                 diamonds,
                 count,
+                price: Some(aivs_core::pricing::Price::douyin(diamonds)),
+                message: None,
                 combo: None,
             })
         }

@@ -22,6 +22,8 @@ fn combo_gift(msg: &str, key: &str, total: u64, end: bool) -> LiveEvent {
             gift_name: "小心心".into(),
             diamonds: 1,
             count: 0,
+            price: None,
+            message: None,
             combo: Some(ComboTotal {
                 key: key.into(),
                 total,

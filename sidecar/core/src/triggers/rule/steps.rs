@@ -43,17 +43,27 @@ impl Compiler<'_> {
             s.filter_source.is_some(),
             s.input.is_some(),
             s.wait_secs.is_some(),
-            s.push_start.is_some() || s.push_stop.is_some(),
+            s.start_stream.is_some(),
+            s.stop_stream.is_some(),
         ];
         match actions.iter().filter(|a| **a).count() {
             1 => {}
-            0 => return Err(err(at, "a step needs one action: speak, expression, motion, sound, sound_file, scene, show_source, hide_source, set_text, restart_media, filter_source, input, wait_secs".into())),
+            0 => return Err(err(at, "a step needs one action: speak, expression, motion, sound, sound_file, scene, show_source, hide_source, set_text, restart_media, filter_source, input, start_stream, stop_stream, wait_secs".into())),
             _ => return Err(err(at, "a step has one action; split these into separate [[trigger.do]] steps".into())),
         }
-        if let Some(target) = s.push_start.as_ref().or(s.push_stop.as_ref()) {
-            return Err(err(target.span(), "push targets are not available yet (they come with multistream support); the action name is reserved".into()));
-        }
-        let step = if let Some(t) = &s.speak {
+        let step = if let Some(target) = s.start_stream.as_ref().or(s.stop_stream.as_ref()) {
+            let name = target.get_ref().trim();
+            if name.is_empty() {
+                return Err(err(
+                    target.span(),
+                    "start_stream names a [[push]] target of the config, or \"all\"".into(),
+                ));
+            }
+            Step::Push {
+                target: (name != "all").then(|| name.to_string()),
+                start: s.start_stream.is_some(),
+            }
+        } else if let Some(t) = &s.speak {
             Step::Speak {
                 template: template(t)?,
                 wait: s.wait_for_line,

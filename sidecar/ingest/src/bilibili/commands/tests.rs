@@ -205,14 +205,14 @@ fn guard_purchases_are_gifts_priced_per_unit() {
 }
 
 #[test]
-fn super_chats_are_a_paid_gift_and_a_readable_comment() {
+fn super_chats_are_one_paid_gift_carrying_its_message() {
     let doc = json!({"cmd": "SUPER_CHAT_MESSAGE", "roomid": 21452505, "data": {
         "id": 8_765_432, "uid": 42, "price": 30, "rate": 1000, "message": "主播唱首歌吧", "time": 60,
         "start_time": 1700000000, "end_time": 1700000060,
         "gift": {"gift_id": 12000, "gift_name": "醒目留言", "num": 1},
         "user_info": {"uname": "路人甲", "face": "https://i0.hdslb.com/x.jpg", "user_level": 12}}});
     let all = events(doc);
-    assert_eq!(all.len(), 2);
+    assert_eq!(all.len(), 1);
     assert_eq!(all[0].msg_id, "sc-8765432");
     let g = gift(&all[0]);
     assert_eq!(
@@ -225,14 +225,15 @@ fn super_chats_are_a_paid_gift_and_a_readable_comment() {
         ("12000", "醒目留言", 1, 300)
     );
     assert_eq!(g.value_fen(), 3_000);
-    assert_eq!(all[1].msg_id, "sc-8765432-text");
+    assert_eq!(g.message.as_deref(), Some("主播唱首歌吧"));
     assert_eq!(
-        all[1].kind,
-        EventKind::Comment {
-            text: "主播唱首歌吧".into()
-        }
+        g.price,
+        Some(aivs_core::pricing::Price {
+            currency: aivs_core::pricing::Currency::Cny,
+            amount: 30
+        })
     );
-    assert_eq!(all[1].viewer_name(), "路人甲");
+    assert_eq!(all[0].viewer_name(), "路人甲");
     assert_eq!(
         decode(json!({"cmd": "SUPER_CHAT_MESSAGE_JPN", "data": {"id": "8765432", "price": 30}})),
         Outcome::Ignored("super_chat_translation_ignored")

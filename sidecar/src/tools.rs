@@ -1,0 +1,146 @@
+//! The `sidecar` subcommands other than `run`: recording a room, simulating one, drafting
+//! rundown variants, and controlling push targets.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use sidecar::config::Config;
+use sidecar::scene_dir::SceneDir;
+use sidecar::source::{self, recorder, EventSink};
+
+use crate::{RecordArgs, StreamCmd};
+
+pub async fn stream(config_path: &std::path::Path, action: StreamCmd) -> anyhow::Result<()> {
+    use sidecar::obs::push::{self, StreamAction};
+    let mut config = Config::load(config_path)?;
+    config.apply_env();
+    let (targets, errors) = push_targets(&config, config_path);
+    anyhow::ensure!(
+        errors.is_empty() || !targets.is_empty(),
+        "no push target can be used"
+    );
+    let action = match action {
+        StreamCmd::List => StreamAction::List,
+        StreamCmd::Start(w) => StreamAction::Start(w.which()),
+        StreamCmd::Stop(w) => StreamAction::Stop(w.which()),
+    };
+    let status = push::stream_command(&config.obs, &targets, &action).await?;
+    if status.is_empty() {
+        println!(
+            "no push targets (add [[push]] entries to {})",
+            config_path.display()
+        );
+    }
+    for target in status {
+        println!("{target}");
+    }
+    Ok(())
+}
+
+/// The config's push targets with their keys; each one that cannot be used is logged and left
+/// out (the show and the other platforms go on).
+pub fn push_targets(
+    config: &Config,
+    config_path: &std::path::Path,
+) -> (Vec<sidecar::obs::push::WireTarget>, Vec<String>) {
+    let dir = config_path.parent().unwrap_or(std::path::Path::new(""));
+    let (targets, errors) = sidecar::obs::push::config::resolve_all(&config.push, dir);
+    let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    for error in &errors {
+        tracing::error!(%error, "push target left out");
+    }
+    (targets, errors)
+}
+
+pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(&args.config)?;
+    config.apply_env();
+    if let Some(kind) = args.source {
+        config.source.select(kind)?;
+    }
+    let sources = config.source.to_run(&config.room)?;
+    let (tx, rx) = mpsc::channel(1024);
+    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+    let sink = EventSink::new(tx).with_raw_recorder(raw_tx);
+    let header = serde_json::json!({
+        "version": 2,
+        "platform": sources
+            .iter()
+            .map(|s| format!("{:?}", s.kind()).to_lowercase())
+            .collect::<Vec<_>>()
+            .join("+"),
+        "recorded_at_ms": sidecar::clock::now_ms(),
+    });
+    let writer = tokio::spawn({
+        let out = args.out.clone();
+        async move { recorder::record(&out, header, rx, raw_rx).await }
+    });
+    // Recording has no ledger of its own: every source starts from its live position.
+    let mut source = source::spawn_configured(&sources, &|_| None, sink)?;
+    tracing::info!(out = %args.out.display(), "recording");
+    let limit = async {
+        match args.duration {
+            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = limit => tracing::info!("recording time is up"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping on Ctrl-C"),
+        _ = source.wait() => {}
+    }
+    source.abort();
+    let stats = writer.await??;
+    println!(
+        "recorded: {} ({} events, {} raw frames)",
+        args.out.display(),
+        stats.events,
+        stats.raw_frames
+    );
+    Ok(())
+}
+
+pub fn simulate(room: &std::path::Path, config_path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let scenes = SceneDir::load(&config.obs.scenes_dir)?;
+    let replay = sidecar::source::replay::Replay::load(room)?;
+    let mut llm_config = config.llm.clone();
+    llm_config.persona = config.persona.clone();
+    let safety = Arc::new(sidecar::llm::safety::show_screen(&llm_config));
+    // A throw-away ledger: admission counts exactly as it would live, nothing real is touched.
+    let ledger = std::env::temp_dir().join(format!("aivs-simulate-{}.db", std::process::id()));
+    let mut out = String::new();
+    let result = sidecar::simulate::run(&config, &scenes, safety, replay, &ledger, &mut out);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
+    }
+    print!("{out}");
+    result.map(|_| ())
+}
+
+/// `sidecar rundown draft`: LLM-written variants into each script file's drafts file.
+pub async fn draft_rundown(config: &std::path::Path, per_segment: usize) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let mut llm = config.llm.clone();
+    llm.persona = config.persona.clone();
+    let client = sidecar::rundown_drafts::drafting_client(&llm).context("setting up the LLM")?;
+    let safety = sidecar::llm::safety::show_screen(&llm);
+    let dir = &config.rundown.dir;
+    let reports = sidecar::rundown_drafts::draft_dir(dir, &client, &safety, per_segment).await?;
+    anyhow::ensure!(!reports.is_empty(), "no script files in {}", dir.display());
+    for report in &reports {
+        println!(
+            "{}: {} drafts written (reviewed = false), {} lines dropped, {} requests failed",
+            report.drafts_file.display(),
+            report.written,
+            report.dropped,
+            report.failed_requests
+        );
+    }
+    let failed: usize = reports.iter().map(|r| r.failed_requests).sum();
+    let written: usize = reports.iter().map(|r| r.written).sum();
+    anyhow::ensure!(written > 0 || failed == 0, "every draft request failed");
+    Ok(())
+}
