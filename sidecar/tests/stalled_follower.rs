@@ -111,7 +111,9 @@ async fn instant_avatar(mut ws: WebSocketStream<TcpStream>) -> Vec<String> {
                 }
             }
             Message::Binary(b) => {
-                let chunk = AudioChunk::decode(&b).unwrap();
+                let Ok(chunk) = AudioChunk::decode(&b) else {
+                    continue; // a sound effect's frame: not part of any line
+                };
                 *samples.entry(chunk.utterance).or_default() += chunk.samples.len();
                 if chunk.last {
                     let played_ms = avatar_link::samples_to_ms(samples[&chunk.utterance]);

@@ -74,7 +74,9 @@ async fn scripted_avatar(port: u16, token: &str, stop_after: Duration) -> Vec<St
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    let chunk = AudioChunk::decode(&b).unwrap();
+                    let Ok(chunk) = AudioChunk::decode(&b) else {
+                    continue; // a sound effect's frame: not part of any line
+                };
                     *samples.entry(chunk.utterance).or_default() += chunk.samples.len();
                     if chunk.last {
                         let ms = avatar_link::samples_to_ms(samples[&chunk.utterance]);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use avatar_link::playout::{Playout, PlayoutEvent, BLOCK_SAMPLES};
-use avatar_link::{AudioChunk, Command, Report, SAMPLE_RATE};
+use avatar_link::{AudioChunk, Command, Frame, Report, SAMPLE_RATE};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -84,7 +84,9 @@ pub async fn play_avatar(
                 }
             }
             Message::Binary(bytes) => {
-                let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                let Some(chunk) = voice_chunk(&bytes)? else {
+                    continue;
+                };
                 let Some(h) = heard.iter_mut().find(|h| h.utterance == chunk.utterance) else {
                     continue;
                 };
@@ -151,7 +153,9 @@ pub async fn play_avatar_in_real_time(
                     _ => {}
                 },
                 Message::Binary(bytes) => {
-                    let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                    let Some(chunk) = voice_chunk(&bytes)? else {
+                    continue;
+                };
                     if let Some(h) = heard.iter_mut().find(|h| h.utterance == chunk.utterance) {
                         h.samples += chunk.samples.len();
                         h.first_audio_at.get_or_insert_with(Instant::now);
@@ -269,7 +273,9 @@ pub async fn play_avatar_until(
                 }
             }
             Message::Binary(bytes) => {
-                let chunk = AudioChunk::decode(&bytes).context("bad audio chunk")?;
+                let Some(chunk) = voice_chunk(&bytes)? else {
+                    continue;
+                };
                 let Some(entry) = playing.get_mut(&chunk.utterance) else {
                     continue;
                 };
@@ -301,5 +307,14 @@ pub async fn play_avatar_until(
             }
             _ => {}
         }
+    }
+}
+
+/// A voice chunk, or `None` for a sound effect's frame (a trigger's `sound_file`, which plays
+/// over the voice and is no part of any utterance).
+fn voice_chunk(bytes: &[u8]) -> Result<Option<AudioChunk>> {
+    match Frame::decode(bytes).context("bad audio frame")? {
+        Frame::Voice(chunk) => Ok(Some(chunk)),
+        Frame::Sound(_) => Ok(None),
     }
 }

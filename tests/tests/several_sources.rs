@@ -3,6 +3,8 @@
 //! and the Bilibili stand-in ([`e2e::fake_bilibili`], its storm of duplicates, bombs and a
 //! dropped connection) together. Each runs under its own supervisor into the one ledger; the
 //! ledger must hold exactly each stand-in's ground truth under its platform, nothing else.
+//! With two platforms live, the thank-yous a stand-in avatar hears on the link name each
+//! platform ("抖音的…", "B站的…"), and the Super Chat's message is read out in full.
 //!
 //! Builds and runs `target/debug/sidecar` (see `e2e::sidecar`). No OBS.
 
@@ -19,8 +21,11 @@ const GRAB_GIFTS: u64 = 40;
 const BILI_ROOM: u64 = 21_452_505;
 const KEY: &str = "e2e-danmaku-token-several-sources-0123456789abcdef";
 const BUVID: &str = "E2E0B1C2-D3E4-F5A6-B7C8-D9E0F1A2B3C4infoc";
+const LINK_TOKEN: &str = "several-sources-link-token";
+/// The Bilibili stand-in's Super Chat message.
+const SUPER_CHAT: &str = "主播唱首歌吧！";
 
-fn write_config(dir: &Path, grab_url: &str, bilibili_url: &str) -> Result<PathBuf> {
+fn write_config(dir: &Path, grab_url: &str, bilibili_url: &str, link_port: u16) -> Result<PathBuf> {
     let path = dir.join("several.toml");
     std::fs::write(
         &path,
@@ -45,7 +50,8 @@ path = "{ledger}"
 enabled = false
 
 [link]
-bind = "127.0.0.1:0"
+bind = "127.0.0.1:{link_port}"
+token = "{LINK_TOKEN}"
 "#,
             ledger = dir.join("ledger.sqlite3").display(),
         ),
@@ -87,10 +93,23 @@ async fn barrage_grab_and_bilibili_at_once_each_land_exactly_once() -> Result<()
     ensure!(grab_truth.len() == GRAB_GIFTS as usize && !bili_truth.is_empty());
 
     let work = tempfile::tempdir()?;
-    let config = write_config(work.path(), &grab.url(), &bilibili.ws_url())?;
+    let link_port = e2e::free_port()?;
+    let config = write_config(work.path(), &grab.url(), &bilibili.ws_url(), link_port)?;
     let ledger = work.path().join("ledger.sqlite3");
     let log_path = work.path().join("sidecar.log");
     let mut sidecar = e2e::sidecar::spawn(&config, &log_path)?;
+    // The avatar's part: hears lines as fast as they come, until both platforms were named
+    // and the Super Chat was read.
+    let named = |heard: &[e2e::avatar_client::Heard]| {
+        let said = |needle: &str| heard.iter().any(|h| h.text.contains(needle));
+        said("抖音的") && said("B站的") && said(SUPER_CHAT)
+    };
+    let avatar = tokio::spawn(e2e::avatar_client::play_avatar(
+        link_port,
+        LINK_TOKEN,
+        Duration::from_secs(150),
+        named,
+    ));
 
     let outcome = async {
         let report = grab.script_played(Duration::from_secs(45)).await?;
@@ -121,6 +140,12 @@ async fn barrage_grab_and_bilibili_at_once_each_land_exactly_once() -> Result<()
     .await;
     // A late double count would show up now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard: Result<Vec<e2e::avatar_client::Heard>> =
+        match tokio::time::timeout(Duration::from_secs(120), avatar).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(anyhow::anyhow!("avatar task: {join}")),
+            Err(_) => Err(anyhow::anyhow!("the thank-yous never named both platforms")),
+        };
     e2e::sidecar::stop(&mut sidecar)?;
     let log = e2e::sidecar::read_log(&log_path);
     if let Err(why) = outcome {
@@ -159,5 +184,23 @@ async fn barrage_grab_and_bilibili_at_once_each_land_exactly_once() -> Result<()
     );
     ensure!(bilibili.activity().drops == 1, "{:?}", bilibili.activity());
     ensure!(!log.contains(KEY), "the danmaku key leaked into the log");
+
+    // Two platforms live: the thank-yous say whose room each gift came from, and the paid
+    // message is read out whole.
+    let heard = heard.map_err(|e| anyhow::anyhow!("{e:#}\n--- sidecar log ---\n{log}"))?;
+    let lines: Vec<&str> = heard.iter().map(|h| h.text.as_str()).collect();
+    eprintln!(
+        "{} lines heard, e.g. {:?}",
+        lines.len(),
+        &lines[..lines.len().min(6)]
+    );
+    ensure!(
+        lines.iter().any(|l| l.contains("抖音的")) && lines.iter().any(|l| l.contains("B站的")),
+        "no line names both platforms: {lines:#?}"
+    );
+    ensure!(
+        lines.iter().any(|l| l.contains(SUPER_CHAT)),
+        "the Super Chat was not read out: {lines:#?}"
+    );
     Ok(())
 }

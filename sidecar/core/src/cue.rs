@@ -16,6 +16,9 @@ pub enum CueKind {
         msg_ids: Vec<String>,
         tier: u8,
         viewers: Vec<String>,
+        /// It reads out a paid message (a Super Chat): said as written, never merged into a
+        /// storm's line.
+        reads_message: bool,
     },
     Reply,
     /// A neutral deflection for a comment the safety screen flags as political: aired as is,

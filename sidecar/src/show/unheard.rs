@@ -124,6 +124,7 @@ mod tests {
                 msg_ids: vec![id.into()],
                 tier: 1,
                 viewers: vec!["小明".into()],
+                reads_message: false,
             },
             text: "谢谢".into(),
             priority: 3,

@@ -88,13 +88,14 @@ impl Default for GiftsConfig {
             rates: Default::default(),
             platform_names: [
                 ("douyin", "抖音"),
+                ("barrage_grab", "抖音"),
                 ("bilibili", "B站"),
                 ("kuaishou", "快手"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-            with_message: lines(&["谢谢{user}的{gift}！{user}说：{text}"]),
+            with_message: lines(&["谢谢{user}的{gift}！留言说：{text}"]),
             tier_max_yuan: [1.0, 10.0, 100.0],
             combo_idle_ms: 2_000,
             combo_max_hold_ms: 8_000,

@@ -231,6 +231,7 @@ impl RewardEngine {
                 msg_ids: batch.msg_ids.clone(),
                 tier: tier.number(),
                 viewers: vec![plain_viewer.clone()],
+                reads_message: message.is_some(),
             },
             text,
             priority: priority.level,
@@ -348,3 +349,6 @@ mod tests {
         assert!(lines.windows(2).all(|w| w[0] != w[1]), "{lines:?}");
     }
 }
+
+#[cfg(test)]
+mod platforms_tests;

@@ -45,7 +45,11 @@ impl RewardEngine {
         let mut by_platform: Vec<(String, Vec<Cue>)> = Vec::new();
         for cue in cues {
             let platform = match &cue.kind {
-                CueKind::GiftThanks { platform, .. } if cue.paid => platform.clone(),
+                CueKind::GiftThanks {
+                    platform,
+                    reads_message: false,
+                    ..
+                } if cue.paid => platform.clone(),
                 _ => {
                     out.push(cue);
                     continue;
@@ -107,6 +111,14 @@ impl RewardEngine {
         } else {
             viewers[..viewers.len().min(self.aggregate_names)].join(NAME_SEPARATOR)
         };
+        // With several platforms live, the merged line says whose room: "B站的A、B、C".
+        let last_seen = self.platforms_seen.get(&platform).copied().unwrap_or(0);
+        let label = self.platform_name(&platform);
+        let names = if self.others_live(&platform, last_seen) {
+            format!("{label}的{names}")
+        } else {
+            names
+        };
         let count = viewers.len().to_string();
         let caption = if all_named {
             format!("{names}的礼物")
@@ -117,6 +129,7 @@ impl RewardEngine {
             "names" | "user" => Some(names.clone()),
             "count" => Some(count.clone()),
             "caption" => Some(caption.clone()),
+            "platform" => Some(label.clone()),
             _ => None,
         };
         let templates = if all_named {
@@ -152,6 +165,7 @@ impl RewardEngine {
                 msg_ids,
                 tier: top_tier,
                 viewers,
+                reads_message: false,
             },
             text,
             priority,
@@ -334,6 +348,7 @@ mod tests {
                 msg_ids: vec![id.into()],
                 tier: 1,
                 viewers: vec![name.into()],
+                reads_message: false,
             },
             text: String::new(),
             priority: priority::GIFT_NORMAL,

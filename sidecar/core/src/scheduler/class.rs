@@ -232,6 +232,7 @@ mod tests {
             msg_ids: vec![],
             tier: 1,
             viewers: vec![],
+            reads_message: false,
         };
         assert_eq!(LineClass::from(&gift), LineClass::Gift);
         assert_eq!(LineClass::from(&CueKind::Deflect), LineClass::Reply);

@@ -230,7 +230,13 @@ impl OnAir {
         let (fates, clips) = (&self.fates, &self.clips);
         let mergeable = |l: &Line<Cue>| {
             l.paid
-                && matches!(l.payload.kind, CueKind::GiftThanks { .. })
+                && matches!(
+                    l.payload.kind,
+                    CueKind::GiftThanks {
+                        reads_message: false,
+                        ..
+                    }
+                )
                 && !fates.contains_key(&l.id)
                 && !clips.contains_key(&l.id)
         };

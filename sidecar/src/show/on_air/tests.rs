@@ -195,6 +195,7 @@ fn gift(text: &str, priority: i32) -> Cue {
             msg_ids: vec![text.into()],
             tier: 1,
             viewers: vec!["小明".into()],
+            reads_message: false,
         },
         paid: true,
         ..line(text, priority)
