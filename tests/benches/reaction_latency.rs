@@ -66,16 +66,9 @@ in_scene = "Main"
 secs = 0.5
 "#;
 
-/// Added at the end of the shipped Main scene (drawn on top): the trigger's red box and the
-/// bench's blue marker right of it, both hidden.
-const ITEMS: &str = r#"
-[[scene.item]]
-source = "Flash"
-kind = "color"
-box = [0.0, 0.0, 0.25, 0.25]
-visible = false
-settings = { color = 4278190335, width = 400, height = 400 } # ABGR 0xFF0000FF: red
-
+/// Added at the end of the shipped Main scene (drawn on top) after the trigger's red Flash
+/// box: the bench's blue marker right of it, hidden.
+const MARKER_ITEM: &str = r#"
 [[scene.item]]
 source = "Marker"
 kind = "color"
@@ -290,13 +283,10 @@ fn room(gifts: usize) -> Vec<Vec<Scripted>> {
 fn write_setup(dir: &Path, fake: &FakeDouyin) -> Result<std::path::PathBuf> {
     let scenes = dir.join("scenes");
     std::fs::create_dir_all(&scenes)?;
-    let show = std::fs::read_to_string(e2e::workspace_root().join("scenes/show.toml"))?;
-    let next = show
-        .find("\n[[scene]]\nname = \"Celebration\"")
-        .context("show.toml: Main is followed by Celebration")?;
+    let items = format!("{}{MARKER_ITEM}", e2e::scene_fixtures::FLASH_ITEM);
     std::fs::write(
         scenes.join("show.toml"),
-        format!("{}\n{ITEMS}{}", &show[..next], &show[next..]),
+        e2e::scene_fixtures::shipped_show_with_main_items(&items)?,
     )?;
     std::fs::write(scenes.join("bench.toml"), TRIGGER)?;
     let q = |v: &str| serde_json::to_string(v).expect("a string serializes");

@@ -24,6 +24,7 @@ pub mod http_stub;
 pub mod lipsync;
 pub mod media;
 pub mod protobuf_writer;
+pub mod scene_fixtures;
 pub mod sidecar;
 pub mod soak;
 

@@ -83,23 +83,9 @@ show_source = "Nowhere to be seen"
 secs = 1
 "#;
 
-/// The Flash box, added at the end of the shipped Main scene (so it draws on top).
-const FLASH_ITEM: &str = r#"
-[[scene.item]]
-source = "Flash"
-kind = "color"
-box = [0.0, 0.0, 0.25, 0.25]
-visible = false
-settings = { color = 4278190335, width = 400, height = 400 } # ABGR 0xFF0000FF: red
-"#;
-
-/// The shipped scenes with [`FLASH_ITEM`] in Main.
+/// The shipped scenes with the Flash box in Main.
 fn show_with_flash() -> Result<String> {
-    let show = std::fs::read_to_string(e2e::workspace_root().join("scenes/show.toml"))?;
-    let next = show
-        .find("\n[[scene]]\nname = \"Celebration\"")
-        .context("show.toml: Main is followed by Celebration")?;
-    Ok(format!("{}\n{FLASH_ITEM}{}", &show[..next], &show[next..]))
+    e2e::scene_fixtures::shipped_show_with_main_items(e2e::scene_fixtures::FLASH_ITEM)
 }
 
 /// Lines (1-based) where the log may place the broken step: its `[[trigger.do]]` header or
