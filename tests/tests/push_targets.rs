@@ -325,3 +325,88 @@ async fn push_targets_stream_reconnect_and_keep_keys_secret() -> Result<()> {
     tokio::task::spawn_blocking(move || obs.stop()).await??;
     Ok(())
 }
+
+/// An `srt://` target (OBS's MPEG-TS muxer) reaches an SRT listener with H.264 + AAC, and its
+/// stream id (the key) stays out of OBS's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_target_streams_and_keeps_its_stream_id_secret() -> Result<()> {
+    if e2e::obs_tests_skipped("srt_target_streams_and_keeps_its_stream_id_secret") {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let port = e2e::free_port()?;
+    let received = dir.path().join("srt.ts");
+    // ffmpeg as the SRT "platform": listens, copies 4 s of whatever arrives into a file.
+    let mut listener = std::process::Command::new("timeout")
+        .args(["60", "ffmpeg", "-v", "error", "-y"])
+        .arg("-i")
+        .arg(format!("srt://127.0.0.1:{port}?mode=listener"))
+        .args(["-c", "copy", "-t", "4", "-f", "mpegts"])
+        .arg(&received)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .context("spawning the ffmpeg SRT listener")?;
+    let key = secret("srtid");
+    let obs = HeadlessObs::start(ObsOptions {
+        plugin: Some(PluginFiles::from_workspace("debug")?),
+        ..ObsOptions::default()
+    })
+    .await?;
+    let client = obs.connect().await?;
+    let push = PushClient::new(&client);
+    let mut target = push_client::own_target(
+        "srt",
+        &format!("srt://127.0.0.1:{port}"),
+        &key,
+        640,
+        360,
+        600,
+    );
+    target["key"] = json!(key);
+    push.ok("set_targets", json!({ "targets": [target] }))
+        .await?;
+    push.ok("start", json!({ "name": "srt" })).await?;
+    let (status, took) = push
+        .wait_state("srt", "live", Duration::from_secs(30))
+        .await?;
+    eprintln!(
+        "srt target live {:.2} s after start: {status}",
+        took.as_secs_f64()
+    );
+    ensure!(status["protocol"] == "srt", "{status}");
+
+    let listener_status = tokio::task::spawn_blocking(move || listener.wait()).await??;
+    ensure!(
+        listener_status.success(),
+        "ffmpeg SRT listener: {listener_status}"
+    );
+    let streams = e2e::media::probe_streams(&received)?;
+    let codecs: Vec<&str> = streams.iter().map(|s| s.codec_name.as_str()).collect();
+    eprintln!("SRT listener received {codecs:?}");
+    ensure!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "{codecs:?}"
+    );
+
+    push.ok("stop", json!({ "all": true })).await?;
+    push.wait_state("srt", "idle", Duration::from_secs(20))
+        .await?;
+    let log = obs.log_text();
+    ensure!(
+        log.contains("[ai-avatar] push target 'srt'"),
+        "no push log lines"
+    );
+    ensure!(
+        !log.contains(&key),
+        "the SRT stream id appears in OBS's log"
+    );
+    for reply in push.replies() {
+        ensure!(
+            !reply.contains(&key),
+            "the SRT stream id appears in a reply"
+        );
+    }
+    e2e::disconnect(client).await;
+    tokio::task::spawn_blocking(move || obs.stop()).await??;
+    Ok(())
+}

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use obs_wrapper::obs_sys::{
-    obs_encoder_get_ref, obs_encoder_t, obs_output_active, obs_output_get_audio_encoder,
-    obs_output_get_video_encoder, obs_output_release,
+    obs_encoder_get_ref, obs_encoder_release, obs_encoder_t, obs_output_active,
+    obs_output_get_audio_encoder, obs_output_get_video_encoder, obs_output_release,
 };
 use serde_json::Value;
 
@@ -221,7 +221,7 @@ fn handle(targets: &mut Vec<Target>, ty: &str, body: &Value) -> Result<Vec<Value
                 t.shared.config.encoder == EncoderConfig::Shared && !t.shared.state().is_running()
             });
             if let Some(&i) = needs_main {
-                if main_encoders().is_none() {
+                if !main_has_encoders() {
                     return Err(RequestError::NeedsMainStream(targets[i].name().to_string()));
                 }
             }
@@ -335,11 +335,12 @@ fn start(t: &mut Target) -> Result<(), RequestError> {
     let shared_encoders = t.shared.config.encoder == EncoderConfig::Shared;
     if let Some(o) = t.outputs.as_mut() {
         if o.is_active() {
-            // Still flushing after a stop: libobs refuses a start until it has finished.
-            return Err(failed(
-                t,
-                "the previous run is still stopping; try again".into(),
-            ));
+            // Still flushing after a stop: libobs refuses a start until it has finished. The
+            // target stays as it is (stopping), so only the request fails.
+            return Err(RequestError::StartFailed {
+                name: t.name().to_string(),
+                error: "the previous run is still stopping; try again in a moment".into(),
+            });
         }
         if shared_encoders {
             let Some((video, audio)) = main_encoders() else {
@@ -382,6 +383,18 @@ fn stop(t: &mut Target) {
     }
 }
 
+/// Whether the main stream has encoders to share (checked without keeping them).
+fn main_has_encoders() -> bool {
+    main_encoders().is_some_and(|(video, audio)| {
+        // SAFETY: the two strong references main_encoders just handed us.
+        unsafe {
+            obs_encoder_release(video);
+            obs_encoder_release(audio);
+        }
+        true
+    })
+}
+
 /// Strong references to the main stream's video and audio encoders, if it has them (the main
 /// stream has been started at least once in this OBS session).
 fn main_encoders() -> Option<(*mut obs_encoder_t, *mut obs_encoder_t)> {
@@ -398,7 +411,14 @@ fn main_encoders() -> Option<(*mut obs_encoder_t, *mut obs_encoder_t)> {
             None
         } else {
             let (v, a) = (obs_encoder_get_ref(video), obs_encoder_get_ref(audio));
-            (!v.is_null() && !a.is_null()).then_some((v, a))
+            if v.is_null() || a.is_null() {
+                // An encoder being destroyed right now: give back the reference we did get.
+                obs_encoder_release(v);
+                obs_encoder_release(a);
+                None
+            } else {
+                Some((v, a))
+            }
         };
         obs_output_release(main);
         refs
