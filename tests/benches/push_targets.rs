@@ -3,7 +3,10 @@
 //! the time from `start` to `live`; and the time from a dead server's return to `live` again.
 //!
 //! `cargo bench -p e2e --bench push_targets` (needs OBS, Xvfb, nginx with its RTMP module).
-//! Canvas 1280x720@30; the main stream is x264 ultrafast 800 kbit/s (the harness's profile).
+//! Canvas 1280x720@30, empty (the encoders' floor cost); with `PUSH_BENCH_MOTION=1` it shows a
+//! looping moving test pattern (ffmpeg's testsrc2) so x264 has real work, which needs more
+//! than two cores to leave headroom. The main stream is x264 ultrafast 800 kbit/s (the
+//! harness's profile).
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +53,10 @@ async fn main() -> Result<()> {
     .await?;
     let pid = obs.obs_pid().context("pid")?;
     let client = obs.connect().await?;
+    if std::env::var_os("PUSH_BENCH_MOTION").is_some_and(|v| v == "1") {
+        show_moving_pattern(&client, &obs.home().join("pattern.mp4")).await?;
+    }
+
     let push = PushClient::new(&client);
     let url = target_server.server_url();
     push.ok(
@@ -118,5 +125,45 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     e2e::disconnect(client).await;
     tokio::task::spawn_blocking(move || obs.stop()).await??;
+    Ok(())
+}
+
+/// A 10 s clip of ffmpeg's moving test pattern, looping on program.
+async fn show_moving_pattern(client: &obws::Client, clip: &std::path::Path) -> Result<()> {
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+        ])
+        .args([
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(clip)
+        .status()?;
+    anyhow::ensure!(made.success(), "ffmpeg could not make the test pattern");
+    client.scenes().create("Bench").await?;
+    client
+        .inputs()
+        .create(obws::requests::inputs::Create {
+            scene: "Bench",
+            input: "Pattern",
+            kind: "ffmpeg_source",
+            settings: Some(json!({ "local_file": clip, "is_local_file": true, "looping": true })),
+            enabled: Some(true),
+        })
+        .await?;
+    client.scenes().set_current_program_scene("Bench").await?;
     Ok(())
 }
