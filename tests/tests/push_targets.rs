@@ -145,10 +145,13 @@ async fn push_targets_stream_reconnect_and_keep_keys_secret() -> Result<()> {
         );
     }
 
+    // `with_main`: it starts and stops with OBS's main stream, without being asked.
+    let mut shared_with_main = push_client::shared_target("s", &server_b.server_url(), &key_s);
+    shared_with_main["with_main"] = json!(true);
     let targets = json!({ "targets": [
         good_a,
         push_client::own_target("b", &server_b.server_url(), &key_b, 640, 360, 600),
-        push_client::shared_target("s", &server_b.server_url(), &key_s),
+        shared_with_main,
     ]});
     let set = push.ok("set_targets", targets).await?;
     ensure!(names(&set) == ["a", "b", "s"], "{set}");
@@ -200,14 +203,15 @@ async fn push_targets_stream_reconnect_and_keep_keys_secret() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    push.ok("start", json!({ "name": "s" })).await?;
     let (_, took) = push
         .wait_state("s", "live", Duration::from_secs(30))
         .await?;
     eprintln!(
-        "target s (shared): live {:.2} s after start",
+        "target s (shared, with_main): live {:.2} s after the main stream was active",
         took.as_secs_f64()
     );
+    // Already running: a start is a no-op, not an error.
+    push.ok("start", json!({ "name": "s" })).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     check_received(&server_b, &key_s, program)?;
 
@@ -252,13 +256,20 @@ async fn push_targets_stream_reconnect_and_keep_keys_secret() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     check_received(&server_a, &key_a, program)?;
 
+    // The main stream stopping takes its with_main target along; the rest stop on request.
+    client.streaming().stop().await?;
+    push.wait_state("s", "idle", Duration::from_secs(20))
+        .await?;
+    ensure!(
+        push.status("a").await?["state"] == "live",
+        "a stopped with the main stream"
+    );
     let stopped = push.ok("stop", json!({ "all": true })).await?;
     ensure!(names(&stopped) == ["a", "b", "s"], "{stopped}");
-    for name in ["a", "b", "s"] {
+    for name in ["a", "b"] {
         push.wait_state(name, "idle", Duration::from_secs(20))
             .await?;
     }
-    client.streaming().stop().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Events: every state change of a arrived, and none carries a key.

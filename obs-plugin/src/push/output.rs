@@ -21,7 +21,7 @@ use obs_wrapper::obs_sys::{
     obs_output_set_audio_encoder, obs_output_set_reconnect_settings, obs_output_set_service,
     obs_output_set_video_encoder, obs_output_start, obs_output_stop, obs_output_t,
     obs_service_create, obs_service_release, obs_service_t, signal_handler_connect,
-    signal_handler_disconnect,
+    signal_handler_disconnect, video_output_get_height, video_output_get_width,
 };
 use serde_json::Value;
 
@@ -213,8 +213,17 @@ impl Outputs {
                 if v.is_null() || a.is_null() {
                     return Err("OBS could not create the x264/AAC encoders".into());
                 }
-                obs_encoder_set_scaled_size(v, enc.width, enc.height);
-                obs_encoder_set_video(v, obs_get_video());
+                let canvas = obs_get_video();
+                // Scaling only when the size differs from OBS's output: an encoder at the
+                // output size needs no scaler of its own.
+                if (
+                    video_output_get_width(canvas),
+                    video_output_get_height(canvas),
+                ) != (enc.width, enc.height)
+                {
+                    obs_encoder_set_scaled_size(v, enc.width, enc.height);
+                }
+                obs_encoder_set_video(v, canvas);
                 obs_encoder_set_audio(a, obs_get_audio());
             }
         }
