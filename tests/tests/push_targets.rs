@@ -421,3 +421,54 @@ async fn srt_target_streams_and_keeps_its_stream_id_secret() -> Result<()> {
     tokio::task::spawn_blocking(move || obs.stop()).await??;
     Ok(())
 }
+
+/// A target whose server is down when it starts fails, is retried by the plugin (libobs only
+/// reconnects outputs that were live) and goes live once the server is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_started_against_a_dead_server_goes_live_when_it_appears() -> Result<()> {
+    if e2e::obs_tests_skipped("a_target_started_against_a_dead_server_goes_live_when_it_appears") {
+        return Ok(());
+    }
+    let mut server = RtmpServer::start()?;
+    server.stop();
+    let obs = HeadlessObs::start(ObsOptions {
+        plugin: Some(PluginFiles::from_workspace("debug")?),
+        ..ObsOptions::default()
+    })
+    .await?;
+    let client = obs.connect().await?;
+    let push = PushClient::new(&client);
+    let key = secret("kdead");
+    let target = push_client::own_target("late", &server.server_url(), &key, 320, 180, 300);
+    push.ok("set_targets", json!({ "targets": [target] }))
+        .await?;
+    push.ok("start", json!({ "name": "late" })).await?;
+    let (failed, _) = push
+        .wait_state("late", "failed", Duration::from_secs(20))
+        .await?;
+    eprintln!("server down: {failed}");
+    ensure!(failed["last_error"] != "", "{failed}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.restart()?;
+    let (live, took) = push
+        .wait_state("late", "live", Duration::from_secs(30))
+        .await?;
+    eprintln!(
+        "live {:.2} s after the server appeared: {live}",
+        took.as_secs_f64()
+    );
+    ensure!(
+        live["reconnects"].as_u64() >= Some(1) && live["last_error"] == "",
+        "{live}"
+    );
+    push.ok("stop", json!({ "all": true })).await?;
+    push.wait_state("late", "idle", Duration::from_secs(20))
+        .await?;
+    ensure!(
+        !obs.log_text().contains(&key),
+        "the key appears in OBS's log"
+    );
+    e2e::disconnect(client).await;
+    tokio::task::spawn_blocking(move || obs.stop()).await??;
+    Ok(())
+}

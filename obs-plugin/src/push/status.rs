@@ -47,6 +47,8 @@ impl State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Happening {
     StartRequested,
+    /// The worker starts a failed target again on its own ([`RetryPolicy`]).
+    Retry,
     /// `obs_output_start` refused at once (the error is already redacted).
     StartFailed(String),
     /// Signal `start`: connected, data flowing.
@@ -75,6 +77,8 @@ pub struct Runtime {
     pub reconnects: u64,
     /// Set by a stop request, so the `stop` signal that follows reads as "stopped", not "failed".
     stop_requested: bool,
+    /// The stop code of the last failure (0: none).
+    last_code: i64,
     live_since: Option<Instant>,
     bytes: Counter,
     frames: Counter,
@@ -91,6 +95,7 @@ impl Default for Runtime {
             last_error: String::new(),
             reconnects: 0,
             stop_requested: false,
+            last_code: 0,
             live_since: None,
             bytes: Counter::default(),
             frames: Counter::default(),
@@ -110,10 +115,22 @@ impl Runtime {
             Happening::StartRequested => {
                 self.stop_requested = false;
                 self.last_error.clear();
+                self.last_code = 0;
                 self.state = State::Starting;
                 "start requested".to_string()
             }
+            Happening::Retry => {
+                self.stop_requested = false;
+                self.reconnects += 1;
+                self.state = State::Starting;
+                // The old error stays visible until the target is live again.
+                return Some(format!(
+                    "retrying after a failure (attempt {}): {}",
+                    self.reconnects, self.last_error
+                ));
+            }
             Happening::StartFailed(error) => {
+                self.last_code = 0;
                 self.state = State::Failed;
                 self.last_error = error;
                 format!("start failed: {}", self.last_error)
@@ -122,8 +139,11 @@ impl Runtime {
                 if self.stop_requested {
                     return None;
                 }
-                let reconnected = self.state == State::Reconnecting;
+                let reconnected = matches!(self.state, State::Reconnecting)
+                    || (self.state == State::Starting && self.last_code != 0);
                 self.state = State::Live;
+                self.last_error.clear();
+                self.last_code = 0;
                 if self.live_since.is_none() {
                     self.live_since = Some(now);
                 }
@@ -160,12 +180,19 @@ impl Runtime {
                     "stopped".to_string()
                 } else {
                     self.state = State::Failed;
+                    self.last_code = code;
                     self.last_error = error.unwrap_or_else(|| stop_code_text(code).to_string());
                     format!("failed: {}", self.last_error)
                 }
             }
         };
         (self.state != before).then_some(reason)
+    }
+
+    /// Whether the target failed in a way that trying again can cure: no connection, a lost
+    /// connection libobs gave up on, an output error. Not a refused key or a bad URL.
+    pub fn retryable(&self) -> bool {
+        self.state == State::Failed && matches!(self.last_code, -2 | -4 | -5)
     }
 
     /// Records the output's counters (raw values, which OBS resets on every reconnect).
@@ -223,6 +250,55 @@ impl Runtime {
             "congestion": self.congestion,
             "uptime_secs": self.live_since.map_or(0.0, |t| now.duration_since(t).as_secs_f64()),
         })
+    }
+}
+
+/// When the worker starts a failed target again. libobs reconnects only outputs that were
+/// live; a target whose server was down when it started (or that libobs gave up on) would stay
+/// failed for good, which an unattended stream cannot afford.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    delay: Duration,
+    next: Option<Instant>,
+}
+
+impl RetryPolicy {
+    pub const FIRST: Duration = Duration::from_secs(2);
+    pub const MAX: Duration = Duration::from_secs(60);
+
+    /// Back to the first delay (the target went live).
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Called on every worker tick with whether the target is failed, retryable and wanted on
+    /// air; true when a retry is due (then the next delay grows by half, up to [`Self::MAX`]).
+    pub fn poll(&mut self, failed: bool, now: Instant) -> bool {
+        if !failed {
+            self.next = None;
+            return false;
+        }
+        match self.next {
+            None => {
+                self.next = Some(now + self.delay);
+                false
+            }
+            Some(at) if now >= at => {
+                self.next = None;
+                self.delay = self.delay.mul_f64(1.5).min(Self::MAX);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            delay: Self::FIRST,
+            next: None,
+        }
     }
 }
 

@@ -165,3 +165,78 @@ fn the_status_object_has_every_field_and_no_key() {
         assert!(s.get(field).is_some(), "{field} missing");
     }
 }
+
+#[test]
+fn a_failed_connect_is_retried_with_growing_delays() {
+    let t0 = Instant::now();
+    let mut rt = Runtime::default();
+    rt.apply(Happening::StartRequested, t0);
+    rt.apply(
+        Happening::Stopped {
+            code: -2,
+            error: None,
+        },
+        t0,
+    );
+    assert!(rt.retryable());
+    let mut policy = RetryPolicy::default();
+    assert!(!policy.poll(true, t0), "schedules first");
+    assert!(!policy.poll(true, secs(t0, 1.9)));
+    assert!(policy.poll(true, secs(t0, 2.0)));
+    let r = rt.apply(Happening::Retry, secs(t0, 2.0)).unwrap();
+    assert!(
+        r.contains("attempt 1") && r.contains("could not connect"),
+        "{r}"
+    );
+    assert_eq!((rt.state, rt.reconnects), (State::Starting, 1));
+    rt.apply(
+        Happening::Stopped {
+            code: -2,
+            error: None,
+        },
+        secs(t0, 2.1),
+    );
+    assert!(!policy.poll(true, secs(t0, 2.1)));
+    assert!(!policy.poll(true, secs(t0, 4.9)), "second delay is 3 s");
+    assert!(policy.poll(true, secs(t0, 5.1)));
+    rt.apply(Happening::Retry, secs(t0, 5.1));
+    assert_eq!(
+        rt.apply(Happening::Started, secs(t0, 5.2)).as_deref(),
+        Some("reconnected")
+    );
+    assert_eq!(rt.last_error, "");
+    assert!(!policy.poll(false, secs(t0, 6.0)));
+}
+
+#[test]
+fn refused_keys_and_requested_stops_are_not_retried() {
+    let t0 = Instant::now();
+    let mut rt = Runtime::default();
+    rt.apply(Happening::StartRequested, t0);
+    rt.apply(
+        Happening::Stopped {
+            code: -3,
+            error: None,
+        },
+        t0,
+    );
+    assert_eq!(rt.state, State::Failed);
+    assert!(!rt.retryable());
+    rt.apply(Happening::StartRequested, t0);
+    rt.apply(Happening::StopRequested, t0);
+    rt.apply(
+        Happening::Stopped {
+            code: -2,
+            error: None,
+        },
+        t0,
+    );
+    assert_eq!(rt.state, State::Idle);
+    assert!(!rt.retryable());
+    let mut policy = RetryPolicy::default();
+    for i in 0..20 {
+        policy.poll(true, secs(t0, 0.0));
+        policy.poll(true, secs(t0, 1000.0 * f64::from(i + 1)));
+    }
+    assert_eq!(policy.delay, RetryPolicy::MAX);
+}

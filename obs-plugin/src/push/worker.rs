@@ -9,7 +9,7 @@
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use obs_wrapper::obs_sys::{
     obs_encoder_get_ref, obs_encoder_release, obs_encoder_t, obs_output_active,
@@ -21,7 +21,7 @@ use super::config::{self, EncoderConfig, TargetConfig};
 use super::frontend;
 use super::output::{Outputs, Shared};
 use super::requests::{self, RequestError, Selection};
-use super::status::{Happening, State};
+use super::status::{Happening, RetryPolicy, State};
 use crate::guard;
 use crate::log::{log_error, log_warn};
 
@@ -121,6 +121,9 @@ struct Target {
     shared: Arc<Shared>,
     /// Created at the first start, kept across stop/start, released on removal.
     outputs: Option<Outputs>,
+    /// Started and not stopped since: a retryable failure is then retried.
+    wanted: bool,
+    retry: RetryPolicy,
 }
 
 impl Target {
@@ -128,6 +131,8 @@ impl Target {
         Self {
             shared: Shared::new(config),
             outputs: None,
+            wanted: false,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -185,10 +190,23 @@ fn run(jobs: Receiver<Job>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        for t in &targets {
+        let now = Instant::now();
+        for t in &mut targets {
+            let (state, retryable) = {
+                let rt = t.shared.runtime();
+                (rt.state, rt.retryable())
+            };
             if let Some(o) = &t.outputs {
-                if t.shared.state().is_running() {
+                if state.is_running() {
                     o.sample(&t.shared);
+                }
+            }
+            if state == State::Live {
+                t.retry.reset();
+            }
+            if t.retry.poll(t.wanted && retryable, now) {
+                if let Err(e) = start_as(t, Happening::Retry) {
+                    log_warn!("push target '{}': retry failed: {e}", t.name());
                 }
             }
         }
@@ -318,6 +336,13 @@ fn start(t: &mut Target) -> Result<(), RequestError> {
     if t.shared.state().is_running() {
         return Ok(());
     }
+    t.wanted = true;
+    t.retry.reset();
+    start_as(t, Happening::StartRequested)
+}
+
+/// [`start`]'s work; `how` is the state change it reports (a request, or a retry).
+fn start_as(t: &mut Target, how: Happening) -> Result<(), RequestError> {
     let failed = |t: &Target, error: String| {
         t.shared.notify(Happening::StartRequested);
         t.shared.notify(Happening::StartFailed(error.clone()));
@@ -350,7 +375,7 @@ fn start(t: &mut Target) -> Result<(), RequestError> {
             unsafe { o.set_encoders(video, audio) };
         }
     }
-    t.shared.notify(Happening::StartRequested);
+    t.shared.notify(how);
     let Some(o) = t.outputs.as_ref() else {
         return Ok(());
     };
@@ -366,6 +391,7 @@ fn start(t: &mut Target) -> Result<(), RequestError> {
 }
 
 fn stop(t: &mut Target) {
+    t.wanted = false;
     let state = t.shared.state();
     match (&t.outputs, state) {
         (Some(o), s) if s.is_running() || o.is_active() => {
