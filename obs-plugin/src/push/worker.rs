@@ -214,7 +214,6 @@ fn run(jobs: Receiver<Job>) {
 }
 
 fn handle(targets: &mut Vec<Target>, ty: &str, body: &Value) -> Result<Vec<Value>, RequestError> {
-    let statuses = |ts: &[&Target]| ts.iter().map(|t| t.shared.status()).collect();
     match ty {
         "set_targets" => {
             let configs = config::parse_targets(body)?;
@@ -225,9 +224,7 @@ fn handle(targets: &mut Vec<Target>, ty: &str, body: &Value) -> Result<Vec<Value
         "status" => {
             let sel = requests::selection(ty, body, true)?;
             let picked = select(targets, &sel)?;
-            Ok(statuses(
-                &picked.iter().map(|&i| &targets[i]).collect::<Vec<_>>(),
-            ))
+            Ok(picked.iter().map(|&i| targets[i].shared.status()).collect())
         }
         "start" => {
             let sel = requests::selection(ty, body, false)?;
