@@ -8,6 +8,7 @@
 //! * the utterance queue is [`avatar_link::playout`], shared with the live2d-bridge;
 //! * [`clock`]: the 10 ms audio clock that emits audio and frames with shared timestamps;
 //! * [`link`]: the WebSocket client to the sidecar;
+//! * [`push`]: extra streaming outputs ("push targets") controlled over obs-websocket;
 //! * the rest glues these to OBS (`source`, `settings`, `locale`, `ffi`, `plugin`).
 //!
 //! The library is also built as an `rlib` so tests and benches can use the pure-Rust parts.
@@ -15,6 +16,7 @@
 pub mod avatar;
 pub mod clock;
 pub mod link;
+pub mod push;
 
 mod ffi;
 mod guard;

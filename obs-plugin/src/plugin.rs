@@ -9,6 +9,7 @@ use obs_wrapper::{obs_register_module, obs_string};
 
 use crate::guard;
 use crate::log::{self, log_info};
+use crate::push;
 use crate::source;
 
 /// The module: registers the `ai_avatar` source type.
@@ -44,7 +45,15 @@ impl Module for AiAvatarModule {
         })
     }
 
+    fn post_load(&mut self) {
+        // obs-websocket publishes its API during its own load, so the vendor requests are
+        // registered here, once every module has loaded.
+        // SAFETY: this is obs_module_post_load.
+        guard::catch("module post_load", (), || unsafe { push::init() });
+    }
+
     fn unload(&mut self) {
+        guard::catch("module unload", (), push::unload);
         log_info!("unloaded");
     }
 

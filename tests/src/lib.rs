@@ -5,6 +5,8 @@
 //! - [`lipsync`] reads the avatar's mouth back out of screenshots and recorded frames.
 //! - [`soak`] runs the real sidecar under a sustained room and samples it from the outside.
 //! - [`http_stub`] is the little HTTP/1.1 the stand-ins of internet services (`fake_*`) speak.
+//! - [`rtmp_server`] runs private nginx-rtmp servers; [`push_client`] drives the plugin's push
+//!   targets and reads back what a server received; [`vendor_events`] collects vendor events.
 //! - [`media`] inspects what OBS produced: recordings (via `ffmpeg`/`ffprobe`) and
 //!   obs-websocket screenshots.
 //!
@@ -24,9 +26,12 @@ pub mod http_stub;
 pub mod lipsync;
 pub mod media;
 pub mod protobuf_writer;
+pub mod push_client;
+pub mod rtmp_server;
 pub mod scene_fixtures;
 pub mod sidecar;
 pub mod soak;
+pub mod vendor_events;
 
 pub use headless_obs::{
     disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,

@@ -177,8 +177,10 @@ impl PushTarget {
         }
         let (w, h, kbps, keyint) = self.encoder_settings();
         if self.encoder == EncoderKind::Own {
-            if !(128..=7680).contains(&w) || !(128..=7680).contains(&h) || w % 2 + h % 2 != 0 {
-                return bad("width and height must be even, 128 to 7680");
+            // The plugin's limits (obs-plugin/README.md), checked here too so a mistake is
+            // reported with the config's other errors instead of at the first push.
+            if !(16..=4096).contains(&w) || !(16..=4096).contains(&h) || w % 2 + h % 2 != 0 {
+                return bad("width and height must be even, 16 to 4096");
             }
             if !(200..=50_000).contains(&kbps) {
                 return bad("bitrate_kbps must be 200 to 50000");
@@ -187,8 +189,8 @@ impl PushTarget {
                 return bad("keyint_secs must be 1 to 10");
             }
         }
-        if !(32..=512).contains(&self.audio_bitrate_kbps) {
-            return bad("audio_bitrate_kbps must be 32 to 512");
+        if !(32..=320).contains(&self.audio_bitrate_kbps) {
+            return bad("audio_bitrate_kbps must be 32 to 320");
         }
         Ok(())
     }

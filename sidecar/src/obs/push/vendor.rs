@@ -160,7 +160,14 @@ pub async fn set_targets(
 }
 
 pub async fn list(obs: &Obs) -> Result<Vec<TargetStatus>, PushError> {
-    call(obs, "push list", "list", &serde_json::json!({})).await
+    // obs-websocket 5.1 refuses a vendor request with empty data before the plugin sees it.
+    call(
+        obs,
+        "push list",
+        "list",
+        &serde_json::json!({ "all": true }),
+    )
+    .await
 }
 
 pub async fn start(obs: &Obs, which: &Which) -> Result<Vec<TargetStatus>, PushError> {
