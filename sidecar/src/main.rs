@@ -201,7 +201,10 @@ async fn run_cli() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,obws=warn".into()),
+                .unwrap_or_else(|_| "info".into())
+                // obws traces every message it sends, stream keys in `set_targets` included:
+                // never below info, whatever RUST_LOG asks.
+                .add_directive("obws=warn".parse().expect("a valid directive")),
         )
         .init();
     match Cli::parse().command {

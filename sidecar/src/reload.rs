@@ -40,12 +40,13 @@ pub fn load(config_path: &Path) -> Result<Reload, String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let scene_dir = SceneDir::load(&config.obs.scenes_dir).map_err(|e| e.to_string())?;
     let dir = config_path.parent().unwrap_or(Path::new(""));
-    let (push, left_out) = crate::obs::push::config::resolve_all(&config.push, dir);
-    for error in left_out {
-        tracing::error!(%error, "push target left out");
+    let (targets, left_out) = crate::obs::push::config::resolve_all(&config.push, dir);
+    for error in &left_out {
+        tracing::error!(%error, "push target cannot be re-read; it keeps its settings");
     }
+    let keep = left_out.iter().map(|e| e.target().to_string()).collect();
     Ok(Reload {
-        push,
+        push: crate::obs::push::PushSet { targets, keep },
         from: std::iter::once(config_path.to_path_buf())
             .chain(SceneDir::files(&config.obs.scenes_dir))
             .collect(),

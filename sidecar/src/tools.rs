@@ -17,10 +17,16 @@ pub async fn stream(config_path: &std::path::Path, action: StreamCmd) -> anyhow:
     let mut config = Config::load(config_path)?;
     config.apply_env();
     let (targets, errors) = push_targets(&config, config_path);
-    anyhow::ensure!(
-        errors.is_empty() || !targets.is_empty(),
-        "no push target can be used"
-    );
+    // Handing over a partial set would remove (and stop) the targets left out, say because this
+    // shell lacks a key's variable while the running show has it: then only the command runs,
+    // on the set the plugin already has.
+    let hand_over = errors.is_empty();
+    if !hand_over {
+        eprintln!(
+            "not handing the config's targets to OBS (some cannot be used here); acting on those OBS has"
+        );
+    }
+    let targets = if hand_over { targets } else { Vec::new() };
     let action = match action {
         StreamCmd::List => StreamAction::List,
         StreamCmd::Start(w) => StreamAction::Start(w.which()),

@@ -42,8 +42,8 @@ impl Ledger {
             .conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO gifts (platform, msg_id, user_id, user_name, gift_id,
-                    gift_name, count, diamonds, value_fen, tier, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    gift_name, count, diamonds, value_fen, tier, received_ms, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 event.platform,
@@ -56,7 +56,8 @@ impl Ledger {
                 clamp_i64(gift.diamonds),
                 clamp_i64(gift.value_fen()),
                 tier.number(),
-                clamp_i64(now_ms)
+                clamp_i64(now_ms),
+                gift.message
             ])?;
         Ok(inserted == 1)
     }
@@ -104,7 +105,8 @@ impl Ledger {
         limit: usize,
     ) -> Result<Vec<(i64, LiveEvent)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rowid, platform, msg_id, user_id, user_name, gift_id, gift_name, diamonds, count
+            "SELECT rowid, platform, msg_id, user_id, user_name, gift_id, gift_name, diamonds, count,
+                    message
              FROM gifts WHERE rowid > ?1 AND rowid <= ?2 AND aired_text IS NULL
              ORDER BY rowid LIMIT ?3",
         )?;
@@ -126,7 +128,7 @@ impl Ledger {
                         diamonds: r.get::<_, i64>(7)?.max(0) as u64,
                         count: r.get::<_, i64>(8)?.clamp(0, u32::MAX as i64) as u32,
                         price: None,
-                        message: None,
+                        message: r.get(9)?,
                         combo: None,
                     }),
                 },

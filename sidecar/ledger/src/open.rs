@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::schema::{migrate_seen_table, SCHEMA};
+use super::schema::{migrate_gift_messages, migrate_seen_table, SCHEMA};
 use super::{maintenance, recent, Ledger, LedgerError};
 
 /// What identifies the database file on disk: it must still be there, and be the same file.
@@ -53,6 +53,7 @@ impl Ledger {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         migrate_seen_table(&conn)?;
+        migrate_gift_messages(&conn)?;
         let recent = load_recent_ids(&conn, recent::CAPACITY)?;
         // The maintenance thread checkpoints instead (module docs); a reset WAL is cut back to
         // this size rather than kept at its largest.

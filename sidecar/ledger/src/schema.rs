@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS gifts (
     received_ms   INTEGER NOT NULL,
     aired_text    TEXT,
     aired_ms      INTEGER,
+    message       TEXT,
     PRIMARY KEY (platform, msg_id)
 );
 CREATE TABLE IF NOT EXISTS viewers (
@@ -112,5 +113,20 @@ pub(super) fn migrate_seen_table(conn: &Connection) -> Result<(), LedgerError> {
         ids = hashes.len(),
         "moved the ledger's seen ids into seen_log"
     );
+    Ok(())
+}
+
+/// Ledgers written before gifts could carry a paid message (a Super Chat) get the column, so
+/// a message still unthanked at a crash is read out after the restart.
+pub(super) fn migrate_gift_messages(conn: &Connection) -> Result<(), LedgerError> {
+    let has: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('gifts') WHERE name = 'message')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE gifts ADD COLUMN message TEXT")?;
+        tracing::info!("the ledger's gifts can now keep a paid message");
+    }
     Ok(())
 }

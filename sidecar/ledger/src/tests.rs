@@ -78,6 +78,34 @@ fn unthanked_gifts_survive_a_restart() {
 }
 
 #[test]
+fn a_paid_message_survives_a_restart_and_old_ledgers_get_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        // A ledger from before messages: the gifts table without the column.
+        let ledger = Ledger::open(&path).unwrap();
+        ledger
+            .conn
+            .execute_batch("ALTER TABLE gifts DROP COLUMN message")
+            .unwrap();
+    }
+    {
+        let ledger = Ledger::open(&path).unwrap();
+        let mut sc = gift("sc-1", 300, 1);
+        if let EventKind::Gift(g) = &mut sc.kind {
+            g.message = Some("主播唱首歌吧".into());
+        }
+        record(&ledger, sc, 1);
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    let pending = ledger.unthanked_gifts().unwrap();
+    let EventKind::Gift(g) = &pending[0].kind else {
+        panic!("a gift")
+    };
+    assert_eq!(g.message.as_deref(), Some("主播唱首歌吧"));
+}
+
+#[test]
 fn pruning_forgets_old_ids_and_combos_but_never_gifts() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(&dir.path().join("l.sqlite3")).unwrap();

@@ -23,7 +23,7 @@ use super::ensure::ensure;
 use super::needs;
 use super::program::Program;
 use super::push::vendor::TargetStatus;
-use super::push::{PushCommand, PushLink, WireTarget};
+use super::push::{PushCommand, PushLink, PushSet, WireTarget};
 use super::recording::Recording;
 use super::request::{Obs, Refusals, RequestError};
 use super::scenes::SceneSet;
@@ -52,7 +52,7 @@ pub enum ObsAction {
     /// New scene files: ensure them and check what the triggers need.
     Reload(Box<SceneSet>),
     /// A new set of push targets for the plugin (start, reload).
-    PushTargets(Vec<WireTarget>),
+    PushTargets(PushSet),
     /// Start or stop push targets, or ask for their status.
     Push(PushCommand),
     StartRecording,
@@ -334,7 +334,8 @@ async fn serve(conn: &mut Connection<'_>, shared: &Shared, go_to_main: &mut bool
         }
         let push_work = shared.take_push();
         if !push_work.is_empty() {
-            if let Err(e) = conn.push.work(obs, push_work).await {
+            if let Err((e, undone)) = conn.push.work(obs, push_work).await {
+                shared.requeue_push(undone);
                 return Served::Lost(e.to_string());
             }
         }

@@ -43,8 +43,9 @@ impl Desired {
 /// A caller of `stop_recording`, waiting for the path OBS wrote.
 pub type StopReply = oneshot::Sender<Option<String>>;
 
-/// Push commands kept while OBS is away; beyond this the oldest start/stop is dropped (a
-/// later command for the same targets supersedes it anyway).
+/// Push commands kept while OBS is away; beyond this the oldest start or stop is dropped, with
+/// a warning (status questions are not counted against it: their callers give up and are
+/// pruned).
 pub const MAX_PUSH_COMMANDS: usize = 32;
 
 #[derive(Default)]
@@ -148,8 +149,21 @@ impl Shared {
     }
 
     /// A new set of push targets, taken while OBS is away (the rest waits for the connection).
-    pub fn take_push_targets(&self) -> Option<Vec<super::push::WireTarget>> {
+    pub fn take_push_targets(&self) -> Option<super::push::PushSet> {
         self.lock().push.targets.take()
+    }
+
+    /// Commands a lost connection left undone go back in front of any newer ones.
+    pub fn requeue_push(&self, undone: Vec<PushCommand>) {
+        if undone.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        let newer = std::mem::take(&mut inner.push.commands);
+        inner.push.commands = undone;
+        inner.push.commands.extend(newer);
+        drop(inner);
+        self.wake.notify_one();
     }
 
     /// The push work waiting for the connection.

@@ -28,8 +28,9 @@ const MAX_TRIGGER_LOOKUPS: usize = 8;
 pub struct Reload {
     pub lines: LinesConfig,
     pub scene_dir: SceneDir,
-    /// The `[[push]]` targets that can be used, keys read.
-    pub push: Vec<crate::obs::push::WireTarget>,
+    /// The `[[push]]` targets that can be used, keys read (and those whose key could not be
+    /// read, which keep their settings).
+    pub push: crate::obs::push::PushSet,
     /// Where they came from, for the log.
     pub from: Vec<PathBuf>,
 }

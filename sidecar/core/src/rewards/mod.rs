@@ -182,9 +182,11 @@ impl RewardEngine {
             "text" => message.clone(),
             _ => None,
         };
-        let lines = match &message {
-            Some(_) if !self.with_message.is_empty() => &self.with_message,
-            _ => &self.thanks[tier.index()],
+        let reads_message = message.is_some() && !self.with_message.is_empty();
+        let lines = if reads_message {
+            &self.with_message
+        } else {
+            &self.thanks[tier.index()]
         };
         let text = pick_line(lines, &vars, rng, &mut self.last_line)
             .unwrap_or_else(|| format!("谢谢{}的{}", viewer, batch.gift_name));
@@ -231,7 +233,7 @@ impl RewardEngine {
                 msg_ids: batch.msg_ids.clone(),
                 tier: tier.number(),
                 viewers: vec![plain_viewer.clone()],
-                reads_message: message.is_some(),
+                reads_message,
             },
             text,
             priority: priority.level,

@@ -159,6 +159,15 @@ pub enum TargetError {
     Key { name: String, why: String },
 }
 
+impl TargetError {
+    /// The target it is about.
+    pub fn target(&self) -> &str {
+        match self {
+            TargetError::Invalid(name, _) | TargetError::Key { name, .. } => name,
+        }
+    }
+}
+
 impl PushTarget {
     /// Checks what can be checked without the key (config load, `check-config`).
     pub fn validate(&self) -> Result<(), TargetError> {

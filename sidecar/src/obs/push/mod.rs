@@ -36,11 +36,18 @@ pub enum PushCommand {
     Status(oneshot::Sender<Vec<TargetStatus>>),
 }
 
+/// A new set of targets (start, reload), and the names it had to leave out because their key
+/// could not be read just now: those keep the settings they have.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushSet {
+    pub targets: Vec<WireTarget>,
+    pub keep: Vec<String>,
+}
+
 /// What the OBS task has to do about push on its next turn.
 #[derive(Debug, Default)]
 pub struct PushWork {
-    /// A new set of targets (start, reload).
-    pub targets: Option<Vec<WireTarget>>,
+    pub targets: Option<PushSet>,
     pub commands: Vec<PushCommand>,
 }
 
@@ -70,50 +77,89 @@ impl PushLink {
     }
 
     /// A new set while OBS is away: handed over at the next connection.
-    pub fn replace(&mut self, targets: Vec<WireTarget>) {
-        self.targets = targets;
+    pub fn replace(&mut self, set: PushSet) {
+        self.targets = self.merged(set);
         self.next_poll = None;
     }
 
-    /// On every connection: the plugin gets the set (a restarted OBS has none; an unchanged
-    /// set is a no-op for the plugin, running targets keep running).
+    /// `set`, with the current settings kept for the targets it had to leave out (a key file
+    /// unreadable for a moment must not take a live push off air).
+    fn merged(&self, set: PushSet) -> Vec<WireTarget> {
+        let mut targets = set.targets;
+        for name in &set.keep {
+            if let Some(old) = self.targets.iter().find(|t| &t.name == name) {
+                if !targets.iter().any(|t| &t.name == name) {
+                    tracing::warn!(target = %name, "push target kept with its previous settings");
+                    targets.push(old.clone());
+                }
+            }
+        }
+        targets
+    }
+
+    /// On every connection: the plugin gets the set, even an empty one (a restarted OBS has
+    /// none; a sidecar started without targets takes back what an earlier run left; an
+    /// unchanged set is a no-op for the plugin, running targets keep running).
     pub async fn connected(&mut self, obs: &Obs) -> Result<(), RequestError> {
         self.seen.clear();
-        if self.targets.is_empty() {
-            return Ok(());
-        }
+        self.hand_over(obs).await
+    }
+
+    async fn hand_over(&mut self, obs: &Obs) -> Result<(), RequestError> {
         let result = vendor::set_targets(obs, &self.targets).await;
+        if self.targets.is_empty() && matches!(result, Err(PushError::NoPlugin(_))) {
+            return Ok(()); // nothing configured, nothing to apply: no plugin API is fine
+        }
         let result = result.map(|s| self.observe(s));
         self.settle("set_targets", result)
     }
 
-    /// Runs what the show asked; only a lost connection is an error.
-    pub async fn work(&mut self, obs: &Obs, work: PushWork) -> Result<(), RequestError> {
-        if let Some(targets) = work.targets {
-            let had = !self.targets.is_empty();
-            self.targets = targets;
-            if had || !self.targets.is_empty() {
-                let result = vendor::set_targets(obs, &self.targets).await;
-                let result = result.map(|s| self.observe(s));
-                self.settle("set_targets", result)?;
-                tracing::info!(targets = self.targets.len(), "push targets applied");
+    /// Runs what the show asked; only a lost connection is an error, and then the commands
+    /// not done yet come back with it, to wait for the next connection.
+    pub async fn work(
+        &mut self,
+        obs: &Obs,
+        work: PushWork,
+    ) -> Result<(), (RequestError, Vec<PushCommand>)> {
+        let mut commands = work.commands.into_iter();
+        if let Some(set) = work.targets {
+            self.targets = self.merged(set);
+            if let Err(e) = self.hand_over(obs).await {
+                return Err((e, commands.collect()));
             }
+            tracing::info!(targets = self.targets.len(), "push targets applied");
         }
-        for command in work.commands {
-            let (what, result) = match &command {
-                PushCommand::Start(which) => ("start", vendor::start(obs, which).await),
-                PushCommand::Stop(which) => ("stop", vendor::stop(obs, which).await),
-                PushCommand::Status(_) => ("list", vendor::list(obs).await),
-            };
-            let result = result.map(|s| self.observe(s));
+        while let Some(command) = commands.next() {
             if let PushCommand::Status(reply) = command {
+                if self.targets.is_empty() {
+                    let _ = reply.send(Vec::new());
+                    continue;
+                }
+                let result = vendor::list(obs).await.map(|s| self.observe(s));
+                if matches!(&result, Err(e) if e.connection_lost()) {
+                    let mut rest = vec![PushCommand::Status(reply)];
+                    rest.extend(commands);
+                    return Err((lost(result), rest));
+                }
                 let _ = reply.send(if result.is_ok() {
                     self.last.clone()
                 } else {
                     Vec::new()
                 });
+                let _ = self.settle("list", result);
+                continue;
             }
-            self.settle(what, result)?;
+            let (what, result) = match &command {
+                PushCommand::Start(which) => ("start", vendor::start(obs, which).await),
+                PushCommand::Stop(which) => ("stop", vendor::stop(obs, which).await),
+                PushCommand::Status(_) => unreachable!("answered above"),
+            };
+            let result = result.map(|s| self.observe(s));
+            if let Err(e) = self.settle(what, result) {
+                let mut rest = vec![command];
+                rest.extend(commands);
+                return Err((e, rest));
+            }
         }
         Ok(())
     }
@@ -219,4 +265,15 @@ pub async fn stream_command(
         }
     }
     vendor::list(&obs).await
+}
+
+/// The error of a result known to have failed with a lost connection.
+fn lost<T>(result: Result<T, PushError>) -> RequestError {
+    match result {
+        Err(PushError::Obs(e)) => e,
+        _ => RequestError::Failed {
+            what: "push",
+            message: "connection lost".into(),
+        },
+    }
 }
