@@ -43,4 +43,4 @@ echo "== fuzzing the decoders of untrusted input (briefly)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 echo "== end-to-end tests (real OBS, headless; one at a time: each runs its own OBS)"
-cargo test --workspace "${e2e_suites[@]}" -- --test-threads=1
+cargo test --workspace --no-fail-fast "${e2e_suites[@]}" -- --test-threads=1

@@ -212,8 +212,11 @@ const STORY: &str = "好呀，那我给大家讲一个很长很长的故事：�
 
 /// The reply as the avatar is told it: whole, or after the interruption resumed from the clause
 /// that was cut, in the voice's normalised text (where "：" reads as "，").
+/// The story, or the rest of it from a clause (a clause may end in `：` or `，` depending on
+/// where the cut fell, so both are compared with one punctuation).
 fn is_story(text: &str) -> bool {
-    text == STORY || (!text.is_empty() && STORY.replace('：', "，").ends_with(text))
+    let plain = |s: &str| s.replace('：', "，");
+    text == STORY || (!text.is_empty() && plain(STORY).ends_with(&plain(text)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
