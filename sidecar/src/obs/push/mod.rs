@@ -277,3 +277,6 @@ fn lost<T>(result: Result<T, PushError>) -> RequestError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
