@@ -134,7 +134,7 @@ impl Admitter {
             committed,
         } in group
         {
-            self.apply_price_overrides(&mut events);
+            self.pricing.apply(&mut events);
             received += events.len() as u64;
             batches.push(Batch { events, checkpoint });
             acks.extend(committed);
@@ -196,10 +196,6 @@ impl Admitter {
             }
         }
         Ok(Some(group))
-    }
-
-    fn apply_price_overrides(&self, events: &mut [LiveEvent]) {
-        self.pricing.apply(events);
     }
 }
 

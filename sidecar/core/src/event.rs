@@ -68,7 +68,7 @@ pub struct Gift {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub combo: Option<ComboTotal>,
     /// What the platform charged for one, in its own currency, when the adapter knows it
-    /// (`[gifts.rates]` re-converts it; see [`crate::pricing`]).
+    /// (`[gifts.rates]` re-converts it before the ledger: the `pricing` module).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
     /// A message paid for with the gift (a Bilibili Super Chat): read out in full in its

@@ -29,7 +29,7 @@ pub struct SceneFile {
     pub roles: Option<Roles>,
     #[serde(default)]
     pub scene: Vec<SceneSpec>,
-    /// Triggers and their groups are read by `aivs_core::triggers` (see `crate::scene_dir`).
+    /// Triggers and their groups are read by `aivs_core::triggers` (the `scene_dir` module reads both).
     #[serde(default)]
     pub trigger: Vec<toml::Value>,
     #[serde(default)]

@@ -44,17 +44,17 @@ impl AvatarOutput {
             tracing::warn!(file, "voice sound not loaded; skipped");
             return;
         };
-        let samples = with_gain(&clip, gain_db);
         let sound = self.next_sound.fetch_add(1, Ordering::Relaxed);
-        let frames = samples.chunks(SOUND_FRAME_SAMPLES).count();
-        for (i, part) in samples.chunks(SOUND_FRAME_SAMPLES).enumerate() {
+        let frames = clip.chunks(SOUND_FRAME_SAMPLES).count();
+        // The gain is applied frame by frame, as each frame's samples are copied out anyway.
+        for (i, part) in clip.chunks(SOUND_FRAME_SAMPLES).enumerate() {
             self.hub.send_sound(&SoundChunk {
                 sound,
                 last: i + 1 == frames,
-                samples: part.to_vec(),
+                samples: with_gain(part, gain_db),
             });
         }
-        tracing::debug!(file, sound, ms = samples.len() / 48, "voice sound sent");
+        tracing::debug!(file, sound, ms = clip.len() / 48, "voice sound sent");
     }
 }
 

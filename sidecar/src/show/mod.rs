@@ -242,7 +242,7 @@ impl Show {
         self
     }
 
-    /// Applies rules edited on disk while the show runs (see [`crate::reload`]).
+    /// Applies rules edited on disk while the show runs (the `reload` module watches them).
     pub fn with_reloads(mut self, reloads: mpsc::Receiver<Reload>) -> Self {
         self.reloads = Some(reloads);
         self

@@ -23,7 +23,7 @@ use crate::triggers::{Command, Fired, Runner, Triggers};
 /// Viewer-memory lookups for the triggers in flight at most.
 const MAX_TRIGGER_LOOKUPS: usize = 8;
 
-/// New rules, read from disk while the show runs (see [`crate::reload`]).
+/// New rules, read from disk while the show runs (by the `reload` module).
 #[derive(Debug, Clone)]
 pub struct Reload {
     pub lines: LinesConfig,

@@ -135,12 +135,14 @@ impl PushLink {
                     let _ = reply.send(Vec::new());
                     continue;
                 }
-                let result = vendor::list(obs).await.map(|s| self.observe(s));
-                if matches!(&result, Err(e) if e.connection_lost()) {
-                    let mut rest = vec![PushCommand::Status(reply)];
-                    rest.extend(commands);
-                    return Err((lost(result), rest));
-                }
+                let result = match vendor::list(obs).await {
+                    Err(PushError::Obs(e)) if e.connection_lost() => {
+                        let mut rest = vec![PushCommand::Status(reply)];
+                        rest.extend(commands);
+                        return Err((e, rest));
+                    }
+                    other => other.map(|s| self.observe(s)),
+                };
                 let _ = reply.send(if result.is_ok() {
                     self.last.clone()
                 } else {
@@ -265,17 +267,6 @@ pub async fn stream_command(
         }
     }
     vendor::list(&obs).await
-}
-
-/// The error of a result known to have failed with a lost connection.
-fn lost<T>(result: Result<T, PushError>) -> RequestError {
-    match result {
-        Err(PushError::Obs(e)) => e,
-        _ => RequestError::Failed {
-            what: "push",
-            message: "connection lost".into(),
-        },
-    }
 }
 
 #[cfg(test)]
