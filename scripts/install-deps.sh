@@ -3,7 +3,7 @@
 # and demo: OBS Studio (+ headers for the plugin), a headless X server with software GL,
 # ffmpeg, libclang for bindgen, espeak-ng/sox for offline speech, a Chinese font for OBS's
 # text sources (FreeType text has no glyph fallback), redis, nginx-rtmp, libfaketime (the
-# clock-jump test), and pip (the ONNX
+# clock-jump test), Chromium (the console page is tested headless) and pip (the ONNX
 # models come from PyPI wheels: scripts/install-models.sh).
 #
 # Idempotent and non-interactive: packages already installed are left alone, and the package
@@ -25,6 +25,7 @@ PACKAGES=(
   pkg-config
   fonts-wqy-microhei
   python3-pip
+  chromium
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

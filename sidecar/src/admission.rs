@@ -57,6 +57,8 @@ pub struct AdmittedGroup {
     pub duplicates: u64,
     /// Failed commit attempts before this group went in.
     pub retries: u32,
+    /// When admission took the group's first delivery (event → decision latency).
+    pub taken_at: Option<tokio::time::Instant>,
 }
 
 /// How admission prepares and commits groups.
@@ -125,6 +127,7 @@ impl Admitter {
 
     /// Commits `group`, retrying until it is in, then acknowledges each delivery.
     async fn admit(&self, group: Vec<Delivery>) -> Result<Option<AdmittedGroup>, LedgerError> {
+        let taken_at = tokio::time::Instant::now();
         let mut batches = Vec::with_capacity(group.len());
         let mut acks = Vec::with_capacity(group.len());
         let mut received = 0u64;
@@ -186,6 +189,7 @@ impl Admitter {
         let mut group = AdmittedGroup {
             received,
             retries,
+            taken_at: Some(taken_at),
             ..AdmittedGroup::default()
         };
         for admission in admitted.into_iter().flatten() {

@@ -57,6 +57,10 @@ pub struct Config {
     pub onnx: aivs_speech::onnx::OnnxConfig,
     /// `[[push]]`: platforms the show is pushed to besides OBS's main stream.
     pub push: Vec<PushTarget>,
+    /// The operator's console, `/metrics` and health checks (`crate::console`).
+    pub console: crate::console::ConsoleConfig,
+    /// Where logs go besides the terminal (`crate::logs`).
+    pub log: crate::logs::LogConfig,
 }
 
 /// A config that could not be used.
@@ -246,6 +250,11 @@ impl Config {
         if let Ok(token) = std::env::var("AIVS_LINK_TOKEN") {
             if self.link.token.is_empty() {
                 self.link.token = token;
+            }
+        }
+        if let Ok(token) = std::env::var("AIVS_CONSOLE_TOKEN") {
+            if self.console.token.is_empty() {
+                self.console.token = token;
             }
         }
         for entry in self.source.settings_mut() {

@@ -28,7 +28,9 @@
 
 pub mod admission;
 pub mod config;
+pub mod console;
 pub mod link;
+pub mod logs;
 pub mod obs;
 pub mod outputs;
 pub mod reload;

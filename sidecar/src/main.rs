@@ -18,6 +18,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rand::Rng;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use sidecar::config::Config;
 use sidecar::config::SourceKind;
@@ -197,17 +198,14 @@ fn main() -> anyhow::Result<()> {
 
 async fn run_cli() -> anyhow::Result<()> {
     // Logs on stderr; stdout carries only results meant for scripts (`recording: PATH`).
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into())
-                // obws traces every message it sends, stream keys in `set_targets` included:
-                // never below info, whatever RUST_LOG asks.
-                .add_directive("obws=warn".parse().expect("a valid directive")),
-        )
-        .init();
-    match Cli::parse().command {
+    // A show also logs to the config's `[log] dir` (read here quietly: errors come later).
+    let cli = Cli::parse();
+    let log = match &cli.command {
+        Cmd::Run(args) | Cmd::Replay { run: args, .. } => Config::load(&args.config).ok(),
+        _ => None,
+    };
+    let _logs = sidecar::logs::init(log.as_ref().map(|c| &c.log));
+    match cli.command {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             let scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
@@ -264,6 +262,8 @@ async fn run_cli() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Before anything counts: `/metrics` renders what this recorder saw.
+    sidecar::console::install_metrics();
     let mut config = Config::load(&args.config)?;
     config.apply_env();
     if let Some(kind) = args.source {
@@ -373,6 +373,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let sink = EventSink::new(event_tx);
     let counters = sink.counters().clone();
     let sources = config.source.to_run(&config.room)?;
+    let console = if config.console.enabled {
+        let readings = sidecar::console::Readings {
+            sources: sink.source_statuses().clone(),
+            rejected: counters.clone(),
+            voice: voice.clone(),
+            hub: hub.clone(),
+            obs: obs.clone(),
+        };
+        let url_file = config.ledger.path.with_file_name("console-url.txt");
+        sidecar::console::start(&config.console, &url_file, readings)
+            .await
+            .map_err(|e| tracing::error!(error = %e, bind = %config.console.bind, "the operator console could not start; the show goes on without it"))
+            .ok()
+    } else {
+        None
+    };
+    let room = sources
+        .iter()
+        .map(|s| s.key())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut source =
         source::spawn_configured(&sources, &|key| ledger.checkpoint(key).ok().flatten(), sink)?;
     // From here on the ledger has one owner, its own thread; everything else sends it jobs.
@@ -409,8 +430,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(rundown) = rundown {
         show = show.with_rundown(rundown);
     }
+    if let Some(tap) = console {
+        show = show.with_console(tap);
+    }
+    let show_span = tracing::info_span!("show", %room);
     let summary = tokio::select! {
-        summary = show.run(event_rx, link_rx, ending) => summary,
+        summary = show.run(event_rx, link_rx, ending).instrument(show_span) => summary,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("stopping on Ctrl-C");
             Default::default()

@@ -51,6 +51,21 @@ pub enum EventKind {
     ViewerStats { online: u64, total: u64 },
 }
 
+impl EventKind {
+    /// The kind's name as the replay files write it (metrics labels, logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Gift(_) => "gift",
+            EventKind::Comment { .. } => "comment",
+            EventKind::Like { .. } => "like",
+            EventKind::Follow => "follow",
+            EventKind::Enter => "enter",
+            EventKind::Share => "share",
+            EventKind::ViewerStats { .. } => "viewer_stats",
+        }
+    }
+}
+
 /// A gift message: `count` gifts of one kind sent by one viewer.
 ///
 /// `count` is an increment. Platforms that report combos as running totals (Douyin's
@@ -160,6 +175,24 @@ impl LiveEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kinds_name_is_its_tag_in_the_replay_files() {
+        for kind in [
+            EventKind::Comment { text: "hi".into() },
+            EventKind::Like { count: 1 },
+            EventKind::Follow,
+            EventKind::Enter,
+            EventKind::Share,
+            EventKind::ViewerStats {
+                online: 1,
+                total: 2,
+            },
+        ] {
+            let json = serde_json::to_value(&kind).unwrap();
+            assert_eq!(json["type"], kind.name());
+        }
+    }
 
     #[test]
     fn gift_events_use_a_flat_tagged_json_form() {

@@ -30,12 +30,14 @@ mod rejected;
 pub mod replay;
 mod sink;
 mod spec;
+mod status;
 mod supervisor;
 
 pub use config::{RoomConfig, SourceConfig, SourceEntry, SourceKind, SourceSection};
 pub use rejected::Rejected;
 pub use sink::{Delivery, EventSink, IngestCounters, RawFrame, SinkClosed};
 pub use spec::SourceSpec;
+pub use status::{SourceState, SourceStatus, SourceStatuses};
 
 use std::future::Future;
 

@@ -174,6 +174,7 @@ impl LiveSource for ReplaySource {
     async fn run(self, sink: EventSink) -> Result<(), Self::Error> {
         // Give OBS and the avatar a moment to connect before the room starts talking.
         tokio::time::sleep(Duration::from_millis(500)).await;
+        sink.source_up();
         self.replay.play(self.speed, sink).await;
         Ok(())
     }

@@ -67,6 +67,10 @@ pub struct EventSink {
     /// The newest checkpoint of each source key known to be committed: where a restarted
     /// source resumes (see `supervisor.rs`).
     committed: Arc<Mutex<HashMap<String, String>>>,
+    /// Which source this clone belongs to (set by the supervisor) and every source's status
+    /// (`status.rs`).
+    pub(crate) source_key: Option<Arc<str>>,
+    pub(crate) statuses: crate::status::SourceStatuses,
 }
 
 impl EventSink {
@@ -76,6 +80,8 @@ impl EventSink {
             rejected: IngestCounters::default(),
             raw: None,
             committed: Arc::default(),
+            source_key: None,
+            statuses: Default::default(),
         }
     }
 

@@ -30,6 +30,7 @@ pub(super) async fn supervise<S: SourceSpec>(
     sink: EventSink,
 ) {
     let key = spec.key();
+    let sink = sink.for_source(&key);
     let mut backoff = Backoff::between(RESTART_MIN, RESTART_MAX);
     let mut restarts = 0u32;
     let mut next = Some(first);
@@ -63,6 +64,7 @@ pub(super) async fn supervise<S: SourceSpec>(
             return;
         }
         if !spec.restarts() {
+            sink.report(crate::SourceState::Ended, Some(why.clone()));
             tracing::info!(source = %name, reason = %why, "source ended");
             return;
         }
@@ -71,6 +73,7 @@ pub(super) async fn supervise<S: SourceSpec>(
         }
         let delay = backoff.next_delay();
         restarts += 1;
+        sink.source_down(&why);
         tracing::warn!(source = %name, reason = %why, restart_in = ?delay, restarts, "live-room source stopped; restarting it");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}

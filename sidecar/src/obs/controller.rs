@@ -137,6 +137,11 @@ impl ObsController {
         self.shared.fold(action);
     }
 
+    /// Whether the OBS task is connected now, and why not.
+    pub fn connection(&self) -> super::state::Connection {
+        self.shared.connection()
+    }
+
     /// Every push target's status, as the plugin reports it now (what was last seen while
     /// OBS is away; empty without targets). Waits at most about a request timeout.
     pub async fn push_status(&self) -> Vec<TargetStatus> {
@@ -177,6 +182,7 @@ async fn run(
                 }
                 failures = 0;
                 delay = base_delay;
+                shared.set_connection(true, None);
                 let mut conn = Connection {
                     obs: &obs,
                     scenes: &mut scenes,
@@ -187,13 +193,15 @@ async fn run(
                 match serve(&mut conn, &shared, &mut go_to_main).await {
                     Served::Closed => return,
                     Served::Lost(reason) => {
-                        tracing::warn!(%reason, "lost OBS connection; reconnecting (the show goes on)")
+                        tracing::warn!(%reason, "lost OBS connection; reconnecting (the show goes on)");
+                        shared.set_connection(false, Some(reason.to_string()));
                     }
                 }
                 // Dropping `obs` here aborts obws's reader and closes the socket at once; it
                 // never waits on the peer, so a frozen OBS cannot hold us.
             }
             Err(reason) => {
+                shared.set_connection(false, Some(reason.clone()));
                 failures += 1;
                 if failures == 1 {
                     tracing::warn!(

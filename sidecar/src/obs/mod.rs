@@ -27,3 +27,4 @@ mod state;
 
 pub use config::ObsConfig;
 pub use controller::{ObsAction, ObsController};
+pub use state::Connection as ObsConnection;

@@ -75,11 +75,34 @@ pub struct Snapshot {
 pub struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// Whether the task is connected, and the last reason it was not (for the console and
+    /// `/readyz`; written by the task only).
+    connection: Mutex<Connection>,
+}
+
+/// The OBS connection as the console shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub connected: bool,
+    /// Why it is not connected (the last error), once an attempt failed or it was lost.
+    pub reason: Option<String>,
 }
 
 impl Shared {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    pub fn connection(&self) -> Connection {
+        self.connection
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_connection(&self, connected: bool, reason: Option<String>) {
+        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) =
+            Connection { connected, reason };
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

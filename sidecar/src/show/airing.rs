@@ -128,12 +128,12 @@ impl Show {
 
     /// A line was not heard. A gift line is tried again later, and after the last attempt
     /// thanked in a text overlay; other lines are let go.
-    fn not_heard(&mut self, cue: Cue, why: Unheard) {
+    pub(super) fn not_heard(&mut self, cue: Cue, why: Unheard) {
         if !matches!(cue.kind, CueKind::GiftThanks { .. }) {
             tracing::info!(reason = why.reason(), text = %cue.text, "line not heard; let go");
             return;
         }
-        match self.unheard.not_heard(&cue, Instant::now()) {
+        match self.unheard.not_heard(&cue, why, Instant::now()) {
             Next::RetryAt(_) => {
                 self.summary.unheard_retries += 1;
                 tracing::warn!(reason = why.reason(), text = %cue.text, "gift thank-you not heard; it will be tried again");

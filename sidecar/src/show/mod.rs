@@ -20,6 +20,7 @@
 //! tried again, then thanked in text).
 
 mod airing;
+mod console;
 mod on_air;
 mod replying;
 mod resume;
@@ -153,6 +154,8 @@ pub struct Show {
     started: Instant,
     rng: StdRng,
     summary: ShowSummary,
+    /// The operator's console: its controls and what it is shown.
+    desk: console::Desk,
 }
 
 impl Show {
@@ -233,6 +236,7 @@ impl Show {
             started: Instant::now(),
             rng: StdRng::from_os_rng(),
             summary: ShowSummary::default(),
+            desk: console::Desk::default(),
         }
     }
 
@@ -291,6 +295,7 @@ impl Show {
                 Some((reply, update)) = next_reply(&mut self.reply_rx) => self.on_reply(reply, update),
                 Some(remembered) = self.trig.remembered_rx.recv() => self.on_remembered(remembered),
                 Some(reload) = next(&mut self.reloads) => self.on_reload(reload),
+                Some(control) = self.desk.next_control() => self.on_control(control),
                 Some(live) = stream_change(&mut self.streaming, &mut self.stream_live) => self.trigger_on_stream(live),
                 // A trigger's next step, on time (not at the next tick).
                 _ = sleep_until_ms(trigger_due) => self.run_triggers(),
@@ -361,14 +366,23 @@ impl Show {
         self.summary.duplicates += group.duplicates;
         self.summary.ledger_retries += u64::from(group.retries);
         for event in group.fresh {
+            let kind = event.kind.name();
+            metrics::counter!("aivs_events_total", "platform" => event.platform.clone(), "kind" => kind)
+                .increment(1);
             self.on_event(event);
+            if let Some(taken) = group.taken_at {
+                metrics::histogram!("aivs_event_to_decision_seconds", "kind" => kind)
+                    .record(taken.elapsed().as_secs_f64());
+            }
         }
+        metrics::counter!("aivs_duplicates_total").increment(group.duplicates);
     }
 
     fn on_event(&mut self, event: LiveEvent) {
         let now = now_ms();
         // Which platforms are live decides whether thank-yous name theirs.
         self.rewards.saw(&event.platform, now);
+        self.desk.saw(&event);
         // Triggers see every event (gifts once folded, in `release`), answered or not.
         if !matches!(event.kind, EventKind::Gift(_)) {
             self.trigger_on_event(&event);
@@ -400,7 +414,12 @@ impl Show {
     fn release(&mut self, batch: GiftBatch) {
         let cue = self.rewards.thank(&batch, &mut self.rng);
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
+        self.desk.gift(&batch);
         self.offer(cue);
+        // Its caption went to OBS with the offer: from the batch's last gift (after the combo
+        // window), the time a viewer waits to see the thanks.
+        metrics::histogram!("aivs_gift_to_obs_seconds")
+            .record(now_ms().saturating_sub(batch.last_ms()) as f64 / 1000.0);
         self.trigger_on_gift(&batch);
     }
 
@@ -421,6 +440,7 @@ impl Show {
                 .submit("viewer memory", move |l| l.flush_viewers(now, false));
         }
         self.watchdog();
+        self.publish_view(false);
         self.trigger_on_tick();
         if source_open {
             self.offer_rundown_line(now_ms());

@@ -30,6 +30,9 @@ pub enum Unheard {
     /// Interrupted by a more urgent line and not said again (an unpaid line mostly heard, or
     /// past its TTL).
     Interrupted,
+    /// The operator skipped it on air, or vetoed it before: never tried again.
+    Skipped,
+    Vetoed,
 }
 
 impl Unheard {
@@ -40,6 +43,8 @@ impl Unheard {
             Unheard::NothingPlayed => "the avatar played none of it",
             Unheard::CutShort => "the avatar cut it short",
             Unheard::Interrupted => "interrupted, and not said again",
+            Unheard::Skipped => "skipped by the operator",
+            Unheard::Vetoed => "vetoed by the operator",
         }
     }
 }
@@ -63,7 +68,14 @@ pub struct UnheardGifts {
 impl UnheardGifts {
     /// Notes that `cue` (a gift line) was not heard; returns what happens next. A retry is
     /// kept here until [`UnheardGifts::due`] hands it back.
-    pub fn not_heard(&mut self, cue: &Cue, now: Instant) -> Next {
+    pub fn not_heard(&mut self, cue: &Cue, why: Unheard, now: Instant) -> Next {
+        if matches!(why, Unheard::Skipped | Unheard::Vetoed) {
+            // The operator decided it is not to be said: thanked in text at once.
+            if let Some(key) = key(cue) {
+                self.attempts.remove(&key);
+            }
+            return Next::GiveUp { attempts: 0 };
+        }
         let Some(key) = key(cue) else {
             return Next::GiveUp { attempts: 0 };
         };
@@ -141,18 +153,27 @@ mod tests {
         let mut u = UnheardGifts::default();
         let t0 = Instant::now();
         let cue = gift("g1");
-        assert_eq!(u.not_heard(&cue, t0), Next::RetryAt(t0 + RETRY_PAUSE));
+        assert_eq!(
+            u.not_heard(&cue, Unheard::VoiceFailed, t0),
+            Next::RetryAt(t0 + RETRY_PAUSE)
+        );
         assert!(u.due(t0).is_empty(), "not before its pause");
         assert_eq!(u.due(t0 + RETRY_PAUSE), vec![cue.clone()]);
-        assert_eq!(u.not_heard(&cue, t0), Next::RetryAt(t0 + RETRY_PAUSE * 2));
         assert_eq!(
-            u.not_heard(&cue, t0),
+            u.not_heard(&cue, Unheard::VoiceFailed, t0),
+            Next::RetryAt(t0 + RETRY_PAUSE * 2)
+        );
+        assert_eq!(
+            u.not_heard(&cue, Unheard::VoiceFailed, t0),
             Next::GiveUp {
                 attempts: MAX_ATTEMPTS
             }
         );
         // A new failure of the same gift after giving up starts over (it is a new line).
-        assert!(matches!(u.not_heard(&cue, t0), Next::RetryAt(_)));
+        assert!(matches!(
+            u.not_heard(&cue, Unheard::VoiceFailed, t0),
+            Next::RetryAt(_)
+        ));
     }
 
     #[test]
@@ -160,10 +181,32 @@ mod tests {
         let mut u = UnheardGifts::default();
         let t0 = Instant::now();
         let (a, b) = (gift("a"), gift("b"));
-        u.not_heard(&a, t0);
-        u.not_heard(&a, t0);
+        u.not_heard(&a, Unheard::VoiceFailed, t0);
+        u.not_heard(&a, Unheard::VoiceFailed, t0);
         u.heard(&a);
-        assert_eq!(u.not_heard(&a, t0), Next::RetryAt(t0 + RETRY_PAUSE));
-        assert_eq!(u.not_heard(&b, t0), Next::RetryAt(t0 + RETRY_PAUSE));
+        assert_eq!(
+            u.not_heard(&a, Unheard::VoiceFailed, t0),
+            Next::RetryAt(t0 + RETRY_PAUSE)
+        );
+        assert_eq!(
+            u.not_heard(&b, Unheard::VoiceFailed, t0),
+            Next::RetryAt(t0 + RETRY_PAUSE)
+        );
+    }
+
+    #[test]
+    fn a_line_the_operator_skipped_or_vetoed_is_thanked_in_text_at_once() {
+        let mut u = UnheardGifts::default();
+        let t0 = Instant::now();
+        let cue = gift("g1");
+        u.not_heard(&cue, Unheard::VoiceFailed, t0);
+        for why in [Unheard::Skipped, Unheard::Vetoed] {
+            assert_eq!(u.not_heard(&cue, why, t0), Next::GiveUp { attempts: 0 });
+        }
+        assert_eq!(
+            u.due(t0 + RETRY_PAUSE * 10).len(),
+            1,
+            "only the earlier retry"
+        );
     }
 }

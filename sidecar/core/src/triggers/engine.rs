@@ -1,7 +1,7 @@
 //! The live side of the rules: the room's running counts, what is remembered of viewers, and
 //! each rule's cooldowns; turns what happens into [`Fired`] rules.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::condition::{Context, Facts, Happening, Kinds};
@@ -64,6 +64,9 @@ pub struct Triggers {
     vip_level: u32,
     safety: Arc<SafetyScreen>,
     held: Held,
+    /// Rules the operator switched off, by name: they never match, and stay off across
+    /// reloads until switched on again (or the process restarts).
+    switched_off: BTreeSet<String>,
 }
 
 impl Triggers {
@@ -80,6 +83,7 @@ impl Triggers {
             vip_level,
             safety,
             held: Held::default(),
+            switched_off: BTreeSet::new(),
         }
     }
 
@@ -103,6 +107,24 @@ impl Triggers {
             .map(|r| old.remove(&r.name).unwrap_or_default())
             .collect();
         self.set = set;
+    }
+
+    /// Switches the rule called `name` on or off (the operator's console). False when no rule
+    /// has that name.
+    pub fn set_enabled(&mut self, name: &str, enabled: bool) -> bool {
+        if !self.set.rules().iter().any(|r| r.name == name) {
+            return false;
+        }
+        if enabled {
+            self.switched_off.remove(name);
+        } else {
+            self.switched_off.insert(name.to_string());
+        }
+        true
+    }
+
+    pub fn is_enabled(&self, name: &str) -> bool {
+        !self.switched_off.contains(name)
     }
 
     pub fn held(&self) -> Held {
@@ -276,6 +298,9 @@ impl Triggers {
         let mut fired = Vec::new();
         for &index in self.set.rules_for(kind) {
             let rule = &self.set.rules()[index];
+            if self.switched_off.contains(&rule.name) {
+                continue;
+            }
             let state = &mut self.state[index];
             let cx = Context {
                 happening,

@@ -532,3 +532,27 @@ fn mistakes_are_reported_with_file_line_and_trigger() {
     let bad = errors("[[trigger]]\nname = \"v\"\nwhen.viewer = { min_visits = 3 }\n[[trigger.do]]\nmotion = \"x\"\n");
     assert!(bad[0].contains("names no event"), "{}", bad[0]);
 }
+
+#[test]
+fn a_rule_switched_off_never_fires_and_stays_off_across_a_reload() {
+    let text = r#"
+[[trigger]]
+name = "price"
+when.comment = { keywords = ["多少钱"] }
+[[trigger.do]]
+speak = "{user}问价格"
+"#;
+    let mut t = engine(text);
+    assert!(!t.set_enabled("nope", false), "an unknown rule is refused");
+    assert!(t.set_enabled("price", false));
+    assert!(!t.is_enabled("price"));
+    assert!(t.on_event(&comment("a", "多少钱"), 0, 0).is_empty());
+    t.replace(set(text));
+    assert!(t.on_event(&comment("a", "多少钱"), 10_000, 0).is_empty());
+    assert!(t.set_enabled("price", true));
+    // Switched off, it did not fire: no cooldown was used up meanwhile.
+    assert_eq!(
+        names(&t.on_event(&comment("a", "多少钱"), 20_000, 0)),
+        ["price"]
+    );
+}

@@ -152,11 +152,13 @@ impl LiveSource for BarrageGrabSource {
             match connected {
                 Ok((ws, _)) => {
                     tracing::info!(%url, "connected to BarrageGrab");
+                    sink.source_up();
                     backoff.reset();
                     failures = 0;
                     match session(ws, &sink).await {
                         Ended::SinkClosed => return Ok(()),
                         Ended::Lost(reason) if self.config.reconnect => {
+                            sink.source_down(&reason);
                             tracing::warn!(%url, %reason, "lost the connection to BarrageGrab; reconnecting")
                         }
                         Ended::Lost(reason) => {
@@ -166,6 +168,7 @@ impl LiveSource for BarrageGrabSource {
                 }
                 Err(error) if !self.config.reconnect => return Err(error),
                 Err(error) => {
+                    sink.source_down(&error);
                     if failures.is_multiple_of(LOG_EVERY_ATTEMPTS) {
                         tracing::warn!(%error, "BarrageGrab not reachable at {url}, retrying (is it running?)");
                     } else {

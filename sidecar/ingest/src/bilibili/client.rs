@@ -47,6 +47,7 @@ pub async fn run(config: BilibiliConfig, sink: EventSink) -> Result<(), Bilibili
             // The caller logs why the source stopped.
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
+                sink.source_down(&e);
                 let delay = backoff.next_delay();
                 tracing::warn!(
                     room = config.room_id,
@@ -198,6 +199,7 @@ async fn session(
                     }
                     if heartbeat.is_none() {
                         tracing::info!(room = config.room_id, "bilibili danmaku connected");
+                        sink.source_up();
                         backoff.reset();
                         let mut every = interval(Duration::from_secs_f64(config.heartbeat_secs));
                         every.set_missed_tick_behavior(MissedTickBehavior::Delay);

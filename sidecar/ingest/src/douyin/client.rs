@@ -68,6 +68,7 @@ pub async fn run(
             Ok(End::Reconnect { reason, healthy }) => {
                 let stats = conn.normalizer.stats();
                 tracing::info!(%reason, ?stats, "douyin push connection ended; reconnecting");
+                sink.source_down(&reason);
                 if healthy {
                     backoff.reset();
                 }
@@ -76,11 +77,13 @@ pub async fn run(
             Err(e) => match e.retry() {
                 Retry::Never => return Err(e),
                 Retry::Slow => {
+                    sink.source_down(&e);
                     let retry_in_secs = slow.as_secs_f64();
                     tracing::error!(error = %e, retry_in_secs, "douyin connection refused");
                     slow
                 }
                 Retry::Backoff => {
+                    sink.source_down(&e);
                     let delay = backoff.next_delay();
                     let retry_in_secs = delay.as_secs_f64();
                     tracing::warn!(error = %e, retry_in_secs, "douyin connection failed");
@@ -165,6 +168,7 @@ impl Connection {
             .as_ref()
             .is_some_and(|r| r.room_id == room.room_id);
         tracing::info!(room_id = %room.room_id, resumed, "connected to the douyin push server");
+        sink.source_up();
         Ok(self.read_loop(ws, sink, &room.room_id).await)
     }
 

@@ -238,6 +238,7 @@ impl LiveSource for OpenPlatformSource {
             %local, path = %config.path, room = %config.room_id,
             "Douyin Open Platform push endpoint listening (plain HTTP: expose it through an HTTPS reverse proxy or tunnel)"
         );
+        sink.source_up();
         let hook = Arc::new(Webhook::new(
             config.app_secret.clone(),
             config.room_id.clone(),

@@ -16,7 +16,7 @@ use super::playback::{Event, Fate, OnAirLine};
 use super::resume::remainder;
 use super::{ClipResult, OnAir, Outcome, Unheard, Utterance};
 use crate::clock::now_ms;
-use crate::cue::When;
+use crate::cue::{CueKind, When};
 use crate::outputs::Outputs;
 use crate::speech::voice::SpokenLine;
 
@@ -95,12 +95,14 @@ impl OnAir {
             }
         }
         let mut skipped = Vec::new();
-        let (clips, fates) = (&self.clips, &self.fates);
+        let (clips, fates, paused) = (&self.clips, &self.fates, self.paused);
         let started = self
             .timeline
             .start_next_where(now_ms(), SYNTH_AHEAD, &mut skipped, |line| {
-                matches!(fates.get(&line.id), Some(Fate::Heard | Fate::Discard))
-                    || !matches!(clips.get(&line.id), Some(ClipState::Pending) | None)
+                // Paused by the operator: only notices (the operator's own lines) start.
+                (!paused || matches!(line.payload.kind, CueKind::Notice))
+                    && (matches!(fates.get(&line.id), Some(Fate::Heard | Fate::Discard))
+                        || !matches!(clips.get(&line.id), Some(ClipState::Pending) | None))
             })
             .map(|line| line.id);
         for line in skipped {

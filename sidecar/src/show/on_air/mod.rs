@@ -24,6 +24,7 @@
 //!   playing, or is discarded or counted heard, by the rules documented there.
 
 mod clips;
+mod operator;
 mod playback;
 mod ports;
 mod reports;
@@ -31,7 +32,7 @@ mod resume;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -43,6 +44,7 @@ use crate::scheduler::timeline::Interrupted;
 use crate::scheduler::{InterruptRules, Line, LineClass, Timeline};
 use crate::speech::voice::ClauseSpan;
 use clips::ClipState;
+pub use operator::LineSnapshot;
 use playback::{Event, Fate, Playback};
 pub use ports::{AvatarPort, ClipMaker, ClipResult, VoiceClips};
 
@@ -122,6 +124,10 @@ pub struct OnAir {
     /// Outcomes gathered during one call, handed back at its end.
     outcomes: Vec<Outcome>,
     counts: Counts,
+    /// The operator paused the AI: only notices start ([`operator`]).
+    paused: bool,
+    /// Lines the operator skipped whose end report is awaited (they end as skipped).
+    skipped: HashSet<u64>,
 }
 
 impl OnAir {
@@ -143,6 +149,8 @@ impl OnAir {
             last_spoke: Instant::now(),
             outcomes: Vec::new(),
             counts: Counts::default(),
+            paused: false,
+            skipped: HashSet::new(),
         }
     }
 

@@ -51,6 +51,14 @@ impl OnAir {
             return;
         }
         let cue = ended.cue.clone();
+        if self.skipped.remove(&ended.line_id) {
+            // The operator skipped it: whatever was heard, it is done with as skipped.
+            self.outcomes.push(Outcome::NotHeard {
+                cue,
+                why: Unheard::Skipped,
+            });
+            return;
+        }
         self.outcomes.push(match fate {
             Fate::Heard => Outcome::Heard {
                 cue,

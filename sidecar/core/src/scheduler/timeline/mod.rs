@@ -423,6 +423,17 @@ impl<T> Timeline<T> {
         None
     }
 
+    /// Every waiting line, most urgent first by level and rank (an overdue reply may still go
+    /// first: see [`Timeline::start_next`]). For display; the order of airing is the timeline's.
+    pub fn waiting_lines(&self) -> Vec<&Line<T>> {
+        self.waiting.sorted()
+    }
+
+    /// How much of the playing line was heard and how long it is (0 until its clip is known).
+    pub fn playing_progress(&self) -> Option<(u32, u32)> {
+        self.playing.as_ref().map(|p| (p.played_ms, p.total_ms))
+    }
+
     pub fn playing(&self) -> Option<&Line<T>> {
         self.playing.as_ref().map(|p| &p.line)
     }

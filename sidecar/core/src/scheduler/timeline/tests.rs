@@ -479,3 +479,20 @@ fn the_clock_never_goes_back() {
     t.start_next(0, &mut Vec::new());
     assert_eq!(t.playing().map(|l| l.id), Some(2), "still overdue at 6 000");
 }
+
+#[test]
+fn the_console_sees_waiting_lines_most_urgent_first_and_the_playing_progress() {
+    let mut t: Timeline<&str> = Timeline::new(InterruptRules::default());
+    t.offer(Line::new(1, 50, false, None, "reply"));
+    t.offer(Line::new(2, 20, true, None, "gift"));
+    t.offer(Line::new(3, 50, false, None, "later reply"));
+    let order: Vec<u64> = t.waiting_lines().iter().map(|l| l.id).collect();
+    assert_eq!(order, [2, 1, 3]);
+    assert_eq!(t.playing_progress(), None);
+    let mut skipped = Vec::new();
+    assert_eq!(t.start_next(0, &mut skipped).map(|l| l.id), Some(2));
+    t.set_duration(2, 3_000);
+    t.progress(2, 1_200);
+    assert_eq!(t.playing_progress(), Some((1_200, 3_000)));
+    assert_eq!(t.waiting_lines().len(), 2);
+}

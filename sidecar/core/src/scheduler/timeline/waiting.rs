@@ -180,6 +180,18 @@ impl<T> Waiting<T> {
         paid + self.unpaid.iter().filter(|l| pred(l)).count()
     }
 
+    /// Every waiting line, most urgent first (what the operator's console lists).
+    pub(super) fn sorted(&self) -> Vec<&Line<T>> {
+        let mut all: Vec<&Line<T>> = self
+            .paid
+            .iter()
+            .map(|q| &q.0)
+            .chain(self.unpaid.iter())
+            .collect();
+        all.sort_by_key(|l| urgency(l));
+        all
+    }
+
     pub(super) fn paid_len(&self) -> usize {
         self.paid.len()
     }
