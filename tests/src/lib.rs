@@ -14,6 +14,7 @@
 //! OBS must fail loudly rather than pass without testing anything.
 
 pub mod avatar_client;
+pub mod browser;
 pub mod fake_barrage_grab;
 pub mod fake_bilibili;
 pub mod fake_douyin;
