@@ -20,7 +20,9 @@ impl Show {
             return false;
         };
         match rundown.on_event(event, now, &mut self.rng) {
-            Answer::Say(cue) => {
+            Answer::Say(mut cue) => {
+                // The viewer's question caused the answer.
+                cue.cause = crate::cue::Cause::of_event(event);
                 self.offer(cue);
                 true
             }

@@ -132,6 +132,7 @@ mod tests {
             paid: true,
             ttl_ms: None,
             prosody: Default::default(),
+            cause: Default::default(),
             effects: Vec::new(),
         }
     }

@@ -353,7 +353,18 @@ fn cue(
     ttl_ms: Option<u64>,
     effects: Vec<Effect>,
 ) -> Cue {
+    // A product answer is caused by the viewer's question: the show sets that (it has the
+    // event); until then the product's time is the cause.
+    let cause = match &kind {
+        CueKind::Rundown { product } | CueKind::ProductAnswer { product } => {
+            crate::cue::Cause::Rundown {
+                product: product.clone(),
+            }
+        }
+        _ => crate::cue::Cause::System,
+    };
     Cue {
+        cause,
         kind,
         text,
         priority,

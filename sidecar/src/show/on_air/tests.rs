@@ -184,6 +184,7 @@ fn line(text: &str, priority: i32) -> Cue {
         paid: false,
         ttl_ms: None,
         prosody: Default::default(),
+        cause: Default::default(),
         effects: Vec::new(),
     }
 }
