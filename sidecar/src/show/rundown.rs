@@ -20,10 +20,8 @@ impl Show {
             return false;
         };
         match rundown.on_event(event, now, &mut self.rng) {
-            Answer::Say(mut cue) => {
-                // The viewer's question caused the answer.
-                cue.cause = crate::cue::Cause::of_event(event);
-                self.offer(cue);
+            Answer::Say(cue) => {
+                self.offer(*cue);
                 true
             }
             Answer::AlreadyAnswered => true,
