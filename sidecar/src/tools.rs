@@ -167,12 +167,18 @@ pub struct ReportArgs {
     /// Also write the CSV to this file.
     #[arg(long)]
     csv: Option<std::path::PathBuf>,
+    /// Ledger database (overrides ledger.path).
+    #[arg(long)]
+    ledger: Option<std::path::PathBuf>,
 }
 
 /// `sidecar report`: reads the ledger (the config's `[ledger] path`) and the config's tiers.
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     use sidecar::report::{parse_since, Lang, Report};
-    let cfg = Config::load(&args.config)?;
+    let mut cfg = Config::load(&args.config)?;
+    if let Some(path) = args.ledger {
+        cfg.ledger.path = path;
+    }
     let since = parse_since(&args.since, sidecar::clock::now_ms())?;
     anyhow::ensure!(
         cfg.ledger.path.exists(),
