@@ -17,6 +17,7 @@ use aivs_core::tiers::{Tier, TierTable};
 
 // Each section's type lives with the module that uses it; this module assembles them.
 pub use crate::link::LinkConfig;
+pub use crate::obs::compliance::ComplianceConfig;
 pub use crate::obs::push::PushTarget;
 pub use crate::obs::ObsConfig;
 pub use aivs_core::rewards::{GiftsConfig, TierLines};
@@ -61,6 +62,8 @@ pub struct Config {
     pub console: crate::console::ConsoleConfig,
     /// Where logs go besides the terminal (`crate::logs`).
     pub log: crate::logs::LogConfig,
+    /// The virtual-anchor label, ensured in every scene.
+    pub compliance: ComplianceConfig,
 }
 
 /// A config that could not be used.
@@ -183,6 +186,9 @@ impl Config {
         self.obs
             .validate()
             .map_err(|(key, message)| (key, None, message))?;
+        self.compliance
+            .validate()
+            .map_err(|(key, message)| (key, None, message))?;
         if !(self.room.speed > 0.0 && self.room.speed.is_finite()) {
             return Err((
                 "room.speed".into(),
@@ -301,6 +307,19 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert!(config.link.bind.ip().is_loopback());
         assert!(!config.gifts.thanks.tier4.is_empty());
+    }
+
+    #[test]
+    fn the_label_is_off_only_with_a_reason_named_by_key_and_line() {
+        let err = parse("[room]\nspeed = 1.0\n\n[compliance]\nlabel = false\n").unwrap_err();
+        let ConfigError::Invalid { key, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((key.as_str(), *line), ("compliance.label", 5), "{err}");
+        let ok =
+            parse("[compliance]\nlabel = false\nlabel_off_reason = \"平台自带标识\"\n").unwrap();
+        assert!(!ok.compliance.label);
+        assert!(parse("").unwrap().compliance.label, "on by default");
     }
 
     #[test]

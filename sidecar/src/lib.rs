@@ -35,6 +35,7 @@ pub mod obs;
 pub mod outputs;
 pub mod reload;
 pub mod replies;
+pub mod report;
 pub mod rundown_drafts;
 pub mod rundown_library;
 pub mod scene_dir;

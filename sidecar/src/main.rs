@@ -7,6 +7,7 @@
 //! sidecar check-config [--config FILE]
 //! sidecar simulate ROOM.jsonl [--config FILE]
 //! sidecar rundown draft [--config FILE] [--per-segment N]
+//! sidecar report [--since 2h] [--lang en] [--csv FILE | --format csv] [--config FILE]
 //! sidecar stream list | start [NAME | --all] | stop [NAME | --all]   [--config FILE]
 //! ```
 
@@ -24,7 +25,7 @@ use sidecar::config::Config;
 use sidecar::config::SourceKind;
 use sidecar::ledger::{Ledger, LedgerHandle};
 use sidecar::link::{self, LinkHub};
-use sidecar::obs::{ObsAction, ObsController};
+use sidecar::obs::{compliance, ObsAction, ObsController};
 use sidecar::scene_dir::SceneDir;
 use sidecar::show::{Ending, Show};
 use sidecar::source::{self, EventSink};
@@ -73,6 +74,8 @@ enum Cmd {
     /// The seller's rundown (`[rundown]`, script files in `rundown.dir`).
     #[command(subcommand)]
     Rundown(RundownCmd),
+    /// What aired and what was earned since a time, from the ledger (text or CSV).
+    Report(tools::ReportArgs),
     /// Push targets (`[[push]]`): list them with their state, start or stop them in OBS.
     Stream {
         #[command(subcommand)]
@@ -208,7 +211,9 @@ async fn run_cli() -> anyhow::Result<()> {
     match cli.command {
         Cmd::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
-            let scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
+            let mut scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
+            let added = compliance::label_scenes(&mut scenes.scenes, &cfg.compliance);
+            println!("{}", compliance::check_config_note(&added, &cfg.compliance));
             let unknown =
                 sidecar::obs::push::config::unknown_in_triggers(scenes.triggers.rules(), &cfg.push);
             anyhow::ensure!(unknown.is_empty(), "{}", unknown.join("\n"));
@@ -239,6 +244,7 @@ async fn run_cli() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Simulate { room, config } => tools::simulate(&room, &config),
+        Cmd::Report(args) => tools::report(args),
         Cmd::Stream { action, config } => tools::stream(&config, action).await,
         Cmd::Rundown(RundownCmd::Draft {
             config,
@@ -321,8 +327,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     for error in sidecar::obs::push::config::unknown_in_triggers(triggers.rules(), &config.push) {
         tracing::warn!(%error, "a trigger names a push target that does not exist; that step does nothing");
     }
+    config.compliance.log_at_start();
     let obs = if config.obs.enabled {
-        let scenes = scene_dir.scenes;
+        let mut scenes = scene_dir.scenes;
+        compliance::label_and_log(&mut scenes, &config.compliance);
         let mut overrides = BTreeMap::new();
         overrides.insert(
             scenes.roles.avatar.clone(),

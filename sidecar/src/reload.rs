@@ -38,7 +38,9 @@ fn stamp(config: &Path, scenes_dir: &Path) -> Stamp {
 /// Reads the rules again.
 pub fn load(config_path: &Path) -> Result<Reload, String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let scene_dir = SceneDir::load(&config.obs.scenes_dir).map_err(|e| e.to_string())?;
+    let mut scene_dir = SceneDir::load(&config.obs.scenes_dir).map_err(|e| e.to_string())?;
+    // A reload re-ensures the scenes: the label comes back with them.
+    crate::obs::compliance::label_scenes(&mut scene_dir.scenes, &config.compliance);
     let dir = config_path.parent().unwrap_or(Path::new(""));
     let (targets, left_out) = crate::obs::push::config::resolve_all(&config.push, dir);
     for error in &left_out {

@@ -150,3 +150,61 @@ pub async fn draft_rundown(config: &std::path::Path, per_segment: usize) -> anyh
     anyhow::ensure!(written > 0 || failed == 0, "every draft request failed");
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    config: std::path::PathBuf,
+    /// From when: 30m, 2h, 1d back from now, or an RFC 3339 time.
+    #[arg(long, default_value = "2h")]
+    since: String,
+    /// Headings in English (default: Chinese).
+    #[arg(long, value_parser = ["zh", "en"], default_value = "zh")]
+    lang: String,
+    /// Output on stdout: text or csv.
+    #[arg(long, value_parser = ["text", "csv"], default_value = "text")]
+    format: String,
+    /// Also write the CSV to this file.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// Ledger database (overrides ledger.path).
+    #[arg(long)]
+    ledger: Option<std::path::PathBuf>,
+}
+
+/// `sidecar report`: reads the ledger (the config's `[ledger] path`) and the config's tiers.
+pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    use sidecar::report::{parse_since, Lang, Report};
+    let mut cfg = Config::load(&args.config)?;
+    if let Some(path) = args.ledger {
+        cfg.ledger.path = path;
+    }
+    let since = parse_since(&args.since, sidecar::clock::now_ms())?;
+    anyhow::ensure!(
+        cfg.ledger.path.exists(),
+        "no ledger at {} (nothing was recorded yet?)",
+        cfg.ledger.path.display()
+    );
+    let ledger = sidecar::ledger::Ledger::open(&cfg.ledger.path)
+        .with_context(|| format!("opening the ledger {}", cfg.ledger.path.display()))?;
+    let report = Report::build(
+        since,
+        &ledger.lines_since(since)?,
+        &ledger.gifts_since(since)?,
+        &cfg.tier_table(),
+    );
+    if let Some(path) = &args.csv {
+        std::fs::write(path, report.to_csv())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let lang = if args.lang == "en" {
+        Lang::En
+    } else {
+        Lang::Zh
+    };
+    match args.format.as_str() {
+        "csv" => print!("{}", report.to_csv()),
+        _ => print!("{}", report.to_text(lang)),
+    }
+    Ok(())
+}

@@ -218,4 +218,128 @@ async fn no_gift_is_lost_while_obs_is_down() {
         )
         .unwrap();
     assert!(interrupted >= 1);
+
+    // The same run, summarised by `sidecar report`.
+    check_report(&ledger, &conn, &replay, &dir.path().join("report.csv"));
+}
+
+/// `sidecar report --since 1h` (text) and `--csv`: its totals are the ledger's and the room's.
+fn check_report(ledger: &Path, conn: &rusqlite::Connection, replay: &str, csv_path: &Path) {
+    let report = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sidecar"))
+            .current_dir(workspace())
+            .args([
+                "report",
+                "--since",
+                "1h",
+                "--ledger",
+                ledger.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "report failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    // Ground truth: the room's unique gift messages, their gifts and diamonds.
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut messages, mut gifts, mut diamonds) = (0u64, 0u64, 0u64);
+    for line in replay.lines().filter(|l| l.contains("\"type\":\"gift\"")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let e = &v["event"];
+        if seen.insert(e["msg_id"].as_str().unwrap().to_string()) {
+            let count = e["count"].as_u64().unwrap();
+            messages += 1;
+            gifts += count;
+            diamonds += count * e["diamonds"].as_u64().unwrap();
+        }
+    }
+    let ledger_fen: i64 = conn
+        .query_row("SELECT SUM(value_fen) FROM gifts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ledger_fen as u64, diamonds * 10, "douyin: 10 fen a diamond");
+
+    let text = report(&[]);
+    assert!(text.contains("收入（按平台）"), "{text}");
+    let yuan = format!("¥{}.{:02}", ledger_fen / 100, ledger_fen % 100);
+    assert!(text.contains(&yuan), "earned {yuan} not in:\n{text}");
+    assert!(report(&["--lang", "en"]).contains("Earned per platform"));
+
+    let stdout_csv = report(&["--csv", csv_path.to_str().unwrap()]);
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    let cells = |row: &str| row.split(',').map(str::to_string).collect::<Vec<_>>();
+    let header = cells(csv.lines().next().unwrap());
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(cells).collect();
+    let sum = |section: &str, column: &str| -> u64 {
+        rows.iter()
+            .filter(|r| r[0] == section)
+            .map(|r| r[col(column)].parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    let douyin = rows
+        .iter()
+        .find(|r| r[0] == "platform" && r[1] == "douyin")
+        .unwrap_or_else(|| panic!("no douyin row:\n{csv}"));
+    assert_eq!(douyin[col("messages")].parse::<u64>().unwrap(), messages);
+    assert_eq!(douyin[col("gifts")].parse::<u64>().unwrap(), gifts);
+    assert_eq!(
+        douyin[col("value_fen")].parse::<u64>().unwrap(),
+        ledger_fen as u64
+    );
+    assert_eq!(sum("tier", "value_fen"), ledger_fen as u64, "tiers add up");
+    assert_eq!(sum("tier", "messages"), messages);
+
+    // Lines: the report's fates are the line log's, and every aired utterance is in both
+    // the airtime log and the line log.
+    let logged: i64 = conn
+        .query_row("SELECT COUNT(*) FROM line_log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sum("fates", "lines"), logged as u64, "{csv}");
+    let airtime: i64 = conn
+        .query_row("SELECT COUNT(*) FROM airtime", [], |r| r.get(0))
+        .unwrap();
+    let aired = rows
+        .iter()
+        .filter(|r| {
+            r[0] == "fates" && (r[col("fate")] == "aired" || r[col("fate")] == "interrupted")
+        })
+        .map(|r| r[col("lines")].parse::<u64>().unwrap())
+        .sum::<u64>();
+    assert_eq!(aired, airtime as u64, "{csv}");
+    let played: i64 = conn
+        .query_row("SELECT SUM(played_ms) FROM airtime", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sum("fates", "airtime_ms"), played as u64);
+    // Every gift thank-you that aired names its gifts as the cause.
+    let uncaused: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM line_log WHERE kind = 'gift' AND (cause_kind NOT IN ('gifts', 'resumed') OR cause_ids = '')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(uncaused, 0);
+    let replies: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM line_log WHERE kind = 'reply' AND cause_kind = 'event' AND cause_ids LIKE 'comment:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(replies >= 1, "a reply caused by its comment");
+    assert!(
+        stdout_csv.contains("收入"),
+        "--csv FILE keeps the text on stdout"
+    );
+    assert_eq!(
+        report(&["--format", "csv"]),
+        csv,
+        "--format csv prints the same table"
+    );
 }

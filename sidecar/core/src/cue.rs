@@ -64,6 +64,151 @@ impl CueKind {
     }
 }
 
+/// What made a line: the audit trail stored with every line's fate (aired, skipped, merged…),
+/// so an operator can answer "why did the avatar say that?" from the ledger alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// A viewer's event (a comment, follow, entry, share) that the line answers.
+    Event {
+        platform: String,
+        kind: String,
+        msg_id: String,
+    },
+    /// Gifts recorded in the ledger (one batch, or a storm's merged batches).
+    Gifts {
+        platform: String,
+        msg_ids: Vec<String>,
+    },
+    /// A streamer's trigger rule.
+    Trigger { name: String },
+    /// The seller's rundown (a segment of `product`'s time, or a product answer's schedule).
+    Rundown { product: String },
+    /// Idle talk in a quiet room.
+    Idle,
+    /// An operator typed or ordered it.
+    Operator { who: String },
+    /// Gifts of an earlier run that were never thanked.
+    Resumed {
+        platform: String,
+        msg_ids: Vec<String>,
+    },
+    /// Nothing outside the show (a notice, a test line).
+    #[default]
+    System,
+}
+
+impl Cause {
+    /// The cause of a line answering `event`.
+    pub fn of_event(event: &crate::event::LiveEvent) -> Self {
+        use crate::event::EventKind;
+        Cause::Event {
+            platform: event.platform.clone(),
+            kind: match &event.kind {
+                EventKind::Gift(_) => "gift",
+                EventKind::Comment { .. } => "comment",
+                EventKind::Like { .. } => "like",
+                EventKind::Follow => "follow",
+                EventKind::Enter => "enter",
+                EventKind::Share => "share",
+                EventKind::ViewerStats { .. } => "stats",
+            }
+            .to_string(),
+            msg_id: event.msg_id.clone(),
+        }
+    }
+
+    /// Its kind, as stored (`event`, `gifts`, `trigger`, `rundown`, `idle`, `operator`,
+    /// `resumed`, `system`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::Event { .. } => "event",
+            Cause::Gifts { .. } => "gifts",
+            Cause::Trigger { .. } => "trigger",
+            Cause::Rundown { .. } => "rundown",
+            Cause::Idle => "idle",
+            Cause::Operator { .. } => "operator",
+            Cause::Resumed { .. } => "resumed",
+            Cause::System => "system",
+        }
+    }
+
+    /// The platform it came from, when it came from one.
+    pub fn platform(&self) -> Option<&str> {
+        match self {
+            Cause::Event { platform, .. }
+            | Cause::Gifts { platform, .. }
+            | Cause::Resumed { platform, .. } => Some(platform),
+            _ => None,
+        }
+    }
+
+    /// What identifies it, as stored: `kind:msg_id` of an event, the gifts' msg ids joined
+    /// by commas, the trigger's or product's name, the operator's name; empty otherwise.
+    pub fn ids(&self) -> String {
+        match self {
+            Cause::Event { kind, msg_id, .. } => format!("{kind}:{msg_id}"),
+            Cause::Gifts { msg_ids, .. } | Cause::Resumed { msg_ids, .. } => msg_ids.join(","),
+            Cause::Trigger { name } => name.clone(),
+            Cause::Rundown { product } => product.clone(),
+            Cause::Operator { who } => who.clone(),
+            Cause::Idle | Cause::System => String::new(),
+        }
+    }
+}
+
+/// How a line's life ended (or one step of it, for a line aired more than once), as the
+/// ledger's line log stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFate {
+    /// An utterance played to its end.
+    Aired,
+    /// An utterance was cut by a more urgent line.
+    Interrupted,
+    /// The line was done with but not heard (voice failure, no end report, nothing played).
+    NotHeard,
+    /// An operator skipped it.
+    Skipped,
+    /// An operator vetoed it before it aired.
+    Vetoed,
+    /// It went into a gift storm's merged line.
+    Merged,
+    /// Its turn came after its expiry.
+    Expired,
+    /// The timeline let it go (capacity, its class's cap, coalesced by a newer line).
+    Dropped,
+}
+
+impl LineFate {
+    pub const ALL: [LineFate; 8] = [
+        LineFate::Aired,
+        LineFate::Interrupted,
+        LineFate::NotHeard,
+        LineFate::Skipped,
+        LineFate::Vetoed,
+        LineFate::Merged,
+        LineFate::Expired,
+        LineFate::Dropped,
+    ];
+
+    /// As stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            LineFate::Aired => "aired",
+            LineFate::Interrupted => "interrupted",
+            LineFate::NotHeard => "not_heard",
+            LineFate::Skipped => "skipped",
+            LineFate::Vetoed => "vetoed",
+            LineFate::Merged => "merged",
+            LineFate::Expired => "expired",
+            LineFate::Dropped => "dropped",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cue {
     pub kind: CueKind,
@@ -81,6 +226,8 @@ pub struct Cue {
     pub prosody: Prosody,
     /// What else happens, and when.
     pub effects: Vec<Effect>,
+    /// Why the line exists (kept with its fate in the ledger's line log).
+    pub cause: Cause,
 }
 
 impl Cue {

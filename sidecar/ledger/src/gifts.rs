@@ -175,3 +175,45 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// A gift received in a period, for what was earned (`sidecar report`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarnedGift {
+    pub platform: String,
+    pub msg_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub gift_name: String,
+    pub count: u64,
+    pub value_fen: u64,
+    /// The tier stored at admission.
+    pub tier: u8,
+    pub received_ms: u64,
+    pub thanked: bool,
+}
+
+impl Ledger {
+    /// Gifts received from `since_ms` on, in ledger order.
+    pub fn gifts_since(&self, since_ms: u64) -> Result<Vec<EarnedGift>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT platform, msg_id, user_id, user_name, gift_name, count, value_fen, tier,
+                    received_ms, aired_ms IS NOT NULL
+             FROM gifts WHERE received_ms >= ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([clamp_i64(since_ms)], |r| {
+            Ok(EarnedGift {
+                platform: r.get(0)?,
+                msg_id: r.get(1)?,
+                user_id: r.get(2)?,
+                user_name: r.get(3)?,
+                gift_name: r.get(4)?,
+                count: r.get::<_, i64>(5)?.max(0) as u64,
+                value_fen: r.get::<_, i64>(6)?.max(0) as u64,
+                tier: r.get::<_, i64>(7)?.clamp(0, 255) as u8,
+                received_ms: r.get::<_, i64>(8)?.max(0) as u64,
+                thanked: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

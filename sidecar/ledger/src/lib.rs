@@ -34,9 +34,9 @@ mod viewers;
 mod worker;
 
 pub use admit::{Admission, AdmitError, Batch};
-pub use airtime::AiredLine;
+pub use airtime::{AiredLine, LineRecord, LoggedLine};
 pub use config::LedgerConfig;
-pub use gifts::GiftRow;
+pub use gifts::{EarnedGift, GiftRow};
 pub use viewers::ViewerMemory;
 pub use worker::{LedgerHandle, NOTE_ATTEMPTS};
 

@@ -43,6 +43,26 @@ CREATE TABLE IF NOT EXISTS airtime (
     played_ms     INTEGER NOT NULL,
     interrupted   INTEGER NOT NULL
 );
+-- Every line's fate with its cause (`airtime.rs`): one row per aired or cut utterance, per
+-- line let go (not heard, skipped, vetoed, merged, expired, dropped). `CREATE … IF NOT
+-- EXISTS` is the migration: an older ledger gets the table when it is opened.
+CREATE TABLE IF NOT EXISTS line_log (
+    id            INTEGER PRIMARY KEY,
+    at_ms         INTEGER NOT NULL,
+    text          TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    priority      INTEGER NOT NULL,
+    paid          INTEGER NOT NULL,
+    fate          TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    cause_kind    TEXT NOT NULL,
+    cause_platform TEXT,
+    cause_ids     TEXT NOT NULL,
+    who           TEXT,
+    utterance     INTEGER,
+    played_ms     INTEGER
+);
+CREATE INDEX IF NOT EXISTS line_log_by_time ON line_log (at_ms);
 -- The message ids each admission group added to the duplicate window (`recent.rs`): 64-bit
 -- hashes, little-endian, 8 bytes each. The window is rebuilt from the newest rows at start;
 -- rows are pruned after a day.

@@ -203,6 +203,7 @@ impl Pass<'_> {
             .call("GetSceneItemId", c.scene_items().id(lookup))
             .await
         {
+            Ok(id) if item.pinned => return self.pin(scene, item, id).await,
             Ok(_) => return Ok(()),
             // A refusal is how OBS says "not in this scene".
             Err(e) if e.connection_lost() => return Err(e),
@@ -260,6 +261,54 @@ impl Pass<'_> {
         };
         if let Some(area) = item.area {
             self.lay_out(scene, item_id, area).await?;
+        }
+        if item.pinned {
+            self.pin(scene, item, item_id).await?;
+        }
+        Ok(())
+    }
+
+    /// A pinned item (the compliance label) is shown, on top, with its text, whatever the
+    /// streamer did to it since the last ensure.
+    async fn pin(
+        &mut self,
+        scene: &SceneSpec,
+        item: &ItemSpec,
+        item_id: i64,
+    ) -> Result<(), RequestError> {
+        use obws::requests::scene_items::{SetEnabled, SetIndex};
+        let c = self.obs.client();
+        let enabled = SetEnabled {
+            scene: &scene.name,
+            item_id,
+            enabled: true,
+        };
+        self.obs
+            .call("SetSceneItemEnabled", c.scene_items().set_enabled(enabled))
+            .await?;
+        let count = self
+            .obs
+            .call("GetSceneItemList", c.scene_items().list(&scene.name))
+            .await?
+            .len();
+        let index = SetIndex {
+            scene: &scene.name,
+            item_id,
+            index: count.saturating_sub(1) as u32,
+        };
+        self.obs
+            .call("SetSceneItemIndex", c.scene_items().set_index(index))
+            .await?;
+        if let Some(text) = item.settings.get("text") {
+            let settings = serde_json::json!({ "text": text });
+            let request = obws::requests::inputs::SetSettings {
+                input: &item.source,
+                settings: &settings,
+                overlay: Some(true),
+            };
+            self.obs
+                .call("SetInputSettings", c.inputs().set_settings(request))
+                .await?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 //!   or loses an event.
 
 mod apply_effects;
+pub mod compliance;
 mod config;
 pub mod controller;
 mod effects;

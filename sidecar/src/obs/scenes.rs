@@ -71,6 +71,10 @@ pub struct ItemSpec {
     /// Filters on the source, created when missing (`[[scene.item.filter]]`).
     #[serde(default, rename = "filter")]
     pub filters: Vec<FilterSpec>,
+    /// Made visible and put on top at every ensure, even when it exists (the compliance
+    /// label, `compliance.rs`); never read from a file.
+    #[serde(skip)]
+    pub pinned: bool,
 }
 
 /// A filter a scene file describes, so a trigger that toggles it finds it.

@@ -87,6 +87,7 @@ mod tests {
             paid: false,
             ttl_ms: None,
             prosody: Default::default(),
+            cause: Default::default(),
             effects: vec![
                 Effect::new(When::OnAir, Act::Motion("wave".into())),
                 Effect::new(When::Offered, Act::LatestGiftText("一".into())),

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::on_air::{Airtime, ClipResult, Outcome};
 use super::unheard::{Next, Unheard};
 use super::{now_ms, Show};
-use crate::cue::{Act, Cue, CueKind, When};
-use crate::ledger::AiredLine;
+use crate::cue::{Act, Cue, CueKind, LineFate, When};
+use crate::ledger::{AiredLine, LineRecord};
 use crate::link::LinkEvent;
 
 impl Show {
@@ -28,6 +28,7 @@ impl Show {
         if thanks {
             self.merge_storm();
         }
+        self.log_let_go();
     }
 
     /// More thank-yous waiting than `[gifts] aggregate_after`: they become one line per
@@ -43,6 +44,10 @@ impl Show {
             self.unheard.forget(cue);
         }
         let count = taken.len();
+        let reason = format!("gift storm: {count} thank-yous in one line");
+        for cue in &taken {
+            self.log_line(cue, LineFate::Merged, &reason, None);
+        }
         let merged = self.rewards.merge_thanks(taken, &mut self.rng);
         tracing::info!(
             lines = count,
@@ -64,6 +69,7 @@ impl Show {
         while let Some(outcome) = self.on_air.pump(&self.outputs) {
             self.react(vec![outcome]);
         }
+        self.log_let_go();
     }
 
     pub(super) fn on_link(&mut self, event: LinkEvent) {
@@ -102,20 +108,32 @@ impl Show {
             played_ms: played,
             interrupted: cut,
         } = airtime;
-        let kind = cue.kind.name().to_string();
-        let text = cue.text;
-        let priority = cue.priority;
+        // The line log's row goes with the airtime row, in the same note: both or neither.
+        let (fate, reason) = match cut {
+            true => (LineFate::Interrupted, "cut by a more urgent line"),
+            false => (LineFate::Aired, ""),
+        };
+        let at_ms = now_ms();
         // A note: retried on the ledger's thread, never lost to a lock (see `LedgerHandle::note`).
         self.ledger.note("airtime", move |l| {
             l.log_airtime(&AiredLine {
                 utterance,
-                kind: &kind,
-                priority,
-                text: &text,
+                kind: cue.kind.name(),
+                priority: cue.priority,
+                text: &cue.text,
                 started_ms: started,
                 ended_ms: end,
                 played_ms: played,
                 interrupted: cut,
+            })?;
+            l.log_line(&LineRecord {
+                at_ms,
+                cue: &cue,
+                fate,
+                reason,
+                who: None,
+                utterance: Some(utterance),
+                played_ms: Some(played),
             })
         });
     }
@@ -129,6 +147,10 @@ impl Show {
     /// A line was not heard. A gift line is tried again later, and after the last attempt
     /// thanked in a text overlay; other lines are let go.
     pub(super) fn not_heard(&mut self, cue: Cue, why: Unheard) {
+        // The operator's skips and vetoes are logged by the console, with who did it.
+        if !matches!(why, Unheard::Skipped | Unheard::Vetoed) {
+            self.log_line(&cue, LineFate::NotHeard, why.reason(), None);
+        }
         if !matches!(cue.kind, CueKind::GiftThanks { .. }) {
             tracing::info!(reason = why.reason(), text = %cue.text, "line not heard; let go");
             return;

@@ -5,7 +5,7 @@
 //! Every control is logged with who sent it. A control never loses money: a vetoed or skipped
 //! thank-you is thanked in the latest-gift text and marked in the ledger as not spoken.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::console::view::{
     GiftView, LineView, ShowCounters, ShowView, TriggerView, GIFTS_SHOWN, QUEUE_SHOWN,
 };
 use crate::console::ConsoleTap;
-use crate::cue::{Act, Cue, CueKind, Prosody};
+use crate::cue::{Act, Cause, Cue, CueKind, LineFate, Prosody};
 use crate::event::{EventKind, LiveEvent};
 use crate::rewards::combo::GiftBatch;
 use crate::scheduler::priority::EMERGENCY;
@@ -38,8 +38,6 @@ pub(super) struct Desk {
     recent: VecDeque<GiftView>,
     totals: BTreeMap<String, crate::console::view::PlatformTotal>,
     viewers: BTreeMap<String, u64>,
-    /// The operator's typed lines on the timeline → who typed them.
-    typed: HashMap<u64, String>,
     human_mic: bool,
     published: Option<Instant>,
 }
@@ -112,13 +110,16 @@ impl Show {
                 ControlReply::done("resumed")
             }
             Control::Skip => match self.on_air.skip() {
-                Some(line) => ControlReply::done(format!("line {line} skipped")),
+                Some((line, cue)) => {
+                    self.log_line(&cue, LineFate::Skipped, "skipped on air", Some(who));
+                    ControlReply::done(format!("line {line} skipped"))
+                }
                 None => ControlReply::refused("nothing is on air"),
             },
             Control::Veto { line } => match self.on_air.veto(line) {
                 Some(cue) => {
                     tracing::info!(line, who, text = %cue.text, "line vetoed");
-                    self.desk.typed.remove(&line);
+                    self.log_line(&cue, LineFate::Vetoed, "vetoed before it aired", Some(who));
                     self.trigger_line_ended(&cue);
                     self.not_heard(cue, Unheard::Vetoed);
                     ControlReply::done(format!("line {line} vetoed"))
@@ -159,9 +160,11 @@ impl Show {
             ttl_ms: None,
             prosody: Prosody::default(),
             effects: Vec::new(),
+            cause: Cause::Operator {
+                who: who.to_string(),
+            },
         };
         let id = self.on_air.offer(cue);
-        self.desk.typed.insert(id, who.to_string());
         ControlReply::done(format!("line {id} airs next"))
     }
 
@@ -248,7 +251,7 @@ impl Show {
             id: snap.line.id,
             text: snap.line.payload.text.clone(),
             kind: snap.line.payload.kind.name(),
-            cause: cause_of(&snap.line.payload, self.desk.typed.get(&snap.line.id)),
+            cause: cause_of(&snap.line.payload),
             priority: snap.line.priority,
             paid: snap.line.paid,
             age_secs: snap.age_ms as f64 / 1000.0,
@@ -310,7 +313,7 @@ impl Show {
 }
 
 /// Why a line is on the timeline, in the operator's words.
-fn cause_of(cue: &Cue, typed_by: Option<&String>) -> String {
+fn cause_of(cue: &Cue) -> String {
     match &cue.kind {
         CueKind::GiftThanks {
             platform, viewers, ..
@@ -318,9 +321,9 @@ fn cause_of(cue: &Cue, typed_by: Option<&String>) -> String {
         CueKind::Triggered { trigger, .. } => format!("trigger {trigger}"),
         CueKind::Rundown { product } => format!("rundown: {product}"),
         CueKind::ProductAnswer { product } => format!("question about {product}"),
-        CueKind::Notice => match typed_by {
-            Some(who) => format!("typed by {who}"),
-            None => "notice".to_string(),
+        CueKind::Notice => match &cue.cause {
+            Cause::Operator { who } => format!("typed by {who}"),
+            _ => "notice".to_string(),
         },
         other => other.name().to_string(),
     }

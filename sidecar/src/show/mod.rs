@@ -20,6 +20,7 @@
 //! tried again, then thanked in text).
 
 mod airing;
+mod audit;
 mod console;
 mod on_air;
 mod replying;

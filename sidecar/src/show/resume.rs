@@ -76,7 +76,13 @@ impl Show {
         // a live combo in two).
         if first {
             for batch in self.combos.drain() {
-                self.release(batch);
+                let mut cue = self.rewards.thank(&batch, &mut self.rng);
+                cue.cause = crate::cue::Cause::Resumed {
+                    platform: batch.platform.clone(),
+                    msg_ids: batch.msg_ids.clone(),
+                };
+                self.offer(cue);
+                self.trigger_on_gift(&batch);
             }
         }
     }

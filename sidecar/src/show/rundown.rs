@@ -21,7 +21,7 @@ impl Show {
         };
         match rundown.on_event(event, now, &mut self.rng) {
             Answer::Say(cue) => {
-                self.offer(cue);
+                self.offer(*cue);
                 true
             }
             Answer::AlreadyAnswered => true,

@@ -144,6 +144,7 @@ mod tests {
             paid: true,
             ttl_ms: None,
             prosody: Default::default(),
+            cause: Default::default(),
             effects: Vec::new(),
         }
     }

@@ -228,6 +228,10 @@ impl RewardEngine {
             recent_activity: earlier,
         });
         Cue {
+            cause: crate::cue::Cause::Gifts {
+                platform: batch.platform.clone(),
+                msg_ids: batch.msg_ids.clone(),
+            },
             kind: CueKind::GiftThanks {
                 platform: batch.platform.clone(),
                 msg_ids: batch.msg_ids.clone(),

@@ -43,7 +43,7 @@ use crate::template::Template;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// A product question: say this (a [`CueKind::ProductAnswer`]).
-    Say(Cue),
+    Say(Box<Cue>),
     /// A product question answered moments ago: say nothing (and let nobody else guess).
     AlreadyAnswered,
     /// Not a product question the library can answer: the script's turn.
@@ -261,13 +261,16 @@ impl Rundown {
         let priority = priority::for_comment(text, event.user_level(), &self.scheduler);
         let ttl = Some(self.scheduler.reply_ttl_secs * 1_000);
         let id = self.library.products[product].id.clone();
-        Answer::Say(cue(
+        let mut answer = cue(
             CueKind::ProductAnswer { product: id },
             text_out,
             priority,
             ttl,
             Vec::new(),
-        ))
+        );
+        // The viewer's question caused it.
+        answer.cause = crate::cue::Cause::of_event(event);
+        Answer::Say(Box::new(answer))
     }
 
     /// `activity` mode: the product asked about comes on next, or stays on longer.
@@ -353,7 +356,17 @@ fn cue(
     ttl_ms: Option<u64>,
     effects: Vec<Effect>,
 ) -> Cue {
+    // A product answer's cause is then set to the viewer's question (`on_event`).
+    let cause = match &kind {
+        CueKind::Rundown { product } | CueKind::ProductAnswer { product } => {
+            crate::cue::Cause::Rundown {
+                product: product.clone(),
+            }
+        }
+        _ => crate::cue::Cause::System,
+    };
     Cue {
+        cause,
         kind,
         text,
         priority,

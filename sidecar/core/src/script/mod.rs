@@ -93,8 +93,14 @@ impl Script {
         }
     }
 
-    /// The cue (if any) for an unpaid event.
+    /// The cue (if any) for an unpaid event, caused by it.
     pub fn react<R: Rng>(&mut self, event: &LiveEvent, now_ms: u64, rng: &mut R) -> Option<Cue> {
+        let mut cue = self.react_with(event, now_ms, rng)?;
+        cue.cause = crate::cue::Cause::of_event(event);
+        Some(cue)
+    }
+
+    fn react_with<R: Rng>(&mut self, event: &LiveEvent, now_ms: u64, rng: &mut R) -> Option<Cue> {
         let user = self.safety.speakable_name(event.viewer_name());
         let interacts = matches!(
             event.kind,
@@ -227,7 +233,9 @@ impl Script {
             _ => None,
         };
         let line = pick_line(&self.idle, &vars, rng, &mut self.last_line)?;
-        Some(unpaid_cue(CueKind::Idle, line, priority::for_idle(), 10))
+        let mut cue = unpaid_cue(CueKind::Idle, line, priority::for_idle(), 10);
+        cue.cause = crate::cue::Cause::Idle;
+        Some(cue)
     }
 }
 
@@ -248,6 +256,7 @@ fn unpaid_cue(kind: CueKind, text: String, priority: Priority, ttl_secs: u64) ->
         ttl_ms: Some(ttl_secs * 1_000),
         prosody: crate::cue::Prosody::default(),
         effects,
+        cause: crate::cue::Cause::System,
     }
 }
 

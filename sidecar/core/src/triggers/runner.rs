@@ -271,6 +271,9 @@ impl Runner {
                     }
                     seq.lines_out += 1;
                     out.push(Command::Speak(Cue {
+                        cause: crate::cue::Cause::Trigger {
+                            name: rule.name.clone(),
+                        },
                         kind: CueKind::Triggered {
                             trigger: rule.name.clone(),
                             firing: seq.firing,

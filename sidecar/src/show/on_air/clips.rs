@@ -110,6 +110,8 @@ impl OnAir {
             self.fates.remove(&line.id);
             self.counts.dropped += 1;
             tracing::debug!(line = line.id, "stale line skipped");
+            self.let_go
+                .push((line.payload, crate::scheduler::DropReason::Expired));
         }
         let line_id = started?;
         let from_clause = match self.fates.remove(&line_id) {

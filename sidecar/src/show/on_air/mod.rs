@@ -41,7 +41,7 @@ use super::unheard::Unheard;
 use crate::clock::now_ms;
 use crate::cue::{Cue, CueKind};
 use crate::scheduler::timeline::Interrupted;
-use crate::scheduler::{InterruptRules, Line, LineClass, Timeline};
+use crate::scheduler::{DropReason, InterruptRules, Line, LineClass, Timeline};
 use crate::speech::voice::ClauseSpan;
 use clips::ClipState;
 pub use operator::LineSnapshot;
@@ -123,6 +123,8 @@ pub struct OnAir {
     last_spoke: Instant,
     /// Outcomes gathered during one call, handed back at its end.
     outcomes: Vec<Outcome>,
+    /// Lines the timeline let go (dropped, expired), for the show's line log.
+    let_go: Vec<(Cue, DropReason)>,
     counts: Counts,
     /// The operator paused the AI: only notices start ([`operator`]).
     paused: bool,
@@ -148,6 +150,7 @@ impl OnAir {
             next_utterance: 1,
             last_spoke: Instant::now(),
             outcomes: Vec::new(),
+            let_go: Vec::new(),
             counts: Counts::default(),
             paused: false,
             skipped: HashSet::new(),
@@ -184,6 +187,7 @@ impl OnAir {
             self.clips.remove(&dropped.id);
             self.fates.remove(&dropped.id);
             tracing::info!(line = dropped.id, class = dropped.class.name(), reason = why.name(), text = %dropped.payload.text, "dropped an unpaid line");
+            self.let_go.push((dropped.payload, why));
         }
         id
     }
@@ -280,6 +284,11 @@ impl OnAir {
     /// The timeline's own counters (offers, starts, interruptions, drops by reason).
     pub fn stats(&self) -> crate::scheduler::timeline::Stats {
         self.timeline.stats()
+    }
+
+    /// The lines let go since the last call, with why (the show logs them).
+    pub fn take_let_go(&mut self) -> Vec<(Cue, DropReason)> {
+        std::mem::take(&mut self.let_go)
     }
 
     fn take_outcomes(&mut self) -> Vec<Outcome> {

@@ -34,8 +34,8 @@ impl OnAir {
         self.paused
     }
 
-    /// Stops the line on air; returns its id, or None when nothing is on air.
-    pub fn skip(&mut self) -> Option<u64> {
+    /// Stops the line on air; returns its id and cue, or None when nothing is on air.
+    pub fn skip(&mut self) -> Option<(u64, Cue)> {
         let playing = self.playback.playing()?;
         let line = self.timeline.finish(playing.line_id)?;
         self.clips.remove(&line.id);
@@ -48,7 +48,7 @@ impl OnAir {
         self.skipped.insert(line.id);
         self.playback.step(Event::Ended);
         self.last_spoke = Instant::now();
-        Some(line.id)
+        Some((line.id, line.payload))
     }
 
     /// Takes the waiting line `id` out; returns its cue, or None when no such line waits.

@@ -184,6 +184,7 @@ fn line(text: &str, priority: i32) -> Cue {
         paid: false,
         ttl_ms: None,
         prosody: Default::default(),
+        cause: Default::default(),
         effects: Vec::new(),
     }
 }
@@ -592,6 +593,11 @@ async fn a_full_queue_drops_unpaid_lines_and_forgets_their_clips() {
         .map(|i| rig.unit.offer(line(&format!("评论{i}"), 5)))
         .collect();
     assert_eq!(rig.unit.counts().dropped, 1);
+    // Handed to the show's line log with why.
+    let let_go = rig.unit.take_let_go();
+    assert_eq!(let_go.len(), 1);
+    assert_eq!(let_go[0].1, crate::scheduler::DropReason::Capacity);
+    assert!(rig.unit.take_let_go().is_empty(), "taken once");
     rig.pump();
     // The dropped line's clip is ignored if it comes back after all.
     for id in ids {
