@@ -213,6 +213,7 @@ pub async fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> Result<(u
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("not an HTTP answer: {status_line:?}"))?;
     let mut chunked = false;
+    let mut length = None;
     loop {
         let mut line = String::new();
         reader.read_line(&mut line).await?;
@@ -223,9 +224,23 @@ pub async fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> Result<(u
         if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
             chunked = true;
         }
+        if let Some(n) = lower.strip_prefix("content-length:") {
+            length = n.trim().parse::<usize>().ok();
+        }
     }
+    // DevTools keeps the connection open whatever `Connection` says: read what the length
+    // says, else to the end.
     let mut body = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut body))
+    let read = async {
+        match length {
+            Some(n) => {
+                body.resize(n, 0);
+                reader.read_exact(&mut body).await.map(|_| ())
+            }
+            None => reader.read_to_end(&mut body).await.map(|_| ()),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
         .await
         .context("body timed out")??;
     let body = if chunked { dechunk(&body) } else { body };

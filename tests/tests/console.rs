@@ -315,6 +315,12 @@ async fn every_console_control_works_from_the_page_and_takes_effect_in_the_show_
             s["push"].as_array().is_some_and(|p| p.iter().any(|t| t["name"] == "bili" && t["state"] == "live"))
         })
         .await?;
+        // The page shows it live (its button now stops it) before it is clicked again.
+        page.wait_for(
+            "document.querySelector('button.push[data-target=\"bili\"]').dataset.start === 'false'",
+            Duration::from_secs(5),
+        )
+        .await?;
         page.screenshot(&shots.join("console-push-live.png")).await?;
         page.eval("document.querySelector('button.push[data-target=\"bili\"]').click(); true").await?;
         until(&mut page, Duration::from_secs(15), "push idle", |s| {

@@ -325,6 +325,13 @@ fn cause_of(cue: &Cue) -> String {
             Cause::Operator { who } => format!("typed by {who}"),
             _ => "notice".to_string(),
         },
-        other => other.name().to_string(),
+        other => match &cue.cause {
+            Cause::Event {
+                platform,
+                kind,
+                msg_id,
+            } => format!("{} · {kind} {msg_id} ({platform})", other.name()),
+            _ => other.name().to_string(),
+        },
     }
 }
