@@ -356,6 +356,9 @@ async fn every_console_control_works_from_the_page_and_takes_effect_in_the_show_
             "aivs_source_up{",
             "aivs_tts_attempts_total{",
             "aivs_lines_aired_total",
+            "aivs_reply_to_first_audio_seconds_bucket",
+            "aivs_queue_depth{",
+            "aivs_rejected_total",
         ] {
             ensure!(metrics.contains(needle), "/metrics lacks {needle}:\n{metrics}");
         }

@@ -22,6 +22,7 @@
 mod airing;
 mod audit;
 mod console;
+mod measure;
 mod on_air;
 mod replying;
 mod resume;
@@ -366,17 +367,13 @@ impl Show {
         self.summary.events += group.received;
         self.summary.duplicates += group.duplicates;
         self.summary.ledger_retries += u64::from(group.retries);
+        measure::duplicates(group.duplicates);
         for event in group.fresh {
             let kind = event.kind.name();
-            metrics::counter!("aivs_events_total", "platform" => event.platform.clone(), "kind" => kind)
-                .increment(1);
+            measure::event(&event);
             self.on_event(event);
-            if let Some(taken) = group.taken_at {
-                metrics::histogram!("aivs_event_to_decision_seconds", "kind" => kind)
-                    .record(taken.elapsed().as_secs_f64());
-            }
+            measure::decided(kind, group.taken_at);
         }
-        metrics::counter!("aivs_duplicates_total").increment(group.duplicates);
     }
 
     fn on_event(&mut self, event: LiveEvent) {
@@ -417,10 +414,7 @@ impl Show {
         tracing::info!(user = %batch.viewer.name, gift = %batch.gift_name, count = batch.count, fen = batch.value_fen, "gift");
         self.desk.gift(&batch);
         self.offer(cue);
-        // Its caption went to OBS with the offer: from the batch's last gift (after the combo
-        // window), the time a viewer waits to see the thanks.
-        metrics::histogram!("aivs_gift_to_obs_seconds")
-            .record(now_ms().saturating_sub(batch.last_ms()) as f64 / 1000.0);
+        measure::gift_to_obs(&batch, now_ms());
         self.trigger_on_gift(&batch);
     }
 

@@ -157,6 +157,12 @@ impl OnAir {
     fn air(&mut self, line_id: u64, spoken: &SpokenLine, from_clause: usize, outputs: &Outputs) {
         let playing = self.timeline.playing().expect("playing");
         let (cue, expires_ms) = (playing.payload.clone(), playing.expires_ms);
+        if matches!(cue.kind, CueKind::Reply) && from_clause == 0 {
+            // A template reply is offered as its comment is admitted, an LLM reply when its
+            // first sentence arrives: from then to the first audio sent to the avatar.
+            let waited = now_ms().saturating_sub(playing.offered_ms());
+            metrics::histogram!("aivs_reply_to_first_audio_seconds").record(waited as f64 / 1000.0);
+        }
         let utterance = self.next_utterance;
         self.next_utterance += 1;
         let part = remainder(spoken, &cue.text, from_clause);
