@@ -51,3 +51,10 @@ pub fn obs_tests_skipped(test_name: &str) -> bool {
     }
     skipped
 }
+
+/// The shipped `scenes/` directory as a TOML string, for `[obs] scenes_dir` in a test's
+/// config: the sidecar resolves relative paths against the config file's directory, and test
+/// configs live in temporary directories.
+pub fn shipped_scenes_toml() -> String {
+    format!("{:?}", workspace_root().join("scenes").display().to_string())
+}

@@ -233,6 +233,7 @@ pub fn barrage_grab_show(
     extra: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let (config, ledger) = (dir.join("show.toml"), dir.join("ledger.sqlite3"));
+    let scenes_dir = crate::shipped_scenes_toml();
     std::fs::write(
         &config,
         format!(
@@ -247,6 +248,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:{link_port}"
