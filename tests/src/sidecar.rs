@@ -57,9 +57,13 @@ pub fn binary() -> Result<PathBuf> {
 /// SIGINT (the sidecar's clean stop), then SIGKILL if it has not exited within [`STOP_GRACE`].
 /// Returns whether it exited on its own.
 pub fn stop(child: &mut Child) -> Result<bool> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    }
+    // No SIGINT elsewhere: the grace period passes and the child is killed.
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline {
         if child.try_wait()?.is_some() {

@@ -112,7 +112,10 @@ async fn the_linux_archive_installs_into_obs_and_runs_the_demo_from_anywhere() -
         }
         if Instant::now() > deadline {
             e2e::sidecar::stop(&mut show)?;
-            bail!("the packaged show did not finish in time:\n{}", tail(&show_log));
+            bail!(
+                "the packaged show did not finish in time:\n{}",
+                tail(&show_log)
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -136,7 +139,10 @@ async fn the_linux_archive_installs_into_obs_and_runs_the_demo_from_anywhere() -
         thanks.len(),
         tail(&show_log)
     );
-    eprintln!("packaged show: {aired} of {} gifts thanked on air", thanks.len());
+    eprintln!(
+        "packaged show: {aired} of {} gifts thanked on air",
+        thanks.len()
+    );
     obs.stop()?;
     Ok(())
 }

@@ -74,9 +74,15 @@ mod tests {
         let base = Path::new("/srv/show/config");
         assert_eq!(c.obs.scenes_dir, base.join("../scenes"));
         assert_eq!(c.ledger.path, base.join("data/l.sqlite3"));
-        assert_eq!(c.voice.piper.model.as_deref(), Some(&*base.join("m/voice.onnx")));
+        assert_eq!(
+            c.voice.piper.model.as_deref(),
+            Some(&*base.join("m/voice.onnx"))
+        );
         assert_eq!(c.voice.vad.silero_model, base.join("m/silero.onnx"));
-        assert_eq!(c.onnx.runtime_path.as_deref(), Some(&*base.join("m/ort.so")));
+        assert_eq!(
+            c.onnx.runtime_path.as_deref(),
+            Some(&*base.join("m/ort.so"))
+        );
         assert_eq!(c.push[0].key_file.as_deref(), Some(&*base.join("keys/b")));
     }
 
@@ -90,7 +96,10 @@ mod tests {
         assert_eq!(c.rundown.dir, base.join("config/scripts"));
         assert_eq!(c.room.replay, base.join("config/rooms/sample-room.jsonl"));
         // The default model name stays relative: `onnx::locate` searches for it.
-        assert_eq!(c.voice.vad.silero_model, Path::new("models/silero_vad.onnx"));
+        assert_eq!(
+            c.voice.vad.silero_model,
+            Path::new("models/silero_vad.onnx")
+        );
     }
 
     #[test]

@@ -25,12 +25,21 @@ fn files() -> Vec<(&'static str, std::borrow::Cow<'static, [u8]>)> {
         embed!("scenes/triggers.toml", "scenes/triggers.toml"),
         embed!("scenes/sounds/ding.wav", "scenes/sounds/ding.wav"),
         embed!("scenes/examples/README.md", "scenes/examples/README.md"),
-        embed!("scenes/examples/comments.toml", "scenes/examples/comments.toml"),
+        embed!(
+            "scenes/examples/comments.toml",
+            "scenes/examples/comments.toml"
+        ),
         embed!("scenes/examples/gifts.toml", "scenes/examples/gifts.toml"),
         embed!("scenes/examples/groups.toml", "scenes/examples/groups.toml"),
-        embed!("scenes/examples/obs-effects.toml", "scenes/examples/obs-effects.toml"),
+        embed!(
+            "scenes/examples/obs-effects.toml",
+            "scenes/examples/obs-effects.toml"
+        ),
         embed!("scenes/examples/room.toml", "scenes/examples/room.toml"),
-        embed!("scenes/examples/schedule.toml", "scenes/examples/schedule.toml"),
+        embed!(
+            "scenes/examples/schedule.toml",
+            "scenes/examples/schedule.toml"
+        ),
         embed!("scenes/examples/stream.toml", "scenes/examples/stream.toml"),
         embed!("rooms/sample-room.jsonl", "config/rooms/sample-room.jsonl"),
         embed!("rooms/README.md", "config/rooms/README.md"),
@@ -112,7 +121,10 @@ mod tests {
         init(dir.path(), false).unwrap();
         assert!(dir.path().join("scenes/sounds/ding.wav").is_file());
         let err = init(dir.path(), false).unwrap_err().to_string();
-        assert!(err.contains("config.toml") && err.contains("--force"), "{err}");
+        assert!(
+            err.contains("config.toml") && err.contains("--force"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("config.toml"), "# edited").unwrap();
         init(dir.path(), true).unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
