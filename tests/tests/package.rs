@@ -68,6 +68,33 @@ async fn the_linux_archive_installs_into_obs_and_runs_the_demo_from_anywhere() -
         ensure!(plugin.join(file).is_file(), "the archive lacks {file}");
     }
 
+    // The starter folder checks out from another working directory, and `init` never
+    // overwrites it.
+    let elsewhere = work.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere)?;
+    let check = Command::new(sidecar_dir.join("sidecar"))
+        .current_dir(&elsewhere)
+        .arg("check-config")
+        .arg("--config")
+        .arg(sidecar_dir.join("config.toml"))
+        .output()?;
+    ensure!(
+        check.status.success(),
+        "check-config failed: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let again = Command::new(sidecar_dir.join("sidecar"))
+        .current_dir(&elsewhere)
+        .arg("init")
+        .arg(&sidecar_dir)
+        .env("RUST_BACKTRACE", "0")
+        .output()?;
+    let refusal = String::from_utf8_lossy(&again.stderr);
+    ensure!(
+        !again.status.success() && refusal.contains("config.toml") && refusal.contains("--force"),
+        "a second init did not refuse: {refusal}"
+    );
+
     // OBS gets the archive's plugin folder, as a user copies it into
     // ~/.config/obs-studio/plugins/ (the harness installs it into its private HOME).
     let obs = HeadlessObs::start(ObsOptions {
@@ -86,8 +113,6 @@ async fn the_linux_archive_installs_into_obs_and_runs_the_demo_from_anywhere() -
     );
 
     // Another working directory: every path must come from the config's own folder.
-    let elsewhere = work.path().join("elsewhere");
-    std::fs::create_dir_all(&elsewhere)?;
     let show_log = work.path().join("show.log");
     let mut show = Command::new(sidecar_dir.join("start"))
         .current_dir(&elsewhere)
