@@ -29,7 +29,9 @@ pub use aivs_ingest::{RoomConfig, SourceConfig, SourceEntry, SourceKind, SourceS
 pub use aivs_ledger::LedgerConfig;
 pub use aivs_llm::PersonaConfig;
 pub use aivs_speech::{EngineKind, VoiceConfig};
+pub use paths::anchor;
 
+mod paths;
 mod ranges;
 mod redact;
 mod sources;
@@ -93,7 +95,7 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses and validates; `path` is only used in messages.
+    /// Parses and validates; `path` names the file in messages and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: String| {
             // Checks after deserialising know the key, not where it is: look it up.
@@ -127,12 +129,15 @@ impl Config {
         config
             .validate()
             .map_err(|(key, span, message)| invalid(key, span, message))?;
-        // Extra safety word lists are read now, relative to the config file, so a missing one
-        // is reported with the config's other errors.
+        // Every path from here on is relative to the config file (see `paths`).
+        let base = path.parent().unwrap_or(Path::new(""));
         let mut config = config;
+        paths::resolve(&mut config, text, base);
+        // Extra safety word lists are read now, so a missing one is reported with the config's
+        // other errors.
         config
             .llm
-            .load_safety_lists(path.parent().unwrap_or(Path::new("")))
+            .load_safety_lists(base)
             .map_err(|(span, message)| invalid("llm.safety_lists".into(), Some(span), message))?;
         Ok(config)
     }

@@ -57,6 +57,14 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Write a starter folder: config.toml, scenes, an example room and trigger files (from
+    /// the binary itself; asks nothing, overwrites nothing without --force).
+    Init {
+        dir: PathBuf,
+        /// Replace files that exist already.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a config file, the scenes and triggers it points at, and exit (non-zero with
     /// every error, file:line, when something is wrong).
     CheckConfig {
@@ -243,6 +251,7 @@ async fn run_cli() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Init { dir, force } => tools::init(&dir, force),
         Cmd::Simulate { room, config } => tools::simulate(&room, &config),
         Cmd::Report(args) => tools::report(args),
         Cmd::Stream { action, config } => tools::stream(&config, action).await,

@@ -1,5 +1,5 @@
 //! The `sidecar` subcommands other than `run`: recording a room, simulating one, drafting
-//! rundown variants, and controlling push targets.
+//! rundown variants, controlling push targets, and writing a starter folder (`init`).
 
 use std::sync::Arc;
 
@@ -11,6 +11,9 @@ use sidecar::scene_dir::SceneDir;
 use sidecar::source::{self, recorder, EventSink};
 
 use crate::{RecordArgs, StreamCmd};
+
+mod init;
+pub use init::init;
 
 pub async fn stream(config_path: &std::path::Path, action: StreamCmd) -> anyhow::Result<()> {
     use sidecar::obs::push::{self, StreamAction};

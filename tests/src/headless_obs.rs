@@ -5,6 +5,7 @@
 //! processes are owned by [`HeadlessObs`]: dropping it (including while unwinding from a panic)
 //! shuts OBS down and kills Xvfb.
 
+pub use crate::paths::{free_port, target_dir, workspace_root};
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -76,24 +77,6 @@ impl PluginFiles {
             );
         }
         Ok(Self { so, data_dir })
-    }
-}
-
-/// The root of the cargo workspace this crate belongs to (the parent of `tests/`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the e2e crate lives in a subdirectory of the workspace")
-        .to_path_buf()
-}
-
-/// Where cargo puts this workspace's builds: `CARGO_TARGET_DIR` if set (relative to the
-/// workspace root, as cargo reads it), `target/` otherwise.
-pub fn target_dir() -> PathBuf {
-    let root = workspace_root();
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir), // join keeps an absolute CARGO_TARGET_DIR as is
-        None => root.join("target"),
     }
 }
 
@@ -656,12 +639,6 @@ pub fn pid_alive(pid: u32) -> bool {
 /// Whether any process is left in the process group `pgid`.
 pub fn process_group_alive(pgid: u32) -> bool {
     signal::killpg(Pid::from_raw(pgid as i32), None).is_ok()
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Starts `Xvfb` on a display number it chooses itself (`-displayfd`), which avoids races

@@ -22,10 +22,14 @@ pub mod fake_edge_tts;
 pub mod fake_gpt_sovits;
 pub mod fake_open_platform;
 pub mod fake_openai;
+// Xvfb, process groups and signals: the headless OBS runs on Unix only. The rest of the
+// harness (stand-ins, probes, paths) builds everywhere.
+#[cfg(unix)]
 pub mod headless_obs;
 pub mod http_stub;
 pub mod lipsync;
 pub mod media;
+pub mod paths;
 pub mod protobuf_writer;
 pub mod push_client;
 pub mod rtmp_server;
@@ -34,10 +38,12 @@ pub mod sidecar;
 pub mod soak;
 pub mod vendor_events;
 
+#[cfg(unix)]
 pub use headless_obs::{
-    disconnect, free_port, is_auth_failure, pid_alive, process_group_alive, stop_recording,
-    target_dir, workspace_root, HeadlessObs, ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
+    disconnect, is_auth_failure, pid_alive, process_group_alive, stop_recording, HeadlessObs,
+    ObsOptions, PluginFiles, StreamTarget, DEFAULT_SCENE,
 };
+pub use paths::{free_port, target_dir, workspace_root};
 
 /// Environment variable that, set to `1`, skips every test that needs a real OBS.
 pub const SKIP_OBS_ENV: &str = "E2E_SKIP_OBS";
@@ -51,4 +57,14 @@ pub fn obs_tests_skipped(test_name: &str) -> bool {
         eprintln!("SKIPPED {test_name}: {SKIP_OBS_ENV}=1");
     }
     skipped
+}
+
+/// The shipped `scenes/` directory as a TOML string, for `[obs] scenes_dir` in a test's
+/// config: the sidecar resolves relative paths against the config file's directory, and test
+/// configs live in temporary directories.
+pub fn shipped_scenes_toml() -> String {
+    format!(
+        "{:?}",
+        workspace_root().join("scenes").display().to_string()
+    )
 }

@@ -57,9 +57,13 @@ pub fn binary() -> Result<PathBuf> {
 /// SIGINT (the sidecar's clean stop), then SIGKILL if it has not exited within [`STOP_GRACE`].
 /// Returns whether it exited on its own.
 pub fn stop(child: &mut Child) -> Result<bool> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    }
+    // No SIGINT elsewhere: the grace period passes and the child is killed.
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline {
         if child.try_wait()?.is_some() {
@@ -233,6 +237,7 @@ pub fn barrage_grab_show(
     extra: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let (config, ledger) = (dir.join("show.toml"), dir.join("ledger.sqlite3"));
+    let scenes_dir = crate::shipped_scenes_toml();
     std::fs::write(
         &config,
         format!(
@@ -247,6 +252,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:{link_port}"

@@ -23,6 +23,7 @@ const PLATFORM: &str = "barrage_grab";
 
 fn write_config(dir: &Path, url: &str) -> Result<PathBuf> {
     let path = dir.join("barrage_grab.toml");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -37,6 +38,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:0"

@@ -21,6 +21,7 @@ const BUVID: &str = "E2E0B1C2-D3E4-F5A6-B7C8-D9E0F1A2B3C4infoc";
 fn write_config(dir: &Path, fake: &FakeBilibili) -> Result<PathBuf> {
     let path = dir.join("bilibili.toml");
     let ledger = dir.join("ledger.sqlite3");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -40,6 +41,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:0"

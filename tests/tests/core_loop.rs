@@ -6,6 +6,9 @@
 //! Needs `cargo build --workspace` first (scripts/test.sh does it): the test loads
 //! `target/debug/libai_avatar.so` into OBS and runs `target/debug/sidecar`.
 
+// The headless OBS is Unix-only (Xvfb, signals).
+#![cfg(unix)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

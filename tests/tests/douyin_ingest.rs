@@ -45,6 +45,7 @@ impl Setup {
             .collect();
         // JSON strings and arrays of strings are valid TOML.
         let q = |v: &str| serde_json::to_string(v).expect("a string serializes");
+        let scenes_dir = e2e::shipped_scenes_toml();
         let config = format!(
             "[source]\n\
              kind = \"douyin\"\n\n\
@@ -57,7 +58,8 @@ impl Setup {
              [ledger]\n\
              path = {ledger}\n\n\
              [obs]\n\
-             enabled = false\n\n\
+             enabled = false\n\
+             scenes_dir = {scenes_dir}\n\n\
              [link]\n\
              bind = \"127.0.0.1:0\"\n",
             room = q(fake.web_rid()),

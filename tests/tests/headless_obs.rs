@@ -3,6 +3,9 @@
 //!
 //! Skipped only with `E2E_SKIP_OBS=1`; a machine without OBS/Xvfb fails these tests.
 
+// The headless OBS is Unix-only (Xvfb, signals).
+#![cfg(unix)]
+
 use std::path::Path;
 use std::time::Duration;
 

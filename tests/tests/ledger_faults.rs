@@ -27,6 +27,7 @@ const FIRST_ID: u64 = 8_100_000_000_000_000_000;
 
 fn write_config(dir: &Path, url: &str, ledger: &Path) -> Result<PathBuf> {
     let path = dir.join("barrage_grab.toml");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -41,6 +42,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:0"

@@ -8,6 +8,9 @@
 //! (`target/debug/libai_avatar.so`, built by `cargo build --workspace`). `E2E_DUMP_LOG=1`
 //! prints each sidecar's log at the end of its test.
 
+// The headless OBS is Unix-only (Xvfb, signals).
+#![cfg(unix)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Result};

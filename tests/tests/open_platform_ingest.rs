@@ -26,6 +26,7 @@ const DEADLINE: Duration = Duration::from_secs(2);
 
 fn write_config(dir: &Path, bind: SocketAddr, api: &FakeTaskApi) -> Result<PathBuf> {
     let path = dir.join("open_platform.toml");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -47,6 +48,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:0"

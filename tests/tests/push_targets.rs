@@ -3,6 +3,9 @@
 //! reconnects when the server is back), a target on the main stream's encoders, malformed
 //! targets refused without changing anything, and no stream key anywhere it must not be.
 
+// The headless OBS is Unix-only (Xvfb, signals).
+#![cfg(unix)]
+
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};

@@ -27,6 +27,7 @@ const SUPER_CHAT: &str = "主播唱首歌吧！";
 
 fn write_config(dir: &Path, grab_url: &str, bilibili_url: &str, link_port: u16) -> Result<PathBuf> {
     let path = dir.join("several.toml");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -48,6 +49,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:{link_port}"

@@ -35,6 +35,7 @@ fn write_config(
 ) -> Result<std::path::PathBuf> {
     let root = e2e::workspace_root();
     let path = dir.join("voice.toml");
+    let scenes_dir = e2e::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -49,6 +50,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:{link_port}"

@@ -10,6 +10,9 @@
 //!
 //! `E2E_DUMP_LOG=1` prints the sidecar's log at the end.
 
+// The headless OBS is Unix-only (Xvfb, signals).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::path::Path;
 use std::process::Command;

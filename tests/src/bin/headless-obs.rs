@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+#[cfg(unix)]
 use e2e::{HeadlessObs, ObsOptions, PluginFiles, StreamTarget};
+#[cfg(unix)]
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
@@ -55,6 +57,14 @@ struct Args {
     obs_args: Vec<String>,
 }
 
+// Xvfb and signals: a headless OBS is a Unix thing; elsewhere the binary only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("headless-obs runs OBS under Xvfb: Unix only");
+    std::process::exit(2);
+}
+
+#[cfg(unix)]
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_init();

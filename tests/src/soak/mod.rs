@@ -232,6 +232,7 @@ fn write_config(
     port: u16,
 ) -> Result<std::path::PathBuf> {
     let path = dir.join("soak.toml");
+    let scenes_dir = crate::shipped_scenes_toml();
     std::fs::write(
         &path,
         format!(
@@ -246,6 +247,7 @@ path = "{ledger}"
 
 [obs]
 enabled = false
+scenes_dir = {scenes_dir}
 
 [link]
 bind = "127.0.0.1:{port}"
