@@ -51,6 +51,12 @@ pub(super) fn resolve(config: &mut Config, text: &str, base: &Path) {
     if let Some(runtime) = config.onnx.runtime_path.as_mut() {
         fix(runtime);
     }
+    // Empty means "not set" for these two (next to the ledger; no log file).
+    for path in [&mut config.console.url_file, &mut config.log.dir] {
+        if !path.as_os_str().is_empty() {
+            fix(path);
+        }
+    }
     if spans::key_span(text, "voice.vad.silero_model").is_some() {
         fix(&mut config.voice.vad.silero_model);
     }

@@ -47,7 +47,7 @@ pub struct ConsoleConfig {
     /// The scene the human mic control puts on program (empty: no such control).
     pub human_scene: String,
     /// Where the console's address with its token is written at start (relative to the
-    /// working directory; empty: next to the ledger, `console-url.txt`).
+    /// config file; empty: next to the ledger, `console-url.txt`).
     pub url_file: PathBuf,
 }
 

@@ -40,6 +40,8 @@ pub(super) struct Desk {
     viewers: BTreeMap<String, u64>,
     human_mic: bool,
     published: Option<Instant>,
+    /// The line on air at the last publish: a new one is published at once.
+    published_on_air: Option<u64>,
 }
 
 impl Desk {
@@ -225,7 +227,9 @@ impl Show {
         if self.desk.tap.is_none() {
             return;
         }
+        let on_air = self.on_air.on_air_line().map(|l| l.line.id);
         if !now
+            && on_air == self.desk.published_on_air
             && self
                 .desk
                 .published
@@ -234,6 +238,7 @@ impl Show {
             return;
         }
         self.desk.published = Some(Instant::now());
+        self.desk.published_on_air = on_air;
         let view = self.show_view();
         if let Some(tap) = &self.desk.tap {
             tap.view.send_if_modified(|old| {

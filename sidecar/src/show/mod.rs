@@ -304,6 +304,7 @@ impl Show {
                 _ = tick.tick() => self.on_tick(source_open),
             }
             self.pump();
+            self.publish_view(false);
             if ending == Ending::WhenDone && !source_open && self.all_done() {
                 tracing::info!("replay finished and every line has aired");
                 break;
@@ -435,7 +436,6 @@ impl Show {
                 .submit("viewer memory", move |l| l.flush_viewers(now, false));
         }
         self.watchdog();
-        self.publish_view(false);
         self.trigger_on_tick();
         if source_open {
             self.offer_rundown_line(now_ms());
