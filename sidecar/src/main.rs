@@ -217,40 +217,7 @@ async fn run_cli() -> anyhow::Result<()> {
     };
     let _logs = sidecar::logs::init(log.as_ref().map(|c| &c.log));
     match cli.command {
-        Cmd::CheckConfig { config } => {
-            let cfg = Config::load(&config)?;
-            let mut scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
-            let added = compliance::label_scenes(&mut scenes.scenes, &cfg.compliance);
-            println!("{}", compliance::check_config_note(&added, &cfg.compliance));
-            let unknown =
-                sidecar::obs::push::config::unknown_in_triggers(scenes.triggers.rules(), &cfg.push);
-            anyhow::ensure!(unknown.is_empty(), "{}", unknown.join("\n"));
-            // The script library is checked whenever it is there, so it can be prepared
-            // before the rundown is switched on.
-            if cfg.rundown.enabled || cfg.rundown.dir.is_dir() {
-                let (library, files) = sidecar::rundown_library::load_dir(&cfg.rundown.dir)?;
-                for file in files {
-                    println!(
-                        "{}: {} products, {} reviewed drafts, {} waiting for review",
-                        file.path.display(),
-                        file.products,
-                        file.drafts.used,
-                        file.drafts.waiting
-                    );
-                }
-                let state = if cfg.rundown.enabled { "on" } else { "off" };
-                println!("rundown ({state}): {} products", library.products().len());
-            }
-            println!(
-                "{}: OK ({} scenes, {} triggers, {} voice sounds in {})",
-                config.display(),
-                scenes.scenes.scenes.len(),
-                scenes.triggers.rules().len(),
-                scenes.sounds.len(),
-                cfg.obs.scenes_dir.display()
-            );
-            Ok(())
-        }
+        Cmd::CheckConfig { config } => tools::check_config(&config),
         Cmd::Init { dir, force } => tools::init(&dir, force),
         Cmd::Simulate { room, config } => tools::simulate(&room, &config),
         Cmd::Report(args) => tools::report(args),
