@@ -215,7 +215,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
 /// `sidecar check-config`: the config, the scenes and triggers it points at, the virtual
 /// anchor label, push target names and the script library; every error with file:line.
 pub fn check_config(config: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = Config::load(&config)?;
+    let cfg = Config::load(config)?;
     let mut scenes = SceneDir::load(&cfg.obs.scenes_dir)?;
     use sidecar::obs::compliance;
     let added = compliance::label_scenes(&mut scenes.scenes, &cfg.compliance);
