@@ -30,6 +30,16 @@ pub fn install_metrics() {
             .expect("non-empty buckets")
             .build_recorder();
         let handle = recorder.handle();
+        // Histogram samples wait in the recorder until upkeep folds them into buckets: without
+        // it (nobody scraping), a long show's memory would grow with every event.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            })
+            .expect("a thread for metrics upkeep");
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!(
                 "a metrics recorder was already installed; /metrics shows only its own readings"
